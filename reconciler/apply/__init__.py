@@ -1,0 +1,1 @@
+"""The executor: batches, paces, retries, journals and runs guards."""

@@ -1,0 +1,1 @@
+"""The Braze REST client on httpx. The only engine module that imports httpx."""

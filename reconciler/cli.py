@@ -1,0 +1,192 @@
+"""The command line: thin click adapters that parse, build dependencies, call one core function."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import (
+    EXIT_BUG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ManifestError,
+    ReconcilerError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _default_manifests() -> str:
+    return os.environ.get("RECONCILER_MANIFESTS", "manifests")
+
+
+def manifests_option(fn: F) -> F:
+    return click.option(
+        "--manifests",
+        "manifests_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=_default_manifests,
+        show_default="./manifests or $RECONCILER_MANIFESTS",
+        help="Directory of *.yaml manifests.",
+    )(fn)
+
+
+def debug_option(fn: F) -> F:
+    return click.option(
+        "--debug", is_flag=True, help="Show tracebacks for internal errors."
+    )(fn)
+
+
+def run(debug: bool, body: Callable[[], int]) -> int:
+    """The one top-level handler: user errors → 1, bugs → 3 (traceback only with --debug)."""
+    try:
+        return body()
+    except ReconcilerError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(e.render(), err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - the bug handler
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            f"internal error: {type(e).__name__}: {e}\n"
+            "  this is a bug in reconciler; rerun with --debug for the traceback",
+            err=True,
+        )
+        return EXIT_BUG
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconciler")
+def cli() -> None:
+    """Terraform for Braze partner syncs."""
+
+
+@cli.command()
+@manifests_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@debug_option
+@click.pass_context
+def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> None:
+    """Check every manifest; print every problem as path:line:col: message."""
+    from reconciler.manifests import load_workspace
+    from reconciler.render.validation import render_validation
+
+    def body() -> int:
+        try:
+            ws = load_workspace(manifests_dir)
+        except ManifestError as e:
+            click.echo(render_validation(manifests_dir, None, e, fmt), nl=False)
+            return EXIT_ERROR
+        click.echo(render_validation(manifests_dir, ws, None, fmt), nl=False)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
+@click.option("--check", is_flag=True, help="Fail if the files in --out are stale.")
+@debug_option
+@click.pass_context
+def schemas(ctx: click.Context, out_dir: Path, check: bool, debug: bool) -> None:
+    """Write one JSON Schema per manifest kind (plus one for any kind)."""
+    from reconciler.manifests.jsonschema import check_schemas, write_schemas
+
+    def body() -> int:
+        if check:
+            stale = check_schemas(out_dir)
+            for name in stale:
+                click.echo(f"{out_dir / name}: stale; run `reconciler schemas`", err=True)
+            return EXIT_ERROR if stale else EXIT_OK
+        for path in write_schemas(out_dir):
+            click.echo(str(path))
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--keys", "keys_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rate-limit", type=int, default=None, help="/users/track requests per 3 s.")
+@click.option("--fail-rate", type=float, default=0.0, help="Share of requests that fail.")
+@click.option("--latency-ms", type=int, default=0, help="Delay added to every response.")
+@debug_option
+@click.pass_context
+def sandbox(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    keys_file: Path | None,
+    db_file: Path | None,
+    rate_limit: int | None,
+    fail_rate: float,
+    latency_ms: int,
+    debug: bool,
+) -> None:
+    """Serve a local Braze-compatible REST API; prints its base URL first."""
+    from reconciler.sandbox.server import SandboxOptions, serve
+
+    options = SandboxOptions(
+        host=host,
+        port=port,
+        keys_file=keys_file,
+        db_file=db_file,
+        rate_limit=rate_limit,
+        fail_rate=fail_rate,
+        latency_ms=latency_ms,
+    )
+    ctx.exit(run(debug, lambda: serve(options, out=sys.stdout)))
+
+
+@cli.command()
+@manifests_option
+@debug_option
+@click.pass_context
+def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
+    """The main job on the embedded default. For now: validate and summarise the workspace."""
+    from reconciler.manifests import load_workspace
+    from reconciler.render.validation import render_summary
+
+    def body() -> int:
+        ws = load_workspace(manifests_dir)
+        click.echo(render_summary(ws))
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+def main() -> None:
+    """Console entry point: click's usage errors exit 1 so that 2 only means changes/drift."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

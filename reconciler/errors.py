@@ -1,0 +1,144 @@
+"""The one exception tree: user-facing errors carry a location; anything else is a bug.
+
+Exit codes (the table users script against):
+
+    0   success (plan with --detailed-exitcode: no changes; drift: clean)
+    1   a user-facing error: invalid manifests, bad data rows, Braze refused, stale plan,
+        usage errors, partial apply
+    2   plan --detailed-exitcode: changes present; drift: drift found
+    3   a bug in reconciler (traceback only with --debug)
+    130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a problem is: a file, and a 1-based line and column when known."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}:{self.col or 1}"
+        return self.path
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One located problem, rendered as `path:line:col: message` plus an optional hint."""
+
+    location: Location
+    message: str
+    hint: str = field(default="", compare=False)
+
+    def render(self) -> str:
+        text = f"{self.location}: {self.message}"
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.location.path,
+            "line": self.location.line,
+            "col": self.location.col,
+            "message": self.message,
+            "hint": self.hint or None,
+        }
+
+
+class ReconcilerError(Exception):
+    """Base of every error meant for a user. Exit code 1; no traceback without --debug."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        return f"error: {self.message}" + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+class UsageError(ReconcilerError):
+    """A command line that cannot be acted on."""
+
+
+class DiagnosticsError(ReconcilerError):
+    """Many located problems, all reported at once."""
+
+    noun = "problem"
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], *, summary: str = "") -> None:
+        self.diagnostics: Sequence[Diagnostic] = sorted(set(diagnostics))
+        n = len(self.diagnostics)
+        super().__init__(summary or f"{n} {self.noun}{'' if n == 1 else 's'} found")
+
+    def render(self) -> str:
+        lines = [d.render() for d in self.diagnostics]
+        lines.append(f"error: {self.message}")
+        return "\n".join(lines)
+
+
+class ManifestError(DiagnosticsError):
+    """The manifests do not load or do not validate."""
+
+    noun = "manifest error"
+
+
+class SourceDataError(DiagnosticsError):
+    """Rows of a partner export that cannot be coerced (`file:row:column: reason`)."""
+
+    noun = "bad row"
+
+
+class StateError(ReconcilerError):
+    """The state store cannot be read, written or migrated."""
+
+
+class LockHeldError(StateError):
+    """Another run holds the state lock; the message names the holder."""
+
+
+class StalePlanError(ReconcilerError):
+    """A saved plan no longer matches the state or the manifests it was made from."""
+
+
+class GuardError(ReconcilerError):
+    """A guard tripped and --allow-large was not given."""
+
+
+class BrazeError(ReconcilerError):
+    """Braze (or the sandbox) refused a request. Never carries the API key."""
+
+    def __init__(self, message: str, *, status: int = 0, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class BrazeAuthError(BrazeError):
+    """401 or 403: the key is unknown, for another instance, or lacks a permission."""
+
+
+class BrazeRateLimitError(BrazeError):
+    """429 after every retry was spent."""
+
+
+class BrazeUnavailableError(BrazeError):
+    """5xx, timeouts and dropped connections after every retry was spent."""
+
+
+class PartialApplyError(ReconcilerError):
+    """Some objects were rejected by Braze; the rest were applied and recorded."""

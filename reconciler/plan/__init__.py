@@ -1,0 +1,1 @@
+"""The diff: desired x stored -> a frozen Plan. Pure, no I/O."""

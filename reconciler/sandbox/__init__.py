@@ -1,0 +1,1 @@
+"""A local Braze-compatible REST API. Imports nothing from the engine."""

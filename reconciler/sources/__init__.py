@@ -1,0 +1,1 @@
+"""Partner exports (CSV, JSONL, Parquet) read into typed attribute rows."""

@@ -1,0 +1,1 @@
+"""Braze Liquid: parse, check references and render previews of webhook templates."""

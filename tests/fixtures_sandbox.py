@@ -1,0 +1,1 @@
+"""Sandbox fixtures shared by every test package (filled by the sandbox work)."""
