@@ -1,0 +1,239 @@
+"""The state protocols: a read-only StateReader for planning, a StateStore for the executor.
+
+Every backend (SQLite now, PostgreSQL later) implements StateStore, and the shared test suite in
+tests/state runs against each. Planning code is typed against StateReader only.
+
+Consistency contract for planners: call `meta()` first, then read the ledger. A concurrent
+apply can only make the ledger newer than the serial the plan binds to, which makes the saved
+plan stale (refused) rather than silently wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# How a ledger row names its user. Braze keeps external ids and Braze ids in separate
+# namespaces, so the kind is part of the ledger key. Append only: backends may store the index.
+ID_KINDS: tuple[str, ...] = ("external_id", "braze_id", "user_alias")
+DEFAULT_ID_KIND = "external_id"
+
+ApplyStatus = Literal["running", "applied", "partial", "failed", "interrupted"]
+
+
+@dataclass(frozen=True)
+class StateMeta:
+    """Which state this is (lineage), how many committed changes it has seen (serial)."""
+
+    lineage: str
+    serial: int
+    schema_version: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """The last value Braze acknowledged for one (user, attribute), in stored form (values.py)."""
+
+    user_id: str
+    attribute: str
+    value: str
+    id_kind: str = DEFAULT_ID_KIND
+
+
+LedgerWrite = LedgerRow
+
+
+@dataclass(frozen=True)
+class LedgerUnset:
+    """An attribute Braze acknowledged as removed (sent as null): its ledger row is deleted."""
+
+    user_id: str
+    attribute: str
+    id_kind: str = DEFAULT_ID_KIND
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    """An applied resource (content block, attribute definition …) and its Braze id."""
+
+    address: str
+    spec_hash: str
+    remote_id: str | None
+    spec: Mapping[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    """What a run asks the lock for. The holder's identity is filled in by the store."""
+
+    operation: str
+    info: str = ""
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds the lock: shown on refusal so a human can decide whether to break it."""
+
+    lock_id: str
+    user: str
+    host: str
+    pid: int
+    operation: str
+    info: str
+    started_at: datetime
+    heartbeat_at: datetime
+    pid_start: str = ""
+
+    @property
+    def holder(self) -> str:
+        return f"{self.user}@{self.host} (pid {self.pid})"
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock this process holds; `replaced` is the dead holder's lock it took over, if any."""
+
+    info: LockInfo
+    replaced: LockInfo | None = None
+
+
+@dataclass(frozen=True)
+class ApplyRecord:
+    """One apply run in the journal."""
+
+    apply_id: str
+    plan_id: str
+    lock_id: str
+    holder: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One acknowledged batch, written in the same transaction as its ledger rows."""
+
+    apply_id: str
+    batch_no: int
+    serial: int
+    recorded_at: datetime
+    writes: int
+    unsets: int
+    events: int
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HashKey:
+    """The key for `pii` hashes. `ledger_fingerprint` names the key the ledger's hashes used."""
+
+    key: bytes = field(repr=False)
+    source: Literal["env", "state"]
+    fingerprint: str
+    ledger_fingerprint: str | None
+
+    @property
+    def changed(self) -> bool:
+        """True when the ledger's hashes were made with another key: every pii value resends."""
+        return self.ledger_fingerprint is not None and self.ledger_fingerprint != self.fingerprint
+
+
+class StateReader(Protocol):
+    """Read-only state: what `plan`, `drift` and `state list|show` are given."""
+
+    url: str
+
+    def meta(self) -> StateMeta: ...
+
+    def hash_key(self) -> HashKey: ...
+
+    def ledger_count(self, attribute: str | None = None) -> int: ...
+
+    def attribute_counts(self) -> dict[str, int]: ...
+
+    def iter_ledger(
+        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
+    ) -> Iterator[list[LedgerRow]]:
+        """Every ledger row, ordered by (id_kind, user_id, attribute), in bounded batches."""
+        ...
+
+    def ledger_arrow_batches(
+        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """As iter_ledger, as Arrow batches (id_kind, user_id, attribute, value: all strings)."""
+        ...
+
+    def resources(self) -> dict[str, ResourceRecord]: ...
+
+    def has_events(self, event_ids: Collection[str]) -> frozenset[str]:
+        """Which of these event ids were already acknowledged."""
+        ...
+
+    def acked_event_ids(self, batch_size: int = 50_000) -> Iterator[list[str]]: ...
+
+    def current_lock(self) -> LockInfo | None: ...
+
+    def journal(self, limit: int = 20, *, since_serial: int = 0) -> list[JournalEntry]:
+        """Newest first."""
+        ...
+
+    def applies(self, limit: int = 20) -> list[ApplyRecord]:
+        """Newest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StateStore(StateReader, Protocol):
+    """State the executor writes. Every write needs the lock, and is one transaction."""
+
+    def lock(
+        self, request: LockRequest, *, wait_seconds: float = 0.0
+    ) -> AbstractContextManager[HeldLock]:
+        """Take the one writer lock, or raise LockHeldError naming the holder."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Break a lock by its id (`reconciler state unlock ID`); StateError if not held."""
+        ...
+
+    def begin_apply(
+        self,
+        plan_id: str = "",
+        *,
+        expect_lineage: str | None = None,
+        expect_serial: int | None = None,
+    ) -> str:
+        """Start a journaled apply; StalePlanError if the state moved past the plan."""
+        ...
+
+    def record_batch(
+        self,
+        apply_id: str,
+        batch_no: int,
+        writes: Sequence[LedgerRow],
+        unsets: Sequence[LedgerUnset] = (),
+        event_ids: Sequence[str] = (),
+        summary: Mapping[str, Any] | None = None,
+    ) -> int:
+        """One acknowledged batch, in ONE transaction; returns the new serial."""
+        ...
+
+    def finish_apply(self, apply_id: str, status: ApplyStatus) -> None: ...
+
+    def put_resource(
+        self, address: str, spec: Mapping[str, Any], *, remote_id: str | None
+    ) -> ResourceRecord: ...
+
+    def delete_resource(self, address: str) -> None: ...
+
+    def prune_events(self, older_than: datetime) -> int: ...

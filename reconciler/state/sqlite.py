@@ -1,0 +1,298 @@
+"""SqliteState: the embedded StateStore in one WAL-mode SQLite file (mode 0600).
+
+Durability: `synchronous=FULL` by default, so a batch whose transaction committed survives even
+a power cut, which matters for exactly-once events. `?synchronous=normal` in the URL trades
+that for speed: with WAL it is still atomic and safe against a killed process, but the last
+commits can be lost on an OS crash (the next apply then resends them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from reconciler.errors import StateError
+from reconciler.state import locking
+from reconciler.state.arrow import ledger_batch
+from reconciler.state.base import (
+    ID_KINDS,
+    ApplyRecord,
+    HashKey,
+    JournalEntry,
+    LedgerRow,
+    LockInfo,
+    ResourceRecord,
+    StateMeta,
+)
+from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
+from reconciler.state.sqlite_writes import SqliteWrites
+from reconciler.state.values import key_fingerprint
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 10_000
+_IN_CHUNK = 900  # stay well under SQLite's bound-parameter limit
+
+
+def ts(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds")
+
+
+def parse_ts(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+class SqliteState(SqliteWrites):
+    """A StateStore in one SQLite file; safe to share between threads of one process."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        create: bool = True,
+        synchronous: str = "full",
+        hash_key: bytes | None = None,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        url: str | None = None,
+    ) -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        self._synchronous = synchronous.upper()
+        self._env_key = hash_key
+        self._mutex = threading.RLock()
+        self._held: LockInfo | None = None
+        self._aids: dict[str, int] = {}
+        if not path.exists():
+            if not create:
+                raise StateError(
+                    f"no state at {path}",
+                    hint="nothing has been applied yet, or --state points somewhere else",
+                )
+            _create_private_file(path)
+        self._conn = self._connect()
+        self.schema_version = self._guard(lambda: self._init(migrations))
+
+    # -- connection and transactions -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            return conn
+
+        return self._guard(connect)
+
+    def _guard(self, fn: Callable[[], T]) -> T:
+        """Translate sqlite3 errors into StateError at the boundary."""
+        try:
+            return fn()
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"state {self.path}: {e}") from e
+
+    @contextmanager
+    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        with self._mutex:
+            conn = self._conn
+            self._guard(lambda: conn.execute(f"BEGIN {mode}"))
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._guard(lambda: conn.execute("COMMIT"))
+
+    def _init(self, migrations: Sequence[Migration]) -> int:
+        with self._tx() as c:
+            version = migrate(c, str(self.path), migrations)
+            if not c.execute("SELECT 1 FROM meta WHERE key = 'lineage'").fetchone():
+                c.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("lineage", str(uuid.uuid4())),
+                        ("serial", "0"),
+                        ("created_at", ts(locking.now())),
+                        ("hash_secret", secrets.token_hex(32)),
+                    ],
+                )
+        return version
+
+    def close(self) -> None:
+        with self._mutex:
+            self._conn.close()
+
+    def __enter__(self) -> SqliteState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._mutex:
+            return self._guard(lambda: self._conn.execute(sql, params).fetchall())
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _meta_map(self) -> dict[str, str]:
+        return dict(self._query("SELECT key, value FROM meta"))
+
+    def meta(self) -> StateMeta:
+        m = self._meta_map()
+        with self._mutex:
+            version = current_version(self._conn)
+        return StateMeta(m["lineage"], int(m["serial"]), version, parse_ts(m["created_at"]))
+
+    def hash_key(self) -> HashKey:
+        m = self._meta_map()
+        key = self._env_key or bytes.fromhex(m["hash_secret"])
+        source = "env" if self._env_key else "state"
+        return HashKey(key, source, key_fingerprint(key), m.get("hash_key_fp"))
+
+    def ledger_count(self, attribute: str | None = None) -> int:
+        if attribute is None:
+            return int(self._query("SELECT count(*) FROM ledger")[0][0])
+        sql = "SELECT count(*) FROM ledger JOIN attributes USING (aid) WHERE name = ?"
+        return int(self._query(sql, (attribute,))[0][0])
+
+    def attribute_counts(self) -> dict[str, int]:
+        sql = (
+            "SELECT a.name, c.n FROM (SELECT aid, count(*) AS n FROM ledger GROUP BY aid) c "
+            "JOIN attributes a USING (aid) ORDER BY a.name"
+        )
+        return {name: int(n) for name, n in self._query(sql)}
+
+    def _ledger_rows(
+        self, batch_size: int, attributes: Collection[str] | None
+    ) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+        """(names by aid, raw rows) batches from one read snapshot on a connection of its own."""
+        conn = self._guard(
+            lambda: sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")  # one snapshot for the whole stream
+            names_by_aid: list[str] = [""]
+            for aid, name in conn.execute("SELECT aid, name FROM attributes ORDER BY aid"):
+                names_by_aid.extend([""] * (aid - len(names_by_aid)) + [name])
+            sql, params = "SELECT kind, user_id, aid, value FROM ledger", []
+            if attributes is not None:
+                keep = set(attributes)
+                wanted = [i for i, n in enumerate(names_by_aid) if i and n in keep]
+                sql += f" WHERE aid IN ({','.join('?' * len(wanted))})"
+                params = wanted
+            cur = conn.execute(sql + " ORDER BY kind, user_id, aid", params)
+            while rows := cur.fetchmany(batch_size):
+                yield names_by_aid, rows
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"state {self.path}: {e}") from e
+        finally:
+            conn.close()
+
+    def iter_ledger(
+        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
+    ) -> Iterator[list[LedgerRow]]:
+        for names, rows in self._ledger_rows(batch_size, attributes):
+            yield [LedgerRow(u, names[a], v, ID_KINDS[k]) for k, u, a, v in rows]
+
+    def ledger_arrow_batches(
+        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        kinds = pa.array(ID_KINDS, pa.string())
+        dictionary: pa.Array | None = None
+        for names, rows in self._ledger_rows(batch_size, attributes):
+            if dictionary is None:
+                dictionary = pa.array(names, pa.string())
+            yield ledger_batch(rows, kinds, dictionary)
+
+    def resources(self) -> dict[str, ResourceRecord]:
+        rows = self._query(
+            "SELECT address, spec_hash, remote_id, spec, updated_at FROM resources ORDER BY address"
+        )
+        return {a: ResourceRecord(a, h, r, json.loads(s), parse_ts(t)) for a, h, r, s, t in rows}
+
+    def has_events(self, event_ids: Collection[str]) -> frozenset[str]:
+        ids, found = list(event_ids), set()
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            sql = f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})"
+            found.update(r[0] for r in self._query(sql, chunk))
+        return frozenset(found)
+
+    def acked_event_ids(self, batch_size: int = 50_000) -> Iterator[list[str]]:
+        last = ""
+        while batch := self._query(
+            "SELECT event_id FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?",
+            (last, batch_size),
+        ):
+            yield [r[0] for r in batch]
+            last = batch[-1][0]
+
+    def current_lock(self) -> LockInfo | None:
+        with self._mutex:
+            return self._lock_row(self._conn)
+
+    def _lock_row(self, c: sqlite3.Connection) -> LockInfo | None:
+        row = self._guard(
+            lambda: c.execute(
+                "SELECT lock_id, user, host, pid, operation, info, started_at, heartbeat_at,"
+                " pid_start FROM lock WHERE name = 'state'"
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        lid, user, host, pid, op, info, started, beat, pid_start = row
+        return LockInfo(
+            lid, user, host, pid, op, info, parse_ts(started), parse_ts(beat), pid_start
+        )
+
+    def journal(self, limit: int = 20, *, since_serial: int = 0) -> list[JournalEntry]:
+        rows = self._query(
+            "SELECT apply_id, batch_no, serial, recorded_at, writes, unsets, events, summary"
+            " FROM journal WHERE serial > ? ORDER BY serial DESC LIMIT ?",
+            (since_serial, limit),
+        )
+        return [
+            JournalEntry(a, b, s, parse_ts(t), w, u, e, json.loads(summary))
+            for a, b, s, t, w, u, e, summary in rows
+        ]
+
+    def applies(self, limit: int = 20) -> list[ApplyRecord]:
+        rows = self._query(
+            "SELECT apply_id, plan_id, lock_id, holder, started_at, finished_at, status"
+            " FROM applies ORDER BY started_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            ApplyRecord(a, p, lk, h, parse_ts(s), parse_ts(f) if f else None, st)
+            for a, p, lk, h, s, f, st in rows
+        ]
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the state file 0600 (its directory 0700) before SQLite opens it.
+
+    SQLite gives the -wal and -shm files the database file's permissions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return  # another process created it first
+    except OSError as e:
+        raise StateError(f"cannot create state file {path}: {e.strerror}") from e
+    os.close(fd)

@@ -1,0 +1,334 @@
+"""The writing half of SqliteState: the lock, the apply journal, ledger batches, resources.
+
+Every write runs in one IMMEDIATE transaction that first checks this process still holds the
+lock (a `state unlock` from someone else makes the next write fail instead of racing).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from reconciler.errors import LockHeldError, StalePlanError, StateError
+from reconciler.state import locking
+from reconciler.state.base import (
+    ID_KINDS,
+    ApplyStatus,
+    HeldLock,
+    LedgerRow,
+    LedgerUnset,
+    LockInfo,
+    LockRequest,
+    ResourceRecord,
+)
+from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
+
+T = TypeVar("T")
+_KIND_INDEX = {k: i for i, k in enumerate(ID_KINDS)}
+_UPSERT = (
+    "INSERT INTO ledger (kind, user_id, aid, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (kind, user_id, aid) DO UPDATE SET value = excluded.value"
+)
+_LOCK_POLL_SECONDS = 0.5
+
+
+def _ts(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds")
+
+
+def _kind(id_kind: str) -> int:
+    try:
+        return _KIND_INDEX[id_kind]
+    except KeyError:
+        raise StateError(f"unknown id kind {id_kind!r}; expected one of {ID_KINDS}") from None
+
+
+class SqliteWrites:
+    """Mixin: needs the connection, transaction and lock-row helpers of SqliteState."""
+
+    path: Path
+    _mutex: threading.RLock
+    _held: LockInfo | None
+    _aids: dict[str, int]
+    _env_key: bytes | None
+
+    @abstractmethod
+    def _tx(self, mode: str = "IMMEDIATE") -> AbstractContextManager[sqlite3.Connection]: ...
+
+    @abstractmethod
+    def _lock_row(self, c: sqlite3.Connection) -> LockInfo | None: ...
+
+    @abstractmethod
+    def _guard(self, fn: Callable[[], T]) -> T: ...
+
+    # -- the lock --------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, request: LockRequest, *, wait_seconds: float = 0.0) -> Iterator[HeldLock]:
+        if self._held is not None:
+            raise StateError(f"this process already holds the lock on {self.path}")
+        held = self._acquire(request, wait_seconds)
+        self._held = held.info
+        try:
+            yield held
+        finally:
+            self._held = None
+            self._release(held.info.lock_id)
+
+    def _acquire(self, request: LockRequest, wait_seconds: float) -> HeldLock:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            mine = locking.new_lock(request)
+            with self._tx() as c:
+                current = self._lock_row(c)
+                if current is None or locking.holder_is_dead(current):
+                    c.execute("DELETE FROM lock")
+                    c.execute(
+                        "INSERT INTO lock (name, lock_id, user, host, pid, pid_start, operation,"
+                        " info, started_at, heartbeat_at) VALUES ('state',?,?,?,?,?,?,?,?,?)",
+                        (
+                            mine.lock_id,
+                            mine.user,
+                            mine.host,
+                            mine.pid,
+                            mine.pid_start,
+                            mine.operation,
+                            mine.info,
+                            _ts(mine.started_at),
+                            _ts(mine.heartbeat_at),
+                        ),
+                    )
+                    if current is not None:
+                        self._interrupt_applies(c, current.lock_id)
+                    return HeldLock(mine, replaced=current)
+            if time.monotonic() >= deadline:
+                raise locking.lock_held_error(current, str(self.path))
+            time.sleep(_LOCK_POLL_SECONDS)
+
+    def _release(self, lock_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM lock WHERE lock_id = ?", (lock_id,))
+            self._interrupt_applies(c, lock_id)
+
+    @staticmethod
+    def _interrupt_applies(c: sqlite3.Connection, lock_id: str) -> None:
+        c.execute(
+            "UPDATE applies SET status = 'interrupted', finished_at = ?"
+            " WHERE lock_id = ? AND status = 'running'",
+            (_ts(locking.now()), lock_id),
+        )
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        with self._tx() as c:
+            current = self._lock_row(c)
+            if current is None:
+                raise StateError(f"state {self.path} is not locked")
+            if current.lock_id != lock_id:
+                raise StateError(
+                    f"lock id {lock_id} does not match the current lock {current.lock_id}"
+                    f" held by {current.holder}",
+                    hint="copy the id from `reconciler state show`",
+                )
+            c.execute("DELETE FROM lock WHERE lock_id = ?", (lock_id,))
+            self._interrupt_applies(c, lock_id)
+            return current
+
+    @contextmanager
+    def _locked_tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that proves this process still holds the lock."""
+        if self._held is None:
+            raise StateError("state writes need the lock; take it with `with store.lock(...)`")
+        with self._tx() as c:
+            current = self._lock_row(c)
+            if current is None or current.lock_id != self._held.lock_id:
+                who = f" and is now held by {current.holder}" if current else ""
+                raise LockHeldError(
+                    f"the state lock {self._held.lock_id} was broken{who}; nothing was written"
+                )
+            c.execute(
+                "UPDATE lock SET heartbeat_at = ? WHERE lock_id = ?",
+                (_ts(locking.now()), current.lock_id),
+            )
+            yield c
+
+    @staticmethod
+    def _bump_serial(c: sqlite3.Connection) -> int:
+        row = c.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'"
+            " RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    # -- applies and ledger batches ------------------------------------------------------------
+
+    def begin_apply(
+        self,
+        plan_id: str = "",
+        *,
+        expect_lineage: str | None = None,
+        expect_serial: int | None = None,
+    ) -> str:
+        apply_id = str(uuid.uuid4())
+        with self._locked_tx() as c:
+            meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
+            if expect_lineage is not None and expect_lineage != meta["lineage"]:
+                raise StalePlanError(
+                    f"the plan was made against state lineage {expect_lineage}, but {self.path}"
+                    f" is lineage {meta['lineage']} (a different state)",
+                    hint="run `reconciler plan` again against this state",
+                )
+            serial = int(meta["serial"])
+            if expect_serial is not None and expect_serial != serial:
+                raise StalePlanError(
+                    _moved_on(c, expect_serial, serial),
+                    hint="run `reconciler plan` again to see the current changes",
+                )
+            assert self._held is not None
+            c.execute(
+                "INSERT INTO applies (apply_id, plan_id, lock_id, holder, started_at, status)"
+                " VALUES (?, ?, ?, ?, ?, 'running')",
+                (apply_id, plan_id, self._held.lock_id, self._held.holder, _ts(locking.now())),
+            )
+        return apply_id
+
+    def record_batch(
+        self,
+        apply_id: str,
+        batch_no: int,
+        writes: Sequence[LedgerRow],
+        unsets: Sequence[LedgerUnset] = (),
+        event_ids: Sequence[str] = (),
+        summary: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Upsert `writes`, then delete `unsets`, record events, journal, bump serial: one tx."""
+        now = _ts(locking.now())
+        with self._locked_tx() as c:
+            status = c.execute(
+                "SELECT status FROM applies WHERE apply_id = ?", (apply_id,)
+            ).fetchone()
+            if status is None or status[0] != "running":
+                raise StateError(f"apply {apply_id} is not running (status: {status})")
+            aids = self._intern(c, {w.attribute for w in writes} | {u.attribute for u in unsets})
+            c.executemany(
+                _UPSERT, [(_kind(w.id_kind), w.user_id, aids[w.attribute], w.value) for w in writes]
+            )
+            c.executemany(
+                "DELETE FROM ledger WHERE kind = ? AND user_id = ? AND aid = ?",
+                [(_kind(u.id_kind), u.user_id, aids[u.attribute]) for u in unsets],
+            )
+            c.executemany(
+                "INSERT INTO events (event_id, apply_id, acked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                [(e, apply_id, now) for e in event_ids],
+            )
+            if any(is_hashed(w.value) for w in writes):
+                self._note_hash_key(c)
+            serial = self._bump_serial(c)
+            c.execute(
+                "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
+                " events, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    apply_id,
+                    batch_no,
+                    serial,
+                    now,
+                    len(writes),
+                    len(unsets),
+                    len(event_ids),
+                    canonical_value(dict(summary or {})),
+                ),
+            )
+        self._aids.update(aids)  # only now: a rolled-back insert must not be cached
+        return serial
+
+    def _intern(self, c: sqlite3.Connection, names: set[str]) -> dict[str, int]:
+        """Attribute ids for these names, creating missing ones (cached once committed)."""
+        aids = {n: self._aids[n] for n in names & self._aids.keys()}
+        for name in names - aids.keys():
+            c.execute("INSERT INTO attributes (name) VALUES (?) ON CONFLICT DO NOTHING", (name,))
+            (aids[name],) = c.execute(
+                "SELECT aid FROM attributes WHERE name = ?", (name,)
+            ).fetchone()
+        return aids
+
+    def _note_hash_key(self, c: sqlite3.Connection) -> None:
+        """Remember which key made the ledger's hashes, so a changed key can be reported."""
+        key = self._env_key
+        if key is None:
+            (secret,) = c.execute("SELECT value FROM meta WHERE key = 'hash_secret'").fetchone()
+            key = bytes.fromhex(secret)
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES ('hash_key_fp', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key_fingerprint(key),),
+        )
+
+    def finish_apply(self, apply_id: str, status: ApplyStatus) -> None:
+        with self._locked_tx() as c:
+            c.execute(
+                "UPDATE applies SET status = ?, finished_at = ? WHERE apply_id = ?",
+                (status, _ts(locking.now()), apply_id),
+            )
+
+    # -- resources and events ------------------------------------------------------------------
+
+    def put_resource(
+        self, address: str, spec: Mapping[str, Any], *, remote_id: str | None
+    ) -> ResourceRecord:
+        record = ResourceRecord(address, spec_hash(spec), remote_id, spec, locking.now())
+        with self._locked_tx() as c:
+            c.execute(
+                "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
+                " spec_hash = excluded.spec_hash, remote_id = excluded.remote_id,"
+                " spec = excluded.spec, updated_at = excluded.updated_at",
+                (
+                    address,
+                    record.spec_hash,
+                    remote_id,
+                    canonical_value(spec),
+                    _ts(record.updated_at),
+                ),
+            )
+            self._bump_serial(c)
+        return record
+
+    def delete_resource(self, address: str) -> None:
+        with self._locked_tx() as c:
+            if c.execute("DELETE FROM resources WHERE address = ?", (address,)).rowcount:
+                self._bump_serial(c)
+
+    def prune_events(self, older_than: datetime) -> int:
+        with self._locked_tx() as c:
+            n = c.execute("DELETE FROM events WHERE acked_at < ?", (_ts(older_than),)).rowcount
+            if n:
+                self._bump_serial(c)
+        return int(n)
+
+
+def _moved_on(c: sqlite3.Connection, planned: int, now: int) -> str:
+    """Say what changed since the plan's serial: which applies wrote how many batches."""
+    rows = c.execute(
+        "SELECT a.holder, a.started_at, count(*), sum(j.writes), sum(j.unsets)"
+        " FROM journal j JOIN applies a USING (apply_id) WHERE j.serial > ?"
+        " GROUP BY j.apply_id ORDER BY a.started_at",
+        (planned,),
+    ).fetchall()
+    what = "; ".join(
+        f"apply by {holder} at {started[:19]}Z recorded {n} batch(es),"
+        f" {w} value(s) set and {u} unset"
+        for holder, started, n, w, u in rows
+    )
+    other = "" if rows else " (resource changes or event pruning)"
+    return f"the state changed since this plan was made: serial {planned} → {now}" + (
+        f": {what}" if what else other
+    )
