@@ -1,0 +1,28 @@
+"""AudienceMapping: a partner audience written as one boolean attribute per member."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from reconciler.manifests.kinds.common import IdString, RelPath, Strict
+
+
+class Members(Strict):
+    path: RelPath
+    identifier_column: str | None = Field(
+        default=None, description="defaults to the integration's identifier"
+    )
+    format: str | None = Field(default=None, pattern="^(csv|jsonl|parquet)$")
+
+
+class AudienceMappingSpec(Strict):
+    integration: str
+    audience_id: IdString | None = None
+    split_id: IdString | None = None
+    attribute: str | None = Field(
+        default=None, description="required unless ActionIQ (AIQ_<audience_id>_<split_id>)"
+    )
+    members: Members
+    on_exit: Literal["set_false", "unset"] = "set_false"

@@ -1,0 +1,22 @@
+"""EventStream: a file of partner events forwarded to Braze exactly once."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from reconciler.manifests.kinds.common import SourceFile, Strict
+
+
+class EventFields(Strict):
+    id: str | None = Field(default=None, description="stable event id column; else a hash")
+    name: str
+    identifier: str
+    time: str
+    properties: str | None = None
+
+
+class EventStreamSpec(Strict):
+    integration: str
+    source: SourceFile
+    fields: EventFields
+    retention_days: int = Field(default=30, ge=1, le=3650)

@@ -1,0 +1,84 @@
+"""Load a manifests directory: read every file, validate every document, run every rule, at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Diagnostic, Location, ManifestError
+from reconciler.manifests import rules_content, rules_partners, rules_refs
+from reconciler.manifests.documents import Resource, parse_document
+from reconciler.manifests.model import Manifests
+from reconciler.manifests.yamlsource import RawDocument, load_yaml_file
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_files(root: Path) -> list[Path]:
+    """Every *.yaml / *.yml below root, skipping hidden directories, in a stable order."""
+    found = [
+        p
+        for p in root.rglob("*")
+        if p.suffix in MANIFEST_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return sorted(found)
+
+
+def load_workspace(root: Path) -> Manifests:
+    """The validated manifests in `root`, or a ManifestError listing every problem."""
+    if not root.is_dir():
+        raise ManifestError(
+            [Diagnostic(Location(str(root)), "manifests directory not found")],
+            summary=f"no manifests directory at {root}",
+        )
+    files = manifest_files(root)
+    if not files:
+        raise ManifestError(
+            [Diagnostic(Location(str(root)), "no *.yaml manifests found")],
+            summary=f"no manifests in {root}",
+        )
+    diags: list[Diagnostic] = []
+    docs: list[RawDocument] = []
+    for path in files:
+        found, problems = load_yaml_file(path, str(root / path.relative_to(root)))
+        docs.extend(found)
+        diags.extend(problems)
+    resources: list[Resource[Any]] = []
+    for doc in docs:
+        resource, problems = parse_document(doc)
+        diags.extend(problems)
+        if resource is not None:
+            resources.append(resource)
+    diags.extend(rules_content.literal_secrets(docs))
+    first = Location(str(root / files[0].relative_to(root)), 1, 1)
+    diags.extend(rules_refs.unique_names(resources))
+    diags.extend(rules_refs.one_workspace(resources, first))
+    workspaces = [r for r in resources if r.kind == "Workspace"]
+    rest_endpoint = None
+    if workspaces:
+        rest_endpoint, problems = rules_partners.resolve_endpoint(workspaces[0])
+        diags.extend(problems)
+    manifests = Manifests(root=root, resources=tuple(resources), rest_endpoint=rest_endpoint or "")
+    diags.extend(_cross_document(manifests))
+    if diags:
+        raise ManifestError(diags)
+    return manifests
+
+
+def _cross_document(m: Manifests) -> Iterable[Diagnostic]:
+    rules = (
+        rules_refs.integration_references,
+        rules_refs.files_exist,
+        rules_refs.writes_declared,
+        rules_partners.ownership,
+        rules_partners.actioniq_mappings,
+        rules_partners.standard_fields,
+        rules_partners.consent,
+        rules_partners.event_properties,
+        rules_content.webhook_liquid,
+    )
+    for rule in rules:
+        yield from rule(m)

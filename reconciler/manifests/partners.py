@@ -1,0 +1,113 @@
+"""Partner knowledge from the seed pages: owned namespaces, naming conventions, standard fields."""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_OWNS: dict[str, tuple[str, ...]] = {
+    "actioniq": ("AIQ_*",),
+    "rokt_calendar": ("rokt:*",),
+    "sendbird": ("sendbird_id",),
+}
+
+
+def actioniq_attribute(audience_id: str, split_id: str) -> str:
+    """ActionIQ's convention: one boolean custom attribute per audience split."""
+    return f"AIQ_{audience_id}_{split_id}"
+
+
+# Braze standard profile fields (reference §1.4). Case-sensitive, lower case.
+STANDARD_FIELDS: frozenset[str] = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "home_city",
+        "email",
+        "phone",
+        "dob",
+        "country",
+        "language",
+        "gender",
+        "time_zone",
+        "email_subscribe",
+        "push_subscribe",
+        "subscription_groups",
+        "current_location",
+        "date_of_first_session",
+        "date_of_last_session",
+        "marked_email_as_spam_at",
+        "email_open_tracking_disabled",
+        "email_click_tracking_disabled",
+        "push_tokens",
+        "facebook",
+        "twitter",
+        "bio",
+        "external_id",
+        "user_alias",
+        "braze_id",
+    }
+)
+
+IDENTIFIER_FIELDS = frozenset({"external_id", "user_alias", "braze_id"})
+
+# Subscription state belongs to Braze: writing it needs an explicit opt-in per attribute.
+CONSENT_FIELDS = frozenset({"email_subscribe", "push_subscribe", "subscription_groups"})
+
+# Look-alike names that would silently create a custom attribute beside the standard field.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "dob": (
+        "birthday",
+        "birthdate",
+        "birth_date",
+        "date_of_birth",
+        "birth_day",
+        "bday",
+        "dateofbirth",
+    ),
+    "email": ("email_address", "emailaddress", "e_mail", "mail", "email_addr"),
+    "phone": (
+        "phone_number",
+        "phonenumber",
+        "mobile",
+        "mobile_number",
+        "mobile_phone",
+        "cell_phone",
+        "cellphone",
+        "telephone",
+        "tel",
+        "phone_no",
+    ),
+    "first_name": ("firstname", "first", "given_name", "givenname", "fname", "forename"),
+    "last_name": ("lastname", "last", "surname", "family_name", "familyname", "lname"),
+    "home_city": ("city", "hometown", "home_town"),
+    "country": ("country_code", "countrycode", "nation"),
+    "language": ("lang", "language_code", "languagecode"),
+    "gender": ("sex",),
+    "time_zone": ("timezone", "tz"),
+    "email_subscribe": ("email_subscription", "email_opt_in", "email_optin", "email_opted_in"),
+    "push_subscribe": ("push_subscription", "push_opt_in", "push_optin"),
+    "current_location": ("location", "geo_location", "geolocation"),
+}
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_BY_FOLDED: dict[str, str] = {}
+for _std, _aliases in _ALIASES.items():
+    for _alias in _aliases:
+        _BY_FOLDED[_fold(_alias)] = _std
+for _std in STANDARD_FIELDS:
+    _BY_FOLDED.setdefault(_fold(_std), _std)
+
+
+def standard_field_for(name: str) -> str | None:
+    """The Braze standard field a custom attribute name duplicates, if any.
+
+    `birthday`, `Date of Birth` → `dob`; `First_Name` → `first_name` (field names are
+    case-sensitive, so a differently-cased standard name becomes a custom attribute).
+    """
+    if name in STANDARD_FIELDS:
+        return name
+    return _BY_FOLDED.get(_fold(name))

@@ -1,0 +1,202 @@
+"""Partner rules from the seed pages: ownership, ActionIQ naming, standard fields, consent, endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+
+from reconciler.errors import Diagnostic, Location
+from reconciler.manifests import endpoints
+from reconciler.manifests.documents import Resource
+from reconciler.manifests.kinds import WorkspaceSpec
+from reconciler.manifests.model import Manifests, mapping_attribute, owns_patterns
+from reconciler.manifests.partners import (
+    CONSENT_FIELDS,
+    IDENTIFIER_FIELDS,
+    STANDARD_FIELDS,
+    actioniq_attribute,
+    standard_field_for,
+)
+
+RESERVED_EVENT_PROPERTIES = frozenset({"time", "event_name"})
+
+
+def _writers(m: Manifests) -> dict[str, list[tuple[str, Location]]]:
+    """attribute → [(integration, where it is written or declared)]."""
+    out: dict[str, list[tuple[str, Location]]] = {}
+    for schema in m.attribute_schemas:
+        for i, attr in enumerate(schema.spec.attributes):
+            out.setdefault(attr.name, []).append(
+                (schema.spec.integration, schema.at("attributes", i, "name"))
+            )
+    for sync in m.attribute_syncs:
+        for column, attribute in sync.spec.columns.items():
+            out.setdefault(attribute, []).append(
+                (sync.spec.integration, sync.at("columns", column))
+            )
+    for mapping in m.audience_mappings:
+        integration = m.integrations.get(mapping.spec.integration)
+        name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+        if name:
+            out.setdefault(name, []).append((mapping.spec.integration, mapping.location))
+    return out
+
+
+def ownership(m: Manifests) -> Iterator[Diagnostic]:
+    """Each attribute has one writing integration, and its name is inside that one's `owns`."""
+    for attribute, writers in sorted(_writers(m).items()):
+        integrations = list(dict.fromkeys(name for name, _ in writers))
+        if len(integrations) > 1:
+            first, second = integrations[0], integrations[1]
+            where = next(loc for name, loc in writers if name == second)
+            first_at = next(loc for name, loc in writers if name == first)
+            yield Diagnostic(
+                where,
+                f"attribute '{attribute}' has two writers: integration '{first}' "
+                f"({first_at}) and integration '{second}'",
+                hint="each attribute has exactly one writing integration; pick one",
+            )
+            continue
+        writer, where = integrations[0], writers[0][1]
+        if writer not in m.integrations:
+            continue  # reported as an unknown integration
+        mine = owns_patterns(m.integrations[writer].spec)
+        if mine and not any(fnmatchcase(attribute, p) for p in mine):
+            yield Diagnostic(
+                where,
+                f"attribute '{attribute}' is outside integration '{writer}''s namespace "
+                f"(owns: {', '.join(mine)})",
+                hint="rename the attribute into the namespace, or widen `owns` on the integration",
+            )
+            continue
+        for other, res in m.integrations.items():
+            patterns = owns_patterns(res.spec)
+            if other != writer and any(fnmatchcase(attribute, p) for p in patterns):
+                yield Diagnostic(
+                    where,
+                    f"attribute '{attribute}' is in integration '{other}''s namespace "
+                    f"({', '.join(patterns)}) but written by integration '{writer}'",
+                    hint=f"let '{other}' write it, or rename the attribute",
+                )
+
+
+def actioniq_mappings(m: Manifests) -> Iterator[Diagnostic]:
+    for mapping in m.audience_mappings:
+        integration = m.integrations.get(mapping.spec.integration)
+        spec = mapping.spec
+        if integration is None or integration.spec.partner != "actioniq":
+            if not spec.attribute:
+                yield Diagnostic(
+                    mapping.at("integration"),
+                    "spec.attribute: required for a non-ActionIQ AudienceMapping",
+                    hint="name the boolean attribute this audience writes",
+                )
+            continue
+        if not spec.audience_id or not spec.split_id:
+            missing = "audience_id" if not spec.audience_id else "split_id"
+            yield Diagnostic(
+                mapping.at("integration", key=True),
+                f"spec.{missing}: required for an ActionIQ audience "
+                "(attribute AIQ_<audience_id>_<split_id>)",
+            )
+            continue
+        expected = actioniq_attribute(spec.audience_id, spec.split_id)
+        if spec.attribute and spec.attribute != expected:
+            yield Diagnostic(
+                mapping.at("attribute"),
+                f"spec.attribute: '{spec.attribute}' breaks the ActionIQ convention; "
+                f"this audience writes '{expected}'",
+                hint="ActionIQ names the attribute AIQ_<Audience ID>_<Split ID>; drop `attribute:`",
+            )
+
+
+def standard_fields(m: Manifests) -> Iterator[Diagnostic]:
+    for schema in m.attribute_schemas:
+        for i, attr in enumerate(schema.spec.attributes):
+            where = schema.at("attributes", i, "name")
+            std = standard_field_for(attr.name)
+            if attr.name in IDENTIFIER_FIELDS:
+                yield Diagnostic(
+                    where,
+                    f"'{attr.name}' is a Braze identifier, not an attribute",
+                    hint="identifiers are set by the integration's `identifier`",
+                )
+            elif std is not None and std != attr.name:
+                yield Diagnostic(
+                    where,
+                    f"custom attribute '{attr.name}' duplicates the Braze standard profile "
+                    f"field '{std}'",
+                    hint=f"use the standard field: `{{name: {std}, standard: true}}`; a custom "
+                    f"'{attr.name}' would never update '{std}'",
+                )
+            elif std is not None and not attr.standard:
+                yield Diagnostic(
+                    where,
+                    f"'{attr.name}' is a Braze standard profile field; declare it with "
+                    "`standard: true`",
+                )
+            elif attr.standard and attr.name not in STANDARD_FIELDS:
+                yield Diagnostic(
+                    schema.at("attributes", i, "standard"),
+                    f"'{attr.name}' is not a Braze standard profile field",
+                    hint="remove `standard: true` to declare a custom attribute",
+                )
+
+
+def consent(m: Manifests) -> Iterator[Diagnostic]:
+    for schema in m.attribute_schemas:
+        for i, attr in enumerate(schema.spec.attributes):
+            if attr.name in CONSENT_FIELDS and not attr.consent:
+                yield Diagnostic(
+                    schema.at("attributes", i, "name"),
+                    f"'{attr.name}' is subscription state, which Braze owns; writing it "
+                    "needs `consent: true`",
+                    hint="add `consent: true` only if this integration is the system of record "
+                    "for consent",
+                )
+
+
+def resolve_endpoint(ws: Resource[WorkspaceSpec]) -> tuple[str | None, list[Diagnostic]]:
+    spec = ws.spec
+    found: list[tuple[str, str]] = []
+    diags: list[Diagnostic] = []
+    checks = (
+        ("instance", spec.instance, endpoints.instance_by_name),
+        ("rest_endpoint", spec.rest_endpoint, endpoints.instance_by_rest_endpoint),
+        ("dashboard_url", spec.dashboard_url, endpoints.instance_by_dashboard),
+    )
+    for field, value, resolve in checks:
+        if value is None:
+            continue
+        try:
+            found.append((field, resolve(value)))
+        except endpoints.UnknownInstance as e:
+            diags.append(Diagnostic(ws.at(field), f"spec.{field}: {e}"))
+    if len({rest for _, rest in found}) > 1:
+        (f1, r1), (f2, r2) = found[0], next(x for x in found if x[1] != found[0][1])
+        diags.append(
+            Diagnostic(
+                ws.at(f2),
+                f"spec.{f2} resolves to {r2} but spec.{f1} resolves to {r1}",
+                hint="give one of instance, rest_endpoint or dashboard_url",
+            )
+        )
+    return (found[0][1] if found and not diags else None), diags
+
+
+def event_properties(m: Manifests) -> Iterator[Diagnostic]:
+    for schema in m.event_schemas:
+        for i, event in enumerate(schema.spec.events):
+            if event.name.startswith("$"):
+                yield Diagnostic(
+                    schema.at("events", i, "name"),
+                    f"event name '{event.name}' may not start with '$'",
+                )
+            for prop in event.properties:
+                if prop in RESERVED_EVENT_PROPERTIES or prop.startswith("$") or not prop.strip():
+                    yield Diagnostic(
+                        schema.at("events", i, "properties", prop, key=True),
+                        f"event property '{prop}' is reserved by Braze "
+                        "(time, event_name and names starting with '$')",
+                        hint="rename the property",
+                    )

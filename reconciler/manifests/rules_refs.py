@@ -1,0 +1,99 @@
+"""Cross-document rules about names and references: uniqueness, one Workspace, files, declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Diagnostic, Location
+from reconciler.manifests.documents import Resource, suggest
+from reconciler.manifests.model import Manifests, mapping_attribute
+
+
+def unique_names(resources: list[Resource[Any]]) -> Iterator[Diagnostic]:
+    seen: dict[tuple[str, str], Resource[Any]] = {}
+    for r in resources:
+        first = seen.setdefault((r.kind, r.name), r)
+        if first is not r:
+            yield Diagnostic(
+                r.doc.location(("metadata", "name")),
+                f"duplicate {r.kind} name '{r.name}'",
+                hint=f"first defined at {first.doc.location(('metadata', 'name'))}",
+            )
+
+
+def one_workspace(resources: list[Resource[Any]], first_file: Location) -> Iterator[Diagnostic]:
+    workspaces = [r for r in resources if r.kind == "Workspace"]
+    if not workspaces:
+        yield Diagnostic(
+            first_file,
+            "no Workspace manifest found; exactly one is required",
+            hint="add a `kind: Workspace` document with the instance and api_key_env",
+        )
+    for extra in workspaces[1:]:
+        yield Diagnostic(
+            extra.location,
+            f"a second Workspace '{extra.name}'; exactly one is allowed per manifests directory",
+            hint=f"the first is '{workspaces[0].name}' at {workspaces[0].location}",
+        )
+
+
+def integration_references(m: Manifests) -> Iterator[Diagnostic]:
+    names = list(m.integrations)
+    for r in m.resources:
+        ref = getattr(r.spec, "integration", None)
+        if ref is not None and ref not in m.integrations:
+            yield Diagnostic(
+                r.at("integration"),
+                f"spec.integration: integration '{ref}' is not defined",
+                hint=suggest(ref, names) or f"defined integrations: {', '.join(names) or 'none'}",
+            )
+
+
+def files_exist(m: Manifests) -> Iterator[Diagnostic]:
+    refs: list[tuple[Resource[Any], tuple[str, ...], str]] = []
+    for r in m.attribute_syncs + m.event_streams:
+        refs.append((r, ("source", "path"), r.spec.source.path))
+    for r in m.audience_mappings:
+        refs.append((r, ("members", "path"), r.spec.members.path))
+    for r in m.webhook_templates:
+        if r.spec.preview_user:
+            refs.append((r, ("preview_user",), r.spec.preview_user))
+    for r, path, rel in refs:
+        target = m.path(rel)
+        if not target.is_file():
+            yield Diagnostic(
+                r.at(*path),
+                f"spec.{'.'.join(path)}: file not found: {rel}",
+                hint=f"paths are relative to the manifests directory ({_shown(m.root)})",
+            )
+
+
+def _shown(p: Path) -> str:
+    return str(p) or "."
+
+
+def writes_declared(m: Manifests) -> Iterator[Diagnostic]:
+    declared = m.attributes
+    for sync in m.attribute_syncs:
+        for column, attribute in sync.spec.columns.items():
+            if attribute not in declared:
+                yield Diagnostic(
+                    sync.at("columns", column),
+                    f"spec.columns.{column}: attribute '{attribute}' is not declared in any "
+                    "AttributeSchema",
+                    hint=suggest(attribute, list(declared))
+                    or "declare it (name and type) in an AttributeSchema of this integration",
+                )
+    for mapping in m.audience_mappings:
+        integration = m.integrations.get(mapping.spec.integration)
+        name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+        found = declared.get(name) if name else None
+        if found and found.definition.type != "boolean":
+            yield Diagnostic(
+                found.schema.at("attributes", found.index, "type"),
+                f"attribute '{name}' is written by AudienceMapping '{mapping.name}' and must be "
+                f"boolean, not {found.definition.type}",
+                hint="audience membership is one boolean attribute per audience",
+            )

@@ -1,0 +1,151 @@
+"""Read YAML files with ruamel round-trip into plain data plus a line/column for every node."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from reconciler.errors import Diagnostic, Location
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Positions:
+    """1-based (line, col) of each key and each value in one document, by data path."""
+
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def key(self, path: PathKey) -> tuple[int, int]:
+        """Where the key at `path` is written, else its nearest ancestor's."""
+        return self._nearest(self.keys, path)
+
+    def value(self, path: PathKey) -> tuple[int, int]:
+        """Where the value at `path` starts, else its key's, else an ancestor's."""
+        if path in self.values:
+            return self.values[path]
+        return self._nearest(self.keys, path)
+
+    def _nearest(self, table: dict[PathKey, tuple[int, int]], path: PathKey) -> tuple[int, int]:
+        for n in range(len(path), -1, -1):
+            if path[:n] in table:
+                return table[path[:n]]
+            if path[:n] in self.values:
+                return self.values[path[:n]]
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One YAML document: its file, its index in the file, plain data and positions."""
+
+    path: Path
+    display_path: str
+    index: int
+    data: Any
+    positions: Positions
+
+    def location(self, path: PathKey = (), *, key: bool = False) -> Location:
+        line, col = self.positions.key(path) if key else self.positions.value(path)
+        return Location(self.display_path, line, col)
+
+
+def _plain(node: Any, path: PathKey, pos: Positions) -> Any:
+    """Convert ruamel's round-trip node tree to plain Python, recording positions."""
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            key = str(k) if not isinstance(k, str) else str(k)
+            child = (*path, key)
+            try:
+                kl, kc = node.lc.key(k)
+                pos.keys[child] = (kl + 1, kc + 1)
+                vl, vc = node.lc.value(k)
+                pos.values[child] = (vl + 1, vc + 1)
+            except (KeyError, TypeError, AttributeError):
+                pass
+            out[key] = _plain(v, child, pos)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, v in enumerate(node):
+            child = (*path, i)
+            try:
+                il, ic = node.lc.item(i)
+                pos.values[child] = (il + 1, ic + 1)
+            except (KeyError, TypeError, AttributeError):
+                pass
+            items.append(_plain(v, child, pos))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, dt.datetime | dt.date):
+        return node.isoformat()
+    return str(node)
+
+
+def _mark_location(display: str, err: MarkedYAMLError) -> Location:
+    mark = err.problem_mark or err.context_mark
+    if mark is None:
+        return Location(display, 1, 1)
+    return Location(display, mark.line + 1, mark.column + 1)
+
+
+def _yaml_message(err: MarkedYAMLError) -> str:
+    problem = (err.problem or "").strip()
+    context = (err.context or "").strip()
+    if "duplicate key" in problem or "duplicate key" in context:
+        text = f"{context} {problem}".strip()
+        return "duplicate key: " + text.split("duplicate key", 1)[1].strip(" :")
+    parts = [p for p in (context, problem) if p]
+    return "YAML syntax error: " + ("; ".join(parts) if parts else str(err).splitlines()[0])
+
+
+def load_yaml_file(path: Path, display: str) -> tuple[list[RawDocument], list[Diagnostic]]:
+    """Every document of one file, or located diagnostics for what could not be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        return [], [Diagnostic(Location(display, 1, 1), f"not UTF-8 text: {e.reason}")]
+    except OSError as e:
+        return [], [Diagnostic(Location(display), f"cannot read file: {e.strerror}")]
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    docs: list[RawDocument] = []
+    diags: list[Diagnostic] = []
+    try:
+        for index, node in enumerate(yaml.load_all(text)):
+            if node is None:
+                continue
+            pos = Positions()
+            lc = getattr(node, "lc", None)
+            if lc is not None and lc.line is not None:
+                pos.values[()] = (lc.line + 1, (lc.col or 0) + 1)
+            data = _plain(node, (), pos)
+            if () not in pos.values:
+                pos.values[()] = (1, 1)
+            docs.append(RawDocument(path, display, index, data, pos))
+    except MarkedYAMLError as e:
+        diags.append(
+            Diagnostic(
+                _mark_location(display, e),
+                _yaml_message(e),
+                hint="later documents in this file were not read",
+            )
+        )
+    except (YAMLError, ValueError, TypeError, RecursionError) as e:
+        diags.append(Diagnostic(Location(display, 1, 1), f"YAML error: {str(e).splitlines()[0]}"))
+    return docs, diags
