@@ -6,7 +6,6 @@ lock (a `state unlock` from someone else makes the next write fail instead of ra
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -43,13 +42,6 @@ _LOCK_POLL_SECONDS = 0.5
 
 def _ts(t: datetime) -> str:
     return t.isoformat(timespec="microseconds")
-
-
-def _kind(id_kind: str) -> int:
-    try:
-        return _KIND_INDEX[id_kind]
-    except KeyError:
-        raise StateError(f"unknown id kind {id_kind!r}; expected one of {ID_KINDS}") from None
 
 
 class SqliteWrites:
@@ -218,19 +210,21 @@ class SqliteWrites:
             if status is None or status[0] != "running":
                 raise StateError(f"apply {apply_id} is not running (status: {status})")
             aids = self._intern(c, {w.attribute for w in writes} | {u.attribute for u in unsets})
-            c.executemany(
-                _UPSERT, [(_kind(w.id_kind), w.user_id, aids[w.attribute], w.value) for w in writes]
-            )
-            c.executemany(
-                "DELETE FROM ledger WHERE kind = ? AND user_id = ? AND aid = ?",
-                [(_kind(u.id_kind), u.user_id, aids[u.attribute]) for u in unsets],
-            )
+            try:
+                k = _KIND_INDEX
+                c.executemany(_UPSERT, [(k[w[3]], w[0], aids[w[1]], w[2]) for w in writes])
+                c.executemany(
+                    "DELETE FROM ledger WHERE kind = ? AND user_id = ? AND aid = ?",
+                    [(k[u[2]], u[0], aids[u[1]]) for u in unsets],
+                )
+            except KeyError as e:
+                raise StateError(f"unknown id kind {e}; expected one of {ID_KINDS}") from None
             c.executemany(
                 "INSERT INTO events (event_id, apply_id, acked_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (event_id) DO NOTHING",
                 [(e, apply_id, now) for e in event_ids],
             )
-            if any(is_hashed(w.value) for w in writes):
+            if any(is_hashed(w[2]) for w in writes):
                 self._note_hash_key(c)
             serial = self._bump_serial(c)
             c.execute(
