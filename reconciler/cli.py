@@ -177,6 +177,89 @@ def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
     ctx.exit(run(debug, body))
 
 
+def state_option(fn: F) -> F:
+    return click.option(
+        "--state",
+        "state_url",
+        default=None,
+        help="State URL. Default: $RECONCILER_STATE, else "
+        "sqlite:///<manifests>/../.reconciler/state.db.",
+    )(fn)
+
+
+def _state_url(state_url: str | None, manifests_dir: Path) -> str:
+    from reconciler.state import default_state_url
+
+    return state_url or default_state_url(manifests_dir)
+
+
+@cli.group()
+def state() -> None:
+    """Look at or repair the state store."""
+
+
+@state.command("list")
+@manifests_option
+@state_option
+@debug_option
+@click.pass_context
+def state_list(ctx: click.Context, manifests_dir: Path, state_url: str | None, debug: bool) -> None:
+    """The ledger's attributes with value counts, and the applied resources."""
+    from reconciler.render.state import render_state_list
+    from reconciler.state import open_state
+    from reconciler.state.overview import overview
+
+    def body() -> int:
+        with open_state(_state_url(state_url, manifests_dir), create=False) as store:
+            click.echo(render_state_list(overview(store)), nl=False)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@state.command("show")
+@manifests_option
+@state_option
+@click.option("--recent", default=10, show_default=True, help="Applies and batches to show.")
+@debug_option
+@click.pass_context
+def state_show(
+    ctx: click.Context, manifests_dir: Path, state_url: str | None, recent: int, debug: bool
+) -> None:
+    """Lineage, serial, schema version, counts, the lock and the latest journal entries."""
+    from reconciler.render.state import render_state_show
+    from reconciler.state import open_state
+    from reconciler.state.overview import overview
+
+    def body() -> int:
+        with open_state(_state_url(state_url, manifests_dir), create=False) as store:
+            click.echo(render_state_show(overview(store, recent=recent)), nl=False)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@state.command("unlock")
+@click.argument("lock_id")
+@manifests_option
+@state_option
+@debug_option
+@click.pass_context
+def state_unlock(
+    ctx: click.Context, lock_id: str, manifests_dir: Path, state_url: str | None, debug: bool
+) -> None:
+    """Break the state lock LOCK_ID (from the refusal message or `state show`)."""
+    from reconciler.render.state import render_unlocked
+    from reconciler.state import open_state
+
+    def body() -> int:
+        with open_state(_state_url(state_url, manifests_dir), create=False) as store:
+            click.echo(render_unlocked(store.force_unlock(lock_id)), nl=False)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
 def main() -> None:
     """Console entry point: click's usage errors exit 1 so that 2 only means changes/drift."""
     try:

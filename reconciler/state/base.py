@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -182,6 +182,8 @@ class StateReader(Protocol):
 
     def acked_event_ids(self, batch_size: int = 50_000) -> Iterator[list[str]]: ...
 
+    def event_count(self) -> int: ...
+
     def current_lock(self) -> LockInfo | None: ...
 
     def journal(self, limit: int = 20, *, since_serial: int = 0) -> list[JournalEntry]:
@@ -193,6 +195,10 @@ class StateReader(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class StateStore(StateReader, Protocol):

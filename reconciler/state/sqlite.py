@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import pyarrow as pa
 
@@ -135,7 +135,7 @@ class SqliteState(SqliteWrites):
         with self._mutex:
             self._conn.close()
 
-    def __enter__(self) -> SqliteState:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -241,6 +241,9 @@ class SqliteState(SqliteWrites):
         ):
             yield [r[0] for r in batch]
             last = batch[-1][0]
+
+    def event_count(self) -> int:
+        return int(self._query("SELECT count(*) FROM events")[0][0])
 
     def current_lock(self) -> LockInfo | None:
         with self._mutex:
