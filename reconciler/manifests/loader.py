@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import Diagnostic, Location, ManifestError
 from reconciler.manifests import rules_content, rules_partners, rules_refs
-from reconciler.manifests.documents import Resource, parse_document
+from reconciler.manifests.documents import DOCUMENT_MODELS, Resource, parse_document
 from reconciler.manifests.model import Manifests
 from reconciler.manifests.yamlsource import RawDocument, load_yaml_file
 
@@ -47,21 +47,31 @@ def load_workspace(root: Path) -> Manifests:
         docs.extend(found)
         diags.extend(problems)
     resources: list[Resource[Any]] = []
+    broken: set[str] = {"*"} if diags else set()
     for doc in docs:
         resource, problems = parse_document(doc)
         diags.extend(problems)
         if resource is not None:
             resources.append(resource)
+        elif problems:
+            kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+            broken.add(kind if isinstance(kind, str) and kind in DOCUMENT_MODELS else "*")
     diags.extend(rules_content.literal_secrets(docs))
     first = Location(str(root / files[0].relative_to(root)), 1, 1)
     diags.extend(rules_refs.unique_names(resources))
-    diags.extend(rules_refs.one_workspace(resources, first))
+    if not (broken & {"Workspace", "*"}):
+        diags.extend(rules_refs.one_workspace(resources, first))
     workspaces = [r for r in resources if r.kind == "Workspace"]
     rest_endpoint = None
     if workspaces:
         rest_endpoint, problems = rules_partners.resolve_endpoint(workspaces[0])
         diags.extend(problems)
-    manifests = Manifests(root=root, resources=tuple(resources), rest_endpoint=rest_endpoint or "")
+    manifests = Manifests(
+        root=root,
+        resources=tuple(resources),
+        rest_endpoint=rest_endpoint or "",
+        broken_kinds=frozenset(broken),
+    )
     diags.extend(_cross_document(manifests))
     if diags:
         raise ManifestError(diags)

@@ -36,6 +36,13 @@ class Manifests:
     root: Path
     resources: tuple[Resource[Any], ...]
     rest_endpoint: str
+    broken_kinds: frozenset[str] = frozenset()
+    """Kinds of documents that failed to load ("*" when the kind is unknown): rules that
+    would only echo those failures (a missing reference, a missing declaration) stay quiet."""
+
+    def may_lack(self, kind: str) -> bool:
+        """True when a `kind` document may exist but failed to load."""
+        return kind in self.broken_kinds or "*" in self.broken_kinds
 
     def of_kind(self, kind: str) -> list[Resource[Any]]:
         return [r for r in self.resources if r.kind == kind]

@@ -45,7 +45,10 @@ def _writers(m: Manifests) -> dict[str, list[tuple[str, Location]]]:
 def ownership(m: Manifests) -> Iterator[Diagnostic]:
     """Each attribute has one writing integration, and its name is inside that one's `owns`."""
     for attribute, writers in sorted(_writers(m).items()):
+        writers = [(name, loc) for name, loc in writers if name in m.integrations]
         integrations = list(dict.fromkeys(name for name, _ in writers))
+        if not integrations:
+            continue
         if len(integrations) > 1:
             first, second = integrations[0], integrations[1]
             where = next(loc for name, loc in writers if name == second)
@@ -58,8 +61,6 @@ def ownership(m: Manifests) -> Iterator[Diagnostic]:
             )
             continue
         writer, where = integrations[0], writers[0][1]
-        if writer not in m.integrations:
-            continue  # reported as an unknown integration
         mine = owns_patterns(m.integrations[writer].spec)
         if mine and not any(fnmatchcase(attribute, p) for p in mine):
             yield Diagnostic(
@@ -84,7 +85,9 @@ def actioniq_mappings(m: Manifests) -> Iterator[Diagnostic]:
     for mapping in m.audience_mappings:
         integration = m.integrations.get(mapping.spec.integration)
         spec = mapping.spec
-        if integration is None or integration.spec.partner != "actioniq":
+        if integration is None:
+            continue  # reported as an unknown integration
+        if integration.spec.partner != "actioniq":
             if not spec.attribute:
                 yield Diagnostic(
                     mapping.at("integration"),

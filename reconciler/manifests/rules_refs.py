@@ -43,7 +43,7 @@ def integration_references(m: Manifests) -> Iterator[Diagnostic]:
     names = list(m.integrations)
     for r in m.resources:
         ref = getattr(r.spec, "integration", None)
-        if ref is not None and ref not in m.integrations:
+        if ref is not None and ref not in m.integrations and not m.may_lack("Integration"):
             yield Diagnostic(
                 r.at("integration"),
                 f"spec.integration: integration '{ref}' is not defined",
@@ -76,6 +76,8 @@ def _shown(p: Path) -> str:
 
 def writes_declared(m: Manifests) -> Iterator[Diagnostic]:
     declared = m.attributes
+    if m.may_lack("AttributeSchema"):
+        return
     for sync in m.attribute_syncs:
         for column, attribute in sync.spec.columns.items():
             if attribute not in declared:

@@ -216,7 +216,7 @@ class BrazeLiquid:
 
 def _line_col(source: str, index: int) -> tuple[int, int]:
     if index < 0 or index > len(source):
-        index = len(source)
+        index = max(len(source.rstrip()) - 1, 0)  # "end of template": its last character
     line = source.count("\n", 0, index) + 1
     col = index - (source.rfind("\n", 0, index) + 1) + 1
     return line, col

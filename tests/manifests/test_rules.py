@@ -1,0 +1,317 @@
+"""Every manifest rule, each with a failing manifest whose exact message is snapshot-tested."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from manifests.helpers import Edit, copy_workspace, run_cli
+from syrupy.assertion import SnapshotAssertion
+
+W, A, Q, R, S = (
+    "workspace.yaml",
+    "amperity.yaml",
+    "actioniq.yaml",
+    "rokt_calendar.yaml",
+    "sendbird.yaml",
+)
+HEAD = "apiVersion: reconciler/v1\n"
+
+CASES: dict[str, list[Edit]] = {
+    # Loading: YAML, envelope, fields.
+    "yaml_syntax_error": [
+        Edit(S, "  integration: sendbird\n  attributes:", "  integration: [sendbird\n  attributes:")
+    ],
+    "duplicate_key": [
+        Edit(
+            W, "  api_key_env: BRAZE_API_KEY\n", "  api_key_env: BRAZE_API_KEY\n  instance: US-02\n"
+        )
+    ],
+    "missing_api_version": [
+        Edit(Q, "apiVersion: reconciler/v1\nkind: EventStream", "kind: EventStream")
+    ],
+    "unsupported_api_version": [
+        Edit(
+            Q,
+            "apiVersion: reconciler/v1\nkind: EventStream",
+            "apiVersion: reconciler/v2\nkind: EventStream",
+        )
+    ],
+    "unknown_kind_suggests": [Edit(Q, "kind: EventStream", "kind: EventStrem")],
+    "unknown_field_suggests": [Edit(Q, "  on_exit: unset", "  on_exitt: unset")],
+    "missing_required_field": [Edit(A, "  identifier_column: external_id\n", "")],
+    "bad_enum_value": [Edit(Q, "  on_exit: unset", "  on_exit: delete")],
+    "bad_attribute_type": [
+        Edit(A, "{name: churn_score, type: Float}", "{name: churn_score, type: Flaot}")
+    ],
+    "not_a_mapping": [Edit("extra.yaml", "", "- just\n- a list\n")],
+    # Names and references.
+    "duplicate_name": [
+        Edit(
+            S,
+            "metadata: {name: sendbird-user-ids}",
+            "metadata: {name: amperity-customer-attributes}",
+        )
+    ],
+    "no_workspace": [
+        Edit(
+            W,
+            "kind: Workspace\nmetadata: {name: production}\nspec:\n  instance: US-03\n  api_key_env: BRAZE_API_KEY\n  guards:\n    max_data_points: 2000000\n    max_audience_flip_pct: 25\n---\n",
+            "kind: Integration\nmetadata: {name: custom-one}\nspec: {partner: custom}\n---\n",
+        )
+    ],
+    "two_workspaces": [
+        Edit(
+            "staging.yaml",
+            "",
+            HEAD + "kind: Workspace\nmetadata: {name: staging}\nspec: {instance: EU-01}\n",
+        )
+    ],
+    "unknown_integration": [
+        Edit(S, "  integration: sendbird\n  source:", "  integration: sendbrd\n  source:")
+    ],
+    "undeclared_sync_attribute": [
+        Edit(A, "    churn_score: churn_score\n", "    churn_score: churn_scor\n")
+    ],
+    "missing_source_file": [
+        Edit(A, "data/amperity/braze_customer_attributes.csv", "data/amperity/missing.csv")
+    ],
+    "missing_preview_user": [Edit(S, "fixtures/sendbird_user.json", "fixtures/nobody.json")],
+    # Ownership.
+    "two_writers": [
+        Edit(
+            S,
+            "columns: {sendbird_user_id: sendbird_id}",
+            "columns: {sendbird_user_id: sendbird_id, loyalty: loyalty_tier}",
+        )
+    ],
+    "outside_owned_namespace": [
+        Edit(
+            R,
+            '- {name: "rokt:account_name", type: array, max_length: 25}',
+            '- {name: "account_name", type: array, max_length: 25}',
+        )
+    ],
+    "inside_another_namespace": [
+        Edit(A, "- {name: is_vip, type: Boolean}", '- {name: "rokt:vip", type: Boolean}')
+    ],
+    # ActionIQ.
+    "actioniq_attribute_breaks_convention": [
+        Edit(
+            Q,
+            '  split_id: "2"                   # attribute AIQ_48213_2\n',
+            '  split_id: "2"\n  attribute: aiq_high_value\n',
+        )
+    ],
+    "actioniq_attribute_not_boolean": [
+        Edit(A, "    - {name: is_vip, type: Boolean}\n", "    - {name: is_vip, type: Boolean}\n"),
+        Edit(
+            "aiq_schema.yaml",
+            "",
+            HEAD
+            + "kind: AttributeSchema\nmetadata: {name: aiq}\nspec:\n  integration: actioniq\n  attributes:\n    - {name: AIQ_48213_2, type: string}\n",
+        ),
+    ],
+    "actioniq_split_required": [
+        Edit(Q, '  split_id: "1"                   # attribute AIQ_51877_1\n', "")
+    ],
+    "custom_mapping_needs_attribute": [
+        Edit(
+            "custom.yaml",
+            "",
+            HEAD
+            + "kind: Integration\nmetadata: {name: crm}\nspec: {partner: custom, owns: ['crm_*']}\n---\n"
+            + HEAD
+            + "kind: AudienceMapping\nmetadata: {name: crm-vip}\nspec:\n  integration: crm\n  members: {path: data/actioniq/aiq_48213_2.csv}\n",
+        )
+    ],
+    # Amperity / standard fields.
+    "birthday_is_dob": [
+        Edit(
+            A,
+            "{name: dob, type: Date, standard: true, pii: true}",
+            "{name: birthday, type: Date, pii: true}",
+        ),
+        Edit(A, "    birthdate: dob\n", "    birthdate: birthday\n"),
+    ],
+    "date_of_birth_is_dob": [
+        Edit(
+            A,
+            "{name: dob, type: Date, standard: true, pii: true}",
+            "{name: date_of_birth, type: Date}",
+        ),
+        Edit(A, "    birthdate: dob\n", "    birthdate: date_of_birth\n"),
+    ],
+    "email_address_is_email": [
+        Edit(
+            A,
+            "{name: email, type: String, standard: true, pii: true}",
+            "{name: email_address, type: String}",
+        ),
+        Edit(A, "    email_address: email\n", "    email_address: email_address\n"),
+    ],
+    "phone_number_is_phone": [
+        Edit(
+            A,
+            "    - {name: email, type: String, standard: true, pii: true}\n",
+            "    - {name: email, type: String, standard: true, pii: true}\n    - {name: phone_number, type: String}\n",
+        )
+    ],
+    "firstname_is_first_name": [
+        Edit(
+            A,
+            "    - {name: email, type: String, standard: true, pii: true}\n",
+            "    - {name: email, type: String, standard: true, pii: true}\n    - {name: FirstName, type: String}\n",
+        )
+    ],
+    "standard_field_needs_flag": [
+        Edit(
+            A,
+            "{name: dob, type: Date, standard: true, pii: true}",
+            "{name: dob, type: Date, pii: true}",
+        )
+    ],
+    "standard_flag_on_custom_attribute": [
+        Edit(A, "{name: is_vip, type: Boolean}", "{name: is_vip, type: Boolean, standard: true}")
+    ],
+    "identifier_is_not_an_attribute": [
+        Edit(
+            A,
+            "    - {name: email, type: String, standard: true, pii: true}\n",
+            "    - {name: email, type: String, standard: true, pii: true}\n    - {name: external_id, type: String, standard: true}\n",
+        )
+    ],
+    # Consent.
+    "consent_needed": [
+        Edit(
+            A,
+            "    - {name: email, type: String, standard: true, pii: true}\n",
+            "    - {name: email, type: String, standard: true, pii: true}\n    - {name: email_subscribe, type: String, standard: true}\n",
+        )
+    ],
+    # Endpoint.
+    "unknown_instance": [Edit(W, "  instance: US-03", "  instance: US-09")],
+    "unknown_dashboard": [
+        Edit(W, "  instance: US-03", "  dashboard_url: https://dashboard-42.braze.com")
+    ],
+    "conflicting_endpoints": [
+        Edit(
+            W,
+            "  instance: US-03",
+            "  instance: US-03\n  rest_endpoint: https://rest.fra-01.braze.eu",
+        )
+    ],
+    "no_endpoint": [Edit(W, "  instance: US-03\n", "")],
+    # Secrets: the message never echoes the value.
+    "literal_braze_key": [
+        Edit(
+            W,
+            "  api_key_env: BRAZE_API_KEY",
+            "  api_key_env: BRAZE_API_KEY\n  state: sqlite:///x.db?key=3f2a9c1e-1b2c-4d5e-8f90-123456789abc",
+        )
+    ],
+    "literal_bearer_token": [
+        Edit(
+            S,
+            "    Api-Token: SENDBIRD_API_TOKEN",
+            "    Api-Token: Bearer a81bc8f3e09d4c1f8e2a7b6d5c4e3f2a",
+        )
+    ],
+    # Liquid.
+    "liquid_error_in_block_body": [
+        Edit(S, '"template_key": "order_update",', '"template_key": "{% if x %}order_update",')
+    ],
+    "liquid_error_in_url": [
+        Edit(
+            R,
+            "/subscriptionevent/{{accountCode}}/update",
+            "/subscriptionevent/{{accountCode | }}/update",
+        )
+    ],
+    "liquid_bad_connected_content_option": [
+        Edit(
+            R,
+            ":save token :retry %}{{token.access_token}}\n  credentials: [Rokt-Calendar-API]\n  body: |\n    {% capture eventId %}Event_0001{% endcapture %}\n    {% capture eventTitle %}Summer Sale 2019{% endcapture %}",
+            ":save token :retyr %}{{token.access_token}}\n  credentials: [Rokt-Calendar-API]\n  body: |\n    {% capture eventId %}Event_0001{% endcapture %}\n    {% capture eventTitle %}Summer Sale 2019{% endcapture %}",
+        )
+    ],
+    "liquid_undeclared_attribute": [
+        Edit(
+            S,
+            '"receivers": ["{{custom_attribute.${sendbird_id}}}"]',
+            '"receivers": ["{{custom_attribute.${sendbird_user}}}"]',
+        )
+    ],
+    "liquid_unlisted_credential": [
+        Edit(
+            R,
+            "  credentials: [Rokt-Calendar-API]\n  body: |\n    {% capture eventId %}Event_0001{% endcapture %}\n    {% capture eventTitle %}Summer Sale 2019{% endcapture %}",
+            "  credentials: []\n  body: |\n    {% capture eventId %}Event_0001{% endcapture %}\n    {% capture eventTitle %}Summer Sale 2019{% endcapture %}",
+        )
+    ],
+    # Events.
+    "reserved_event_property": [
+        Edit(
+            S,
+            "properties: {status: {type: string, enum: [SENT, READ], required: true}}",
+            "properties: {status: {type: string, enum: [SENT, READ]}, time: {type: datetime}}",
+        )
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rule_reports_a_located_error(
+    case: str, tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    root = copy_workspace(tmp_path)
+    for edit in CASES[case]:
+        edit.apply(root)
+    code, out = run_cli(tmp_path, "validate", "--manifests", "manifests")
+    assert code == 1
+    assert "Traceback" not in out
+    assert out.startswith("manifests/"), out
+    assert out == snapshot
+
+
+def test_secret_value_never_echoed(tmp_path: Path) -> None:
+    root = copy_workspace(tmp_path)
+    for edit in CASES["literal_braze_key"] + CASES["literal_bearer_token"]:
+        edit.apply(root)
+    code, out = run_cli(tmp_path, "validate", "--manifests", "manifests", "--format", "json")
+    assert code == 1
+    assert "3f2a9c1e" not in out and "a81bc8f3" not in out
+    assert out.count("reference an environment variable or credential name instead") == 2
+
+
+def test_dashboard_url_resolves_to_rest_endpoint(tmp_path: Path) -> None:
+    root = copy_workspace(tmp_path)
+    Edit(W, "  instance: US-03", "  dashboard_url: https://dashboard-03.braze.com").apply(root)
+    code, out = run_cli(tmp_path, "validate", "--manifests", "manifests")
+    assert code == 0, out
+    assert "https://rest.iad-03.braze.com" in out
+
+
+def test_planted_errors_across_three_files_all_reported_in_one_run(
+    tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    root = copy_workspace(tmp_path)
+    planted = [
+        *CASES["unknown_instance"],  # workspace.yaml
+        *CASES["bad_attribute_type"],  # amperity.yaml
+        *CASES["unknown_field_suggests"],  # actioniq.yaml
+        *CASES["missing_preview_user"],  # sendbird.yaml
+    ]
+    for edit in planted:
+        edit.apply(root)
+    code, out = run_cli(tmp_path, "validate", "--manifests", "manifests")
+    assert code == 1
+    located = [line for line in out.splitlines() if line.startswith("manifests/")]
+    assert len(located) == 4
+    assert {line.split(":")[0] for line in located} == {
+        "manifests/workspace.yaml",
+        "manifests/amperity.yaml",
+        "manifests/actioniq.yaml",
+        "manifests/sendbird.yaml",
+    }
+    assert out == snapshot
