@@ -1,4 +1,4 @@
-"""Loading manifests: YAML with positions, pydantic models per kind, partner and cross-document rules."""
+"""Load manifests: YAML with positions, a pydantic model per kind, partner and cross-doc rules."""
 
 from reconciler.manifests.loader import load_workspace
 from reconciler.manifests.model import Manifests

@@ -149,10 +149,11 @@ def pydantic_diagnostics(
         elif err["type"] == "missing":
             missing = [str(p) for p in rest if not str(p).startswith(("function", "union"))]
             full = (*path, *missing)
+            name = missing[-1] if missing else ""
             diags.append(
                 Diagnostic(
                     doc.location(path, key=True),
-                    f"{field_path(full)}: missing required field '{missing[-1] if missing else ''}'",
+                    f"{field_path(full)}: missing required field '{name}'",
                 )
             )
         else:

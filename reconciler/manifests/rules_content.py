@@ -1,4 +1,4 @@
-"""Content rules: no literal secrets anywhere, and webhook Liquid that parses and reads declared attributes."""
+"""Content rules: no literal secrets, and webhook Liquid that parses and reads declared attributes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Partner rules from the seed pages: ownership, ActionIQ naming, standard fields, consent, endpoint."""
+"""Partner rules from the seed pages: ownership, ActionIQ naming, standard fields, consent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cross-document rules about names and references: uniqueness, one Workspace, files, declarations."""
+"""Cross-document rules on names and references: uniqueness, one Workspace, files, declarations."""
 
 from __future__ import annotations
 
