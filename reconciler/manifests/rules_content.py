@@ -1,4 +1,4 @@
-"""Content rules: no literal secrets, and webhook Liquid that parses and reads declared attributes."""
+"""Content rules: no literal secrets; webhook Liquid parses and reads only declared attributes."""
 
 from __future__ import annotations
 
