@@ -1,0 +1,161 @@
+"""The frozen Plan: what would change, what it costs, and the per-user deltas apply sends.
+
+The plan is data. Renderers and the executor consume the same object, so what is shown is
+what runs (SQLMesh's rule). Per-user deltas live in a spool file so that a plan over millions
+of users stays in bounded memory; everything else is small and held inline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+FORMAT_VERSION = "1"
+OBJECTS_PER_REQUEST = 75  # /users/track, combined across attributes, events and purchases
+
+
+class UserDelta(NamedTuple):
+    """One user object for /users/track, and what to record in the ledger once acknowledged.
+
+    `attributes` is the wire form: a scalar or full array sets, `None` unsets, and
+    `{"add": [...], "remove": [...]}` edits an array. `writes` are (attribute, stored value)
+    pairs for the ledger (stored value as reconciler.state.values encodes it: canonical JSON,
+    or a keyed hash for pii), and `unsets` the attributes whose ledger rows go away.
+    """
+
+    id_kind: str
+    user_id: str
+    attributes: Mapping[str, Any]
+    writes: tuple[tuple[str, str], ...]
+    unsets: tuple[str, ...]
+    data_points: int
+
+    def wire(self) -> dict[str, Any]:
+        """The attributes object exactly as /users/track receives it."""
+        return {self.id_kind: self.user_id, **self.attributes}
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    """Per-attribute counts (the JSON plan contract: set, changed, unset)."""
+
+    attribute: str
+    set: int = 0
+    changed: int = 0
+    unset: int = 0
+    data_points: int = 0
+    pii: bool = False
+    reason: str = ""  # e.g. "mapping removed" for a planned delete
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    action: str  # create | update | delete | no-op | orphan
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    name: str
+    ok: bool
+    value: float
+    limit: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A masked example of a change, for review (identifiers masked unless --show-values)."""
+
+    user: str
+    attribute: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    users_changed: int
+    attribute_updates: int
+    events: int
+    data_points: int
+    requests: int
+    full_resend_data_points: int
+    estimated_seconds: float
+    resources: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a saved plan is bound to; apply refuses the plan when any of these moved."""
+
+    lineage: str
+    serial: int
+    inputs_hash: str  # manifests and every source file they reference
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    workspace: str
+    created_at: str
+    binding: Binding
+    summary: Summary
+    attribute_changes: tuple[AttributeChange, ...]
+    resource_changes: tuple[ResourceChange, ...]
+    guards: tuple[GuardResult, ...]
+    samples: tuple[Sample, ...]
+    deltas_path: Path  # gzip JSONL spool of UserDelta rows, in send order
+
+    @property
+    def has_changes(self) -> bool:
+        return self.summary.users_changed > 0 or any(
+            r.action not in ("no-op", "orphan") for r in self.resource_changes
+        )
+
+    @property
+    def guards_ok(self) -> bool:
+        return all(g.ok for g in self.guards)
+
+    def deltas(self) -> Iterator[UserDelta]:
+        """Stream every user delta in send order (bounded memory)."""
+        with gzip.open(self.deltas_path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                kind, uid, attrs, writes, unsets, points = json.loads(line)
+                yield UserDelta(
+                    kind,
+                    uid,
+                    attrs,
+                    tuple((a, v) for a, v in writes),
+                    tuple(unsets),
+                    points,
+                )
+
+
+class DeltaSpool:
+    """Writes UserDelta rows to the gzip JSONL spool a Plan reads back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = gzip.open(path, "wt", encoding="utf-8", compresslevel=1)
+        self.count = 0
+
+    def add(self, delta: UserDelta) -> None:
+        row = [
+            delta.id_kind,
+            delta.user_id,
+            delta.attributes,
+            delta.writes,
+            delta.unsets,
+            delta.data_points,
+        ]
+        self._fh.write(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
