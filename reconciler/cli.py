@@ -132,6 +132,18 @@ def schemas(ctx: click.Context, out_dir: Path, check: bool, debug: bool) -> None
 @click.option("--rate-limit", type=int, default=None, help="/users/track requests per 3 s.")
 @click.option("--fail-rate", type=float, default=0.0, help="Share of requests that fail.")
 @click.option("--latency-ms", type=int, default=0, help="Delay added to every response.")
+@click.option(
+    "--consistency-delay-ms",
+    type=int,
+    default=0,
+    help="Delay before a write shows in /users/export/ids (0: at once).",
+)
+@click.option(
+    "--fail-schedule",
+    default=None,
+    help='Fail these request numbers, e.g. "3,7" (503) or "3:drop,7:502@after".',
+)
+@click.option("--seed", type=int, default=None, help="Seed for --fail-rate.")
 @debug_option
 @click.pass_context
 def sandbox(
@@ -143,6 +155,9 @@ def sandbox(
     rate_limit: int | None,
     fail_rate: float,
     latency_ms: int,
+    consistency_delay_ms: int,
+    fail_schedule: str | None,
+    seed: int | None,
     debug: bool,
 ) -> None:
     """Serve a local Braze-compatible REST API; prints its base URL first."""
@@ -156,6 +171,9 @@ def sandbox(
         rate_limit=rate_limit,
         fail_rate=fail_rate,
         latency_ms=latency_ms,
+        consistency_delay_ms=consistency_delay_ms,
+        fail_schedule=fail_schedule,
+        seed=seed,
     )
     ctx.exit(run(debug, lambda: serve(options, out=sys.stdout)))
 
