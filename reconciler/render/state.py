@@ -68,7 +68,8 @@ def render_state_show(ov: StateOverview) -> str:
             f"  {a.apply_id}  {a.status:<11}  {a.holder}"
             f"  started {_when(a.started_at)}  finished {finished}"
         )
-    lines.append(f"journal     {'empty' if not ov.journal else f'last {len(ov.journal)} batches:'}")
+    n = len(ov.journal)
+    lines.append(f"journal     {f'last {n} batch' + ('es:' if n > 1 else ':') if n else 'empty'}")
     for j in ov.journal:
         lines.append(
             f"  serial {j.serial:<6} {_when(j.recorded_at)}  apply {j.apply_id[:8]}"

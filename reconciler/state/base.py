@@ -165,7 +165,8 @@ class StateReader(Protocol):
     def iter_ledger(
         self, batch_size: int = 50_000, attributes: Collection[str] | None = None
     ) -> Iterator[list[LedgerRow]]:
-        """Every ledger row, ordered by (id_kind, user_id, attribute), in bounded batches."""
+        """Every ledger row in bounded batches, ordered by (id_kind, user_id): a user's rows are
+        consecutive (in no promised attribute order), and rows come from one read snapshot."""
         ...
 
     def ledger_arrow_batches(

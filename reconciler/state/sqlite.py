@@ -80,7 +80,11 @@ class SqliteState(SqliteWrites):
                 )
             _create_private_file(path)
         self._conn = self._connect()
-        self.schema_version = self._guard(lambda: self._init(migrations))
+        try:
+            self.schema_version = self._guard(lambda: self._init(migrations))
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- connection and transactions -------------------------------------------------------
 

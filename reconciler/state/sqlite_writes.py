@@ -247,7 +247,7 @@ class SqliteWrites:
     def _intern(self, c: sqlite3.Connection, names: set[str]) -> dict[str, int]:
         """Attribute ids for these names, creating missing ones (cached once committed)."""
         aids = {n: self._aids[n] for n in names & self._aids.keys()}
-        for name in names - aids.keys():
+        for name in sorted(names - aids.keys()):
             c.execute("INSERT INTO attributes (name) VALUES (?) ON CONFLICT DO NOTHING", (name,))
             (aids[name],) = c.execute(
                 "SELECT aid FROM attributes WHERE name = ?", (name,)
