@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import pyarrow as pa
 
@@ -163,8 +163,9 @@ class SqliteState(SqliteWrites):
     def hash_key(self) -> HashKey:
         m = self._meta_map()
         key = self._env_key or bytes.fromhex(m["hash_secret"])
-        source = "env" if self._env_key else "state"
-        return HashKey(key, source, key_fingerprint(key), m.get("hash_key_fp"))
+        fingerprint = key_fingerprint(key)
+        source: Literal["env", "state"] = "env" if self._env_key else "state"
+        return HashKey(key, source, fingerprint, m.get("hash_key_fp"))
 
     def ledger_count(self, attribute: str | None = None) -> int:
         if attribute is None:
@@ -230,7 +231,7 @@ class SqliteState(SqliteWrites):
         return {a: ResourceRecord(a, h, r, json.loads(s), parse_ts(t)) for a, h, r, s, t in rows}
 
     def has_events(self, event_ids: Collection[str]) -> frozenset[str]:
-        ids, found = list(event_ids), set()
+        ids, found = list(event_ids), set[str]()
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
             sql = f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})"

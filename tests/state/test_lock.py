@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from reconciler.errors import LockHeldError, StateError
-from reconciler.state import LockRequest, StateStore
+from reconciler.state import LockInfo, LockRequest, StateStore, locking
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -108,3 +110,22 @@ def test_one_process_cannot_take_the_lock_twice(state: StateStore) -> None:
             pass
         assert state.current_lock() is not None
     assert state.current_lock() is None
+
+
+def _info(**changes: object) -> LockInfo:
+    base = locking.new_lock(LockRequest("apply"))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_only_a_provably_dead_holder_counts_as_dead() -> None:
+    me = _info()
+    assert not locking.holder_is_dead(me)
+    assert locking.holder_is_dead(replace(me, pid_start="1"))  # the pid was reused since
+    assert not locking.holder_is_dead(replace(me, host="another-host", pid=999_999_999))
+
+
+def test_a_holder_silent_for_long_is_called_possibly_stale() -> None:
+    old = _info(heartbeat_at=locking.now() - timedelta(hours=2), host="ci-runner-3")
+    message = locking.lock_held_error(old, "state.db").message
+    assert "its last heartbeat was 120 minutes ago, it may be stale" in message
+    assert "stale" not in locking.lock_held_error(_info(), "state.db").message
