@@ -45,6 +45,35 @@ class AttributeWriter:
         defn = self.schema.get(name)
         return defn is not None and defn["status"] == "Blocklisted"
 
+    def write_scalar(
+        self, custom: dict[str, Any], name: str, value: Any, defn: dict[str, Any] | None
+    ) -> None:
+        """A string, number or boolean on an attribute whose type is not forced."""
+        cls = value.__class__
+        if cls is str:
+            if len(value) > MAX_STRING:
+                return  # the REST API drops over-long strings (UNCONFIRMED)
+            when = parse_date(value)
+            kind = "Date" if when else "String"
+            if when:
+                value = format_time(when)
+        else:
+            kind = "Boolean" if cls is bool else "Number"
+        if defn is None:
+            self.register(name, kind)
+        custom[name] = value
+
+    def register(self, name: str, kind: str) -> None:
+        self.schema[name] = {
+            "data_type": kind + AUTO,
+            "array_length": None,
+            "description": None,
+            "status": "Active",
+            "tag_names": [],
+            "forced": False,
+        }
+        self.schema_changed = True
+
     def write(self, custom: dict[str, Any], name: str, value: Any, merge_objects: bool) -> None:
         defn = self.schema.get(name)
         if defn is not None and defn["status"] == "Blocklisted":
@@ -56,15 +85,7 @@ class AttributeWriter:
         if stored is SKIP:
             return
         if defn is None:
-            self.schema[name] = {
-                "data_type": kind + AUTO,
-                "array_length": None,
-                "description": None,
-                "status": "Active",
-                "tag_names": [],
-                "forced": False,
-            }
-            self.schema_changed = True
+            self.register(name, kind)
         custom[name] = stored
 
     def _evaluate(
