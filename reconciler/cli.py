@@ -14,6 +14,7 @@ import click
 from reconciler import __version__
 from reconciler.errors import (
     EXIT_BUG,
+    EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -40,9 +41,7 @@ def manifests_option(fn: F) -> F:
 
 
 def debug_option(fn: F) -> F:
-    return click.option(
-        "--debug", is_flag=True, help="Show tracebacks for internal errors."
-    )(fn)
+    return click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")(fn)
 
 
 def run(debug: bool, body: Callable[[], int]) -> int:
@@ -176,6 +175,63 @@ def sandbox(
         seed=seed,
     )
     ctx.exit(run(debug, lambda: serve(options, out=sys.stdout)))
+
+
+def state_option(fn: F) -> F:
+    return click.option(
+        "--state",
+        "state_url",
+        default=None,
+        help="State URL (sqlite:///… or postgresql://…); default: $RECONCILER_STATE, the "
+        "Workspace `state`, then <manifests>/../.reconciler/state.db.",
+    )(fn)
+
+
+@cli.command()
+@manifests_option
+@state_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("--detailed-exitcode", is_flag=True, help="0 no changes, 2 changes, 1 error.")
+@click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@debug_option
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    manifests_dir: Path,
+    state_url: str | None,
+    out_file: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    show_values: bool,
+    debug: bool,
+) -> None:
+    """Show what apply would change, with its cost; PII masked unless --show-values."""
+    import tempfile
+
+    from reconciler.commands.planning import make_plan
+    from reconciler.plan.planfile import save_plan
+    from reconciler.render.plan import render_json, render_markdown, render_text
+
+    def body() -> int:
+        with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
+            planned = make_plan(manifests_dir, state_url, Path(tmp))
+            p = planned.plan
+            if fmt == "json":
+                click.echo(render_json(p, show_values=show_values), nl=False)
+            elif fmt == "markdown":
+                click.echo(render_markdown(p, show_values=show_values), nl=False)
+            else:
+                color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+                click.echo(render_text(p, color=color, show_values=show_values), nl=False)
+            if out_file is not None:
+                save_plan(p, out_file, planned.inputs)
+                click.echo(f"saved plan to {out_file}", err=True)
+            if detailed_exitcode and p.has_changes:
+                return EXIT_CHANGES
+            return EXIT_OK
+
+    ctx.exit(run(debug, body))
 
 
 @cli.command()

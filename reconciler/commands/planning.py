@@ -1,0 +1,68 @@
+"""`plan`: load manifests and sources, read state, build the frozen Plan."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.manifests import Manifests, load_workspace
+from reconciler.manifests.loader import manifest_files
+from reconciler.plan.build import build_plan
+from reconciler.plan.model import Plan
+from reconciler.sources.desired import build_desired
+from reconciler.state import open_state
+from reconciler.state.url import default_state_url
+
+
+@dataclass(frozen=True)
+class Planned:
+    manifests: Manifests
+    plan: Plan
+    inputs: dict[str, str]
+    state_url: str
+
+
+def resolve_state_url(manifests_dir: Path, flag: str | None, m: Manifests | None) -> str:
+    """--state, then RECONCILER_STATE, then the Workspace `state`, then next to the manifests."""
+    if flag:
+        return flag
+    if os.environ.get("RECONCILER_STATE"):
+        return os.environ["RECONCILER_STATE"]
+    if m is not None and m.workspace.spec.state:
+        return m.workspace.spec.state
+    return default_state_url(manifests_dir)
+
+
+def input_hashes(m: Manifests) -> dict[str, str]:
+    """sha256 of every manifest and every source file they reference, by relative path."""
+    paths = {p.relative_to(m.root).as_posix() for p in manifest_files(m.root)}
+    for sync in m.attribute_syncs:
+        paths.add(sync.spec.source.path)
+    for mapping in m.audience_mappings:
+        paths.add(mapping.spec.members.path)
+    out = {}
+    for rel in sorted(paths):
+        digest = hashlib.sha256()
+        with (m.root / rel).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        out[rel] = digest.hexdigest()
+    return out
+
+
+def combined_hash(inputs: dict[str, str]) -> str:
+    return hashlib.sha256(
+        "".join(f"{k}\0{v}\n" for k, v in sorted(inputs.items())).encode()
+    ).hexdigest()
+
+
+def make_plan(manifests_dir: Path, state_flag: str | None, spool_dir: Path) -> Planned:
+    m = load_workspace(manifests_dir)
+    desired = build_desired(m)
+    url = resolve_state_url(manifests_dir, state_flag, m)
+    inputs = input_hashes(m)
+    with open_state(url) as state:
+        plan = build_plan(m, desired, state, inputs_hash=combined_hash(inputs), spool_dir=spool_dir)
+    return Planned(m, plan, inputs, url)

@@ -1,0 +1,114 @@
+"""Build the frozen Plan: desired state × read-only state → deltas, counts, cost and guards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.manifests import Manifests
+from reconciler.plan import cost
+from reconciler.plan.diff import Policy, desired_batches, diff
+from reconciler.plan.guards import evaluate_guards
+from reconciler.plan.model import (
+    AttributeChange,
+    Binding,
+    DeltaSpool,
+    Plan,
+    Sample,
+    Summary,
+)
+from reconciler.sources.desired import Desired
+from reconciler.state.base import StateReader
+from reconciler.state.values import canonical_value, stored_value
+
+MAX_SAMPLES = 5
+
+
+def build_plan(
+    m: Manifests, desired: Desired, state: StateReader, *, inputs_hash: str, spool_dir: Path
+) -> Plan:
+    meta = state.meta()  # first: a concurrent apply can then only make this plan stale
+    key = state.hash_key().key
+    policies = {
+        name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
+    }
+
+    def rows() -> Iterator[tuple[str, str, str, str | None, str | None]]:
+        for c in desired.cells:
+            policy = policies[c.attribute]
+            if c.value is None:
+                yield c.id_kind, c.user_id, c.attribute, None, None
+                continue
+            comparable = sorted(c.value) if policy.is_array else c.value
+            stored = stored_value(comparable, pii=policy.pii, key=key)
+            yield c.id_kind, c.user_id, c.attribute, stored, canonical_value(c.value)
+
+    before = {(r.user_id, r.attribute): r.value for r in _sample_ledger(state)}
+    deltas, result = diff(desired_batches(rows()), state.ledger_arrow_batches(), policies)
+    plan_id = uuid.uuid4().hex[:12]
+    spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
+    samples: list[Sample] = []
+    total_points = 0
+    try:
+        for delta in deltas:
+            spool.add(delta)
+            total_points += delta.data_points
+            for attr, wire in delta.attributes.items():
+                if len(samples) < MAX_SAMPLES and not any(s.attribute == attr for s in samples):
+                    samples.append(
+                        Sample(
+                            delta.user_id,
+                            attr,
+                            before.get((delta.user_id, attr), ""),
+                            canonical_value(wire),
+                        )
+                    )
+    finally:
+        spool.close()
+    changes = tuple(
+        AttributeChange(
+            name,
+            set=c.set,
+            changed=c.changed,
+            unset=c.unset,
+            data_points=c.data_points,
+            pii=desired.policies[name].pii if name in desired.policies else False,
+            reason="no longer managed: every member is unset"
+            if name in result.removed_attributes
+            else "",
+        )
+        for name, c in sorted(result.counts.items())
+    )
+    requests = cost.requests_for(result.users)
+    per_3s = m.workspace.spec.rate_limits.users_track_per_3s
+    summary = Summary(
+        users_changed=result.users,
+        attribute_updates=sum(c.set + c.changed + c.unset for c in changes),
+        events=0,
+        data_points=total_points,
+        requests=requests,
+        full_resend_data_points=sum(1 for c in desired.cells if c.value is not None),
+        estimated_seconds=cost.estimated_seconds(requests, per_3s),
+    )
+    guards = evaluate_guards(m, desired, changes, summary, state)
+    return Plan(
+        plan_id=plan_id,
+        workspace=m.workspace.name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        binding=Binding(meta.lineage, meta.serial, inputs_hash),
+        summary=summary,
+        attribute_changes=changes,
+        resource_changes=(),
+        guards=guards,
+        samples=tuple(samples),
+        deltas_path=spool.path,
+    )
+
+
+def _sample_ledger(state: StateReader) -> Iterator[object]:
+    """The first ledger batch, for the 'before' side of a handful of samples."""
+    for batch in state.iter_ledger(batch_size=MAX_SAMPLES * 200):
+        yield from batch
+        return

@@ -1,0 +1,70 @@
+"""Guards shown in every plan and enforced by apply: size, audience flips, consent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.manifests import Manifests
+from reconciler.manifests.partners import CONSENT_FIELDS
+from reconciler.plan.model import AttributeChange, GuardResult, Summary
+from reconciler.sources.desired import Desired
+from reconciler.state.base import StateReader
+
+
+def evaluate_guards(
+    m: Manifests,
+    desired: Desired,
+    changes: Sequence[AttributeChange],
+    summary: Summary,
+    state: StateReader,
+) -> tuple[GuardResult, ...]:
+    spec = m.workspace.spec.guards
+    out = []
+    if spec.max_data_points is not None:
+        out.append(
+            GuardResult(
+                "max_data_points",
+                summary.data_points <= spec.max_data_points,
+                float(summary.data_points),
+                float(spec.max_data_points),
+            )
+        )
+    if spec.max_audience_flip_pct is not None:
+        out.append(_flip_guard(desired, changes, state, spec.max_audience_flip_pct))
+    consent = [c for c in changes if c.attribute in CONSENT_FIELDS]
+    if consent:
+        touched = sum(c.set + c.changed + c.unset for c in consent)
+        out.append(
+            GuardResult(
+                "consent_fields",
+                False,
+                float(touched),
+                0.0,
+                "writes subscription state: " + ", ".join(c.attribute for c in consent),
+            )
+        )
+    return tuple(out)
+
+
+def _flip_guard(
+    desired: Desired, changes: Sequence[AttributeChange], state: StateReader, limit: float
+) -> GuardResult:
+    """The largest share of an existing audience that joins plus leaves in this run.
+
+    A brand-new audience (nothing in the ledger yet) is exempt: its first sync is all joins.
+    """
+    counts = state.attribute_counts()
+    worst, worst_name = 0.0, ""
+    by_name = {c.attribute: c for c in changes}
+    for name, policy in desired.policies.items():
+        if not policy.audience or not counts.get(name):
+            continue
+        change = by_name.get(name)
+        if change is None:
+            continue
+        base = max(counts[name], desired.audience_members.get(name, 0), 1)
+        pct = round(100.0 * (change.set + change.changed + change.unset) / base, 1)
+        if pct > worst:
+            worst, worst_name = pct, name
+    detail = f"worst: {worst_name}" if worst_name else ""
+    return GuardResult("max_audience_flip_pct", worst <= limit, worst, limit, detail)

@@ -1,0 +1,83 @@
+"""Read partner exports (CSV, JSONL, Parquet) as numbered rows, streaming."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Diagnostic, Location, SourceDataError
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+def source_format(path: Path, declared: str | None) -> str:
+    if declared:
+        return declared
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceDataError(
+            [Diagnostic(Location(str(path)), f"unknown source format '{path.suffix}'")],
+            summary="declare `format: csv|jsonl|parquet` on the source",
+        )
+    return fmt
+
+
+def read_rows(path: Path, fmt: str, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, row) pairs. CSV rows are numbered by file line (the header is row 1)."""
+    try:
+        if fmt == "csv":
+            yield from _csv(path, display)
+        elif fmt == "jsonl":
+            yield from _jsonl(path, display)
+        else:
+            yield from _parquet(path)
+    except OSError as e:
+        raise SourceDataError(
+            [Diagnostic(Location(display), f"cannot read: {e.strerror or e}")]
+        ) from e
+
+
+def _csv(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            if None in row:
+                raise SourceDataError(
+                    [
+                        Diagnostic(
+                            Location(display, reader.line_num, 1), "more cells than header columns"
+                        )
+                    ]
+                )
+            yield reader.line_num, row
+
+
+def _jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SourceDataError(
+                    [Diagnostic(Location(display, n, e.colno), f"invalid JSON: {e.msg}")]
+                ) from e
+            if not isinstance(row, dict):
+                raise SourceDataError(
+                    [Diagnostic(Location(display, n, 1), "each line must be a JSON object")]
+                )
+            yield n, row
+
+
+def _parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    n = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+        for row in batch.to_pylist():
+            n += 1
+            yield n, row
