@@ -251,16 +251,6 @@ def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
     ctx.exit(run(debug, body))
 
 
-def state_option(fn: F) -> F:
-    return click.option(
-        "--state",
-        "state_url",
-        default=None,
-        help="State URL. Default: $RECONCILER_STATE, else "
-        "sqlite:///<manifests>/../.reconciler/state.db.",
-    )(fn)
-
-
 def _state_url(state_url: str | None, manifests_dir: Path) -> str:
     from reconciler.state import default_state_url
 
