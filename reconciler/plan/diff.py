@@ -95,7 +95,11 @@ def diff(
     """Stream the user deltas (ordered by user) and fill the per-attribute counts as they go."""
     con = duckdb.connect()
     con.register("desired", pa.Table.from_batches(list(desired), _SCHEMA))
-    con.register("ledger", pa.Table.from_batches(list(ledger), _LEDGER))
+    ledger_batches = list(ledger)
+    con.register(
+        "ledger",
+        pa.Table.from_batches(ledger_batches) if ledger_batches else _LEDGER.empty_table(),
+    )
     con.register(
         "policy",
         pa.table(
