@@ -133,7 +133,16 @@ class BrazeAuthError(BrazeError):
 
 
 class BrazeRateLimitError(BrazeError):
-    """429 after every retry was spent."""
+    """429 (after every retry was spent, when it reaches a user).
+
+    `retry_at` is when the window resets, in epoch seconds, when Braze said so.
+    """
+
+    def __init__(
+        self, message: str, *, status: int = 429, hint: str = "", retry_at: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, hint=hint)
+        self.retry_at = retry_at
 
 
 class BrazeUnavailableError(BrazeError):
@@ -142,3 +151,9 @@ class BrazeUnavailableError(BrazeError):
 
 class PartialApplyError(ReconcilerError):
     """Some objects were rejected by Braze; the rest were applied and recorded."""
+
+
+class ApplyInterruptedError(ReconcilerError):
+    """Ctrl-C during apply: in-flight batches were recorded, nothing more was sent (exit 130)."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,235 @@
+"""Run a Plan: lock, journal, send batches concurrently, record every acknowledged batch.
+
+Crash safety comes from the order of effects: a batch's ledger rows and journal entry are
+written in ONE transaction only after Braze acknowledged it (a 2xx whose `errors` do not name
+the object). A crash at any point therefore loses nothing: the next plan diffs against the
+ledger and resends exactly the batches that were in flight, and nothing else.
+
+Ctrl-C stops taking new batches, lets in-flight ones finish and be recorded, and ends the
+apply as "interrupted"; a second Ctrl-C abandons the in-flight requests (they resend later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from reconciler.apply.batching import Batch, pack
+from reconciler.apply.guards import enforce_guards
+from reconciler.apply.pacing import Clock, RateGate, RetryPolicy, Sleep, send_with_retries
+from reconciler.apply.progress import NullProgress, Progress
+from reconciler.apply.protocol import BrazeWriter, TrackResult
+from reconciler.apply.result import ApplyResult, FinalStatus, Rejection
+from reconciler.errors import ReconcilerError
+from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
+from reconciler.render.masking import mask_identifier
+from reconciler.state.base import LedgerRow, LedgerUnset, LockRequest, StateStore
+
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    concurrency: int = DEFAULT_CONCURRENCY  # requests in flight at once
+    batch_size: int = OBJECTS_PER_REQUEST
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    allow_large: bool = False
+    check_binding: bool = True  # refuse a plan made against another lineage or serial
+    lock_wait_seconds: float = 0.0
+    handle_sigint: bool = True  # only in the main thread
+    max_listed_rejections: int = 1000
+    seed: int | None = None  # of the backoff jitter
+    clock: Clock = time.time
+    sleep: Sleep = asyncio.sleep
+
+
+async def apply_plan(
+    plan: Plan,
+    store: StateStore,
+    writer: BrazeWriter,
+    *,
+    options: ApplyOptions | None = None,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Apply every delta of `plan` through `writer`, journaled in `store`.
+
+    Refusals before anything is sent raise (GuardError, LockHeldError, StalePlanError). What
+    happens once sending began is in the result (`status`, `raise_for_status()`).
+    """
+    opts = options or ApplyOptions()
+    tripped = enforce_guards(plan, allow_large=opts.allow_large)
+    result = ApplyResult(plan_id=plan.plan_id, tripped_guards=tripped)
+    request = LockRequest(operation="apply", info=plan.plan_id)
+    with store.lock(request, wait_seconds=opts.lock_wait_seconds):
+        result.apply_id = store.begin_apply(
+            plan.plan_id,
+            expect_lineage=plan.binding.lineage if opts.check_binding else None,
+            expect_serial=plan.binding.serial if opts.check_binding else None,
+        )
+        run = _Run(plan, store, writer, opts, progress or NullProgress(), result)
+        try:
+            await run.execute()
+        except BaseException:
+            result.status = "interrupted" if run.interrupted else "failed"
+            raise
+        finally:
+            store.finish_apply(result.apply_id, result.status)
+    return result
+
+
+class _Run:
+    """One apply's workers and shared counters (single event loop: no locks needed)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        store: StateStore,
+        writer: BrazeWriter,
+        options: ApplyOptions,
+        progress: Progress,
+        result: ApplyResult,
+    ) -> None:
+        self.plan, self.store, self.writer = plan, store, writer
+        self.options, self.progress, self.result = options, progress, result
+        self.gate = RateGate(options.retry, options.clock, options.sleep)
+        self.rng = random.Random(options.seed)
+        self.batches: Iterator[Batch] = iter(())
+        self.exhausted = False
+        self.interrupted = False
+        self.error: ReconcilerError | None = None
+        self.bug: BaseException | None = None
+        self.workers: list[asyncio.Task[None]] = []
+
+    @property
+    def stopping(self) -> bool:
+        return self.interrupted or self.error is not None or self.bug is not None
+
+    async def execute(self) -> None:
+        started = time.monotonic()
+        summary = self.plan.summary
+        self.progress.start(summary.users_changed, summary.requests)
+        self.batches = pack(self.plan.deltas(), self.options.batch_size)
+        try:
+            with self._sigint_handler():
+                self.workers = [
+                    asyncio.create_task(self._worker())
+                    for _ in range(max(1, self.options.concurrency))
+                ]
+                await asyncio.gather(*self.workers, return_exceptions=True)
+        finally:
+            self.batches.close()  # type: ignore[attr-defined]  # a generator: close the spool
+            self._tally(time.monotonic() - started)
+        if self.bug is not None:
+            raise self.bug
+        if any(w.cancelled() for w in self.workers) and not self.interrupted:
+            raise asyncio.CancelledError
+        self.result.status = self._status()
+        self.progress.finish(self.result.status)
+
+    def _status(self) -> FinalStatus:
+        if self.error is not None:
+            self.result.error = self.error
+            return "failed"
+        if self.interrupted and not self.exhausted:
+            return "interrupted"
+        return "partial" if self.result.rejected else "applied"
+
+    def _tally(self, elapsed: float) -> None:
+        stats, r = self.gate.stats, self.result
+        r.attempts, r.retries, r.rate_limited = stats.attempts, stats.retries, stats.rate_limited
+        r.paced_waits, r.elapsed_seconds = stats.paced_waits, elapsed
+
+    async def _worker(self) -> None:
+        while not self.stopping:
+            batch = next(self.batches, None)
+            if batch is None:
+                self.exhausted = True
+                return
+            try:
+                answer = await send_with_retries(
+                    self.writer, batch.payload, self.gate, self.rng, self.progress.note
+                )
+                await self._record(batch, answer)
+            except ReconcilerError as e:
+                if self.error is None:
+                    self.error = e
+                    self.progress.note(f"stopping: {e.message}")
+            except Exception as e:  # noqa: BLE001 - a bug: stop the others, re-raise once drained
+                self.bug = self.bug or e
+
+    async def _record(self, batch: Batch, answer: TrackResult) -> None:
+        """Ledger rows for every object the answer does not name, in one transaction."""
+        rejected = answer.rejected("attributes")
+        everything = rejected.get(-1)  # an error without an index: nothing is confirmed
+        writes: list[LedgerRow] = []
+        unsets: list[LedgerUnset] = []
+        points = n_rejected = 0
+        for i, delta in enumerate(batch.deltas):
+            reason = everything if everything is not None else rejected.get(i)
+            if reason is not None:
+                n_rejected += 1
+                self._reject(delta.user_id, delta.id_kind, reason, batch.no)
+                continue
+            writes.extend(LedgerRow(delta.user_id, a, v, delta.id_kind) for a, v in delta.writes)
+            unsets.extend(LedgerUnset(delta.user_id, a, delta.id_kind) for a in delta.unsets)
+            points += delta.data_points
+        summary = {
+            "objects": len(batch.deltas),
+            "rejected": n_rejected,
+            "data_points": points,
+            "status": answer.status,
+        }
+        serial = await asyncio.to_thread(
+            self.store.record_batch, self.result.apply_id, batch.no, writes, unsets, (), summary
+        )
+        r = self.result
+        r.serial = max(serial, r.serial or 0)
+        r.requests += 1
+        r.objects_sent += len(batch.deltas)
+        r.acknowledged += len(batch.deltas) - n_rejected
+        r.data_points += points
+        r.ledger_writes += len(writes)
+        r.ledger_unsets += len(unsets)
+        self.progress.advance(len(batch.deltas), n_rejected)
+
+    def _reject(self, user_id: str, id_kind: str, reason: str, batch_no: int) -> None:
+        r = self.result
+        r.rejected += 1
+        r.rejection_reasons[reason] += 1
+        if len(r.rejections) < self.options.max_listed_rejections:
+            r.rejections.append(Rejection(mask_identifier(user_id), id_kind, reason, batch_no))
+
+    @contextlib.contextmanager
+    def _sigint_handler(self) -> Iterator[None]:
+        """Own Ctrl-C while sending: the first one drains, the second one abandons."""
+        in_main = threading.current_thread() is threading.main_thread()
+        if not self.options.handle_sigint or not in_main:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        except (NotImplementedError, RuntimeError, ValueError):
+            yield
+            return
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    def interrupt(self) -> None:
+        """Stop taking batches (first call); cancel the in-flight ones (second call)."""
+        if not self.interrupted:
+            self.interrupted = True
+            self.progress.note(
+                "interrupted: finishing the requests in flight (Ctrl-C again to abandon them)"
+            )
+            return
+        for worker in self.workers:
+            worker.cancel()

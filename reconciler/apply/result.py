@@ -1,0 +1,89 @@
+"""What an apply did: counts, masked rejections, the final status and the exit it maps to."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ApplyInterruptedError,
+    PartialApplyError,
+    ReconcilerError,
+)
+from reconciler.plan.model import GuardResult
+
+FinalStatus = Literal["applied", "partial", "failed", "interrupted"]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One object Braze skipped inside a 201; `user` is masked (`ext…a91f`)."""
+
+    user: str
+    id_kind: str
+    reason: str
+    batch_no: int
+
+
+@dataclass
+class ApplyResult:
+    """Counts of one apply. `requests` and `objects_sent` count acknowledged (2xx) requests;
+    `attempts` counts every HTTP request, retries and 429s included."""
+
+    plan_id: str
+    apply_id: str = ""
+    status: FinalStatus = "applied"
+    requests: int = 0
+    objects_sent: int = 0
+    acknowledged: int = 0  # objects recorded in the ledger
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)  # the first few, for display
+    rejection_reasons: Counter[str] = field(default_factory=Counter)
+    data_points: int = 0  # of acknowledged objects
+    ledger_writes: int = 0
+    ledger_unsets: int = 0
+    attempts: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    paced_waits: int = 0
+    serial: int | None = None
+    elapsed_seconds: float = 0.0
+    tripped_guards: tuple[GuardResult, ...] = ()
+    error: ReconcilerError | None = None
+
+    @property
+    def objects_per_second(self) -> float:
+        return self.objects_sent / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "applied":
+            return EXIT_OK
+        if self.status == "interrupted":
+            return EXIT_INTERRUPTED
+        return self.error.exit_code if self.error else EXIT_ERROR
+
+    def raise_for_status(self) -> None:
+        """Nothing when everything was applied; else the error the CLI reports (exit 1 or 130)."""
+        if self.status == "applied":
+            return
+        done = f"{self.acknowledged:,} users were applied and recorded"
+        if self.status == "interrupted":
+            raise ApplyInterruptedError(
+                f"apply interrupted: {done}; nothing more was sent",
+                hint="apply again: only what Braze has not acknowledged is resent",
+            )
+        if self.status == "failed" and self.error is not None:
+            if not self.error.hint:
+                self.error.hint = f"{done}; plan again to resend only the rest"
+            raise self.error
+        reasons = ", ".join(f"{reason} ({n:,})" for reason, n in self.rejection_reasons.items())
+        raise PartialApplyError(
+            f"Braze rejected {self.rejected:,} of {self.objects_sent:,} users, which were not"
+            f" recorded: {reasons}; {done}",
+            hint="fix the rejected rows; the next plan sends them again",
+        )
