@@ -31,7 +31,12 @@ def payload(batch: int, users: int = 10_000) -> dict[str, Any]:
         for a in range(ATTRIBUTES):
             kind = a % 4
             obj[f"attr_{a}"] = (
-                f"value-{n}-{a}" if kind == 0 else n * a if kind == 1 else bool(n % 2) if kind == 2
+                f"value-{n}-{a}"
+                if kind == 0
+                else n * a
+                if kind == 1
+                else bool(n % 2)
+                if kind == 2
                 else f"{batch % 97}.{a}"
             )
         objects.append(obj)
@@ -108,8 +113,12 @@ def main() -> int:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    print(f"sandbox /users/track: {requests / elapsed:.0f} req/s, {objects / elapsed:.0f} objects/s")
-    print(f"  {requests} requests of {OBJECTS} objects x {ATTRIBUTES} attributes in {elapsed:.1f} s,")
+    print(
+        f"sandbox /users/track: {requests / elapsed:.0f} req/s, {objects / elapsed:.0f} objects/s"
+    )
+    print(
+        f"  {requests} requests of {OBJECTS} objects x {ATTRIBUTES} attributes in {elapsed:.1f} s,"
+    )
     print(f"  concurrency {args.concurrency}, server pinned to CPU {args.cpu}, errors {errors}")
     if cpu > 0:
         print(
