@@ -239,13 +239,24 @@ def plan(
 @debug_option
 @click.pass_context
 def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
-    """The main job on the embedded default. For now: validate and summarise the workspace."""
+    """The main job on the embedded default: validate, summarise, and plan a first sync."""
     from reconciler.manifests import load_workspace
     from reconciler.render.validation import render_summary
 
     def body() -> int:
+        import tempfile
+
+        from reconciler.commands.planning import make_plan
+        from reconciler.render.plan import render_text
+
         ws = load_workspace(manifests_dir)
         click.echo(render_summary(ws))
+        click.echo("")
+        with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
+            # A throwaway state: the demo shows what a first apply would send, and writes nothing.
+            state = f"sqlite:///{Path(tmp) / 'state.db'}"
+            planned = make_plan(manifests_dir, state, Path(tmp))
+            click.echo(render_text(planned.plan, color=sys.stdout.isatty()), nl=False)
         return EXIT_OK
 
     ctx.exit(run(debug, body))
