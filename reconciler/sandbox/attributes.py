@@ -89,10 +89,10 @@ class AttributeWriter:
         custom[name] = stored
 
     def _evaluate(
-        self, current: Any, value: Any, merge: bool, defn: dict[str, Any] | None
+        self, current: Any, value: Any, merge: bool, defn: dict[str, Any] | None, auto: bool = False
     ) -> tuple[str, Any]:
         forced = defn["data_type"] if defn is not None and defn.get("forced") else None
-        if forced is not None:
+        if forced is not None and not auto:
             return forced, self._coerce(forced, current, value, merge, defn)
         if isinstance(value, bool):
             return "Boolean", value
@@ -177,7 +177,7 @@ class AttributeWriter:
         if forced == "Date":
             when = parse_date(value) if isinstance(value, str) else None
             return format_time(when) if when else SKIP
-        kind, stored = self._evaluate(current, value, merge, None)
+        kind, stored = self._evaluate(current, value, merge, defn, auto=True)
         return stored if kind == forced else SKIP
 
 

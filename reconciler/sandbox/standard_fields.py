@@ -30,6 +30,8 @@ FREE_FIELDS = frozenset(
 )
 IDENTIFIERS = frozenset({"external_id", "user_alias", "braze_id"})
 CONTROL_KEYS = frozenset({"_update_existing_only", "_merge_objects", "push_token_import"})
+# "The Profile Field `bio` was removed ... and will not be processed as a custom attribute."
+IGNORED_KEYS = frozenset({"bio"})
 
 
 @cache
@@ -154,7 +156,7 @@ STANDARD_FIELDS: dict[str, Normalizer] = {
     "first_name": _string,
     "last_name": _string,
     "home_city": _string,
-    "bio": _string,
+    "image_url": _string,
     "email": _email,
     "phone": _string,
     "dob": _dob,

@@ -21,12 +21,17 @@ from reconciler.sandbox.occurrences import (
     record_purchase,
 )
 from reconciler.sandbox.rules import SKIP, ObjectError
-from reconciler.sandbox.standard_fields import CONTROL_KEYS, IDENTIFIERS, STANDARD_FIELDS
+from reconciler.sandbox.standard_fields import (
+    CONTROL_KEYS,
+    IDENTIFIERS,
+    IGNORED_KEYS,
+    STANDARD_FIELDS,
+)
 from reconciler.sandbox.store import Profile
 from reconciler.sandbox.wire import Reply
 
 _STANDARD_KEYS = frozenset(STANDARD_FIELDS)
-_NOT_CUSTOM = CONTROL_KEYS | IDENTIFIERS | _STANDARD_KEYS
+_NOT_CUSTOM = CONTROL_KEYS | IDENTIFIERS | IGNORED_KEYS | _STANDARD_KEYS
 _DATE_STARTS = frozenset("MTWFS")  # weekday initials of the ctime-like date format
 ARRAYS = ("attributes", "events", "purchases")  # processed in this order (api_limits)
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fixtures_sandbox import SandboxServer, start_server
 
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.auth import load_keyring
 from reconciler.sandbox.inprocess import SandboxTestClient
 from reconciler.sandbox.runtime import build_runtime
-from fixtures_sandbox import SandboxServer, start_server
 
 KEYS_YAML = """\
 keys:
