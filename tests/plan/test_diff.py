@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from plan.conftest import Workbench
 
 from reconciler.plan.model import UserDelta
@@ -155,6 +157,6 @@ def test_new_mapping_sends_its_full_set(bench: Workbench) -> None:
 def test_pii_values_are_never_stored_raw(bench: Workbench) -> None:
     _converged(bench)
     raw = bench.state.url.removeprefix("sqlite:///")
-    data = open(raw, "rb").read()  # noqa: PTH123
+    data = Path(raw).read_bytes()
     assert b"camille.martin@example.com" not in data
     assert b"1984-07-09" not in data
