@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 DEFAULT_KEY = "sandbox-key"
 DEFAULT_WORKSPACE = "default"

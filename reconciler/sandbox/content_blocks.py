@@ -48,9 +48,9 @@ def create(ctx: Ctx) -> Reply:
 
 def update(ctx: Ctx) -> Reply:
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    block, error = _lookup(ctx, body.get("content_block_id"))
+    block, missing = _lookup(ctx, body.get("content_block_id"))
     if block is None:
-        return fail(400, error)
+        return fail(400, missing)
     name = body.get("name", block["name"])
     if "name" in body and name != block["name"] and block["state"] == "active":
         return fail(400, "Content Block name cannot be updated for active Content Blocks")

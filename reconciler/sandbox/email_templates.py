@@ -49,9 +49,9 @@ def create(ctx: Ctx) -> Reply:
 
 def update(ctx: Ctx) -> Reply:
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    template, error = _lookup(ctx, body.get("email_template_id"))
+    template, missing = _lookup(ctx, body.get("email_template_id"))
     if template is None:
-        return fail(400, error)
+        return fail(400, missing)
     if not any(k in body for k in (*FIELDS, "should_inline_css")):
         return fail(400, "Nothing to update: send at least one template field")
     if "template_name" in body and (

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 Headers = list[tuple[bytes, bytes]]
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -31,7 +32,7 @@ class Reply:
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key.lower() == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 
