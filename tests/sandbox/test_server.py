@@ -92,7 +92,11 @@ def test_keys_file_banner_and_bad_keys_file(
 def test_fail_schedule_and_latency_flags(
     sandbox_server_factory: Callable[..., SandboxServer],
 ) -> None:
-    server = sandbox_server_factory("--fail-schedule", "2:drop,3:502", "--latency-ms", "20")
+    server = sandbox_server_factory(
+        "--fail-schedule", "2:drop,3:502", "--latency-ms", "20", "--consistency-delay-ms", "250"
+    )  # fmt: skip
+    config = server.admin("GET", "config")
+    assert (config["latency_ms"], config["consistency_delay_ms"]) == (20, 250)
     with server.client() as c:
         assert c.post("/users/track", json=ONE).status_code == 201
         with pytest.raises(httpx.TransportError):
