@@ -153,8 +153,15 @@ class _Run:
                 return
             try:
                 answer = await send_with_retries(
-                    self.writer, batch.payload, self.gate, self.rng, self.progress.note
+                    self.writer,
+                    batch.payload,
+                    self.gate,
+                    self.rng,
+                    self.progress.note,
+                    abandon=lambda: self.stopping,
                 )
+                if answer is None:
+                    return
                 await self._record(batch, answer)
             except ReconcilerError as e:
                 if self.error is None:

@@ -137,12 +137,20 @@ async def send_with_retries(
     gate: RateGate,
     rng: random.Random,
     on_retry: Callable[[str], None] = lambda _: None,
-) -> TrackResult:
-    """Send one batch until Braze acknowledges it; raise once the retry budget is spent."""
+    abandon: Callable[[], bool] = lambda: False,
+) -> TrackResult | None:
+    """Send one batch until Braze acknowledges it; raise once the retry budget is spent.
+
+    Returns None, having sent nothing, when `abandon()` turns true while the batch still waits
+    for its first send (Ctrl-C: a batch that never left is not in flight).
+    """
     policy, stats = gate.policy, gate.stats
     failures = limited = 0
     while True:
         await gate.turn()
+        if failures == limited == 0 and abandon():
+            gate.done()
+            return None
         stats.attempts += 1
         try:
             result = await writer.track(payload)

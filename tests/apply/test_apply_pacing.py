@@ -133,3 +133,20 @@ def test_a_reset_too_far_away_is_reported_not_slept() -> None:
     with pytest.raises(BrazeRateLimitError, match="resets in 3600 s"):
         asyncio.run(send_with_retries(writer, {}, g, random.Random(0)))
     assert t.slept == []
+
+
+def test_a_batch_still_waiting_for_its_first_send_is_abandoned_on_stop() -> None:
+    g, _ = gate()
+    writer = Scripted(ok())
+    result = asyncio.run(send_with_retries(writer, {}, g, random.Random(0), abandon=lambda: True))
+    assert result is None and writer.calls == 0 and g.in_flight == 0
+
+
+def test_a_batch_already_sent_once_is_retried_to_the_end_despite_a_stop() -> None:
+    g, _ = gate()
+    writer = Scripted(BrazeUnavailableError("502", status=502), ok())
+    stop_after_first_send = lambda: writer.calls > 0  # noqa: E731
+    result = asyncio.run(
+        send_with_retries(writer, {}, g, random.Random(0), abandon=stop_after_first_send)
+    )
+    assert result is not None and writer.calls == 2
