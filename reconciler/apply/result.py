@@ -67,6 +67,25 @@ class ApplyResult:
             return EXIT_INTERRUPTED
         return self.error.exit_code if self.error else EXIT_ERROR
 
+    def summary_lines(self, max_rejections: int = 10) -> list[str]:
+        """A PII-safe account for stderr: counts, then the first rejections (masked ids)."""
+        lines = [
+            f"{self.status}: {self.acknowledged:,} users applied in {self.requests:,} requests"
+            f" ({self.data_points:,} data points, {self.elapsed_seconds:.1f} s,"
+            f" {self.objects_per_second:,.0f} users/s)"
+        ]
+        if self.retries or self.rate_limited:
+            lines.append(f"  {self.retries:,} retries, {self.rate_limited:,} rate-limited (429)")
+        for guard in self.tripped_guards:
+            lines.append(f"  guard {guard.name} tripped, applied with --allow-large")
+        if self.rejected:
+            lines.append(f"  {self.rejected:,} users rejected by Braze, not recorded:")
+            for r in sorted(self.rejections, key=lambda r: r.batch_no)[:max_rejections]:
+                lines.append(f"    {r.id_kind} {r.user}: {r.reason}")
+            if self.rejected > max_rejections:
+                lines.append(f"    … and {self.rejected - max_rejections:,} more")
+        return lines
+
     def raise_for_status(self) -> None:
         """Nothing when everything was applied; else the error the CLI reports (exit 1 or 130)."""
         if self.status == "applied":

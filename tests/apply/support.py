@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from typing import Any
 import httpx
 
 from reconciler.plan.model import Binding, DeltaSpool, GuardResult, Plan, Summary, UserDelta
+from reconciler.sandbox.process import SandboxProcess, start_sandbox
 from reconciler.state import StateReader, canonical_value
 
 SANDBOX_KEY = "sandbox-key"
@@ -74,13 +73,22 @@ def remaining_deltas(deltas: Iterable[UserDelta], state: StateReader) -> list[Us
 
 @dataclass
 class Sandbox:
-    url: str
-    proc: subprocess.Popen[str]
-    key: str = SANDBOX_KEY
+    """A started sandbox (the shared `start_sandbox`) and the reads these tests need."""
+
+    process: SandboxProcess
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def key(self) -> str:
+        return self.process.key
 
     def admin(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
-            r = c.request(method, path, json=body, headers={"Authorization": f"Bearer {self.key}"})
+        headers = {"Authorization": f"Bearer {self.key}"}
+        with httpx.Client(base_url=self.url, timeout=10, headers=headers) as c:
+            r = c.request(method, path, json=body)
             r.raise_for_status()
             return r.json()
 
@@ -88,7 +96,7 @@ class Sandbox:
         return dict(self.admin("GET", "/_sandbox/stats"))
 
     def custom_attributes(self, external_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Every user's stored custom attributes, read behind the API (no rate limit)."""
+        """Stored custom attributes per user, read behind the API (no rate limit)."""
         out: dict[str, dict[str, Any]] = {}
         headers = {"Authorization": f"Bearer {self.key}"}
         with httpx.Client(base_url=self.url, timeout=10, headers=headers) as c:
@@ -101,28 +109,10 @@ class Sandbox:
 
 @contextmanager
 def running_sandbox(tmp_path: Path, *args: str, key: str = SANDBOX_KEY) -> Iterator[Sandbox]:
-    """`python -m reconciler sandbox --port 0 ARGS` accepting `key`, stopped at exit."""
-    log = (tmp_path / "sandbox.log").open("w")
+    """`reconciler sandbox --port 0 ARGS` accepting `key`, stopped with SIGTERM at exit."""
     env = {**os.environ, "BRAZE_API_KEY": key}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "sandbox", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env=env,
-    )
+    process = start_sandbox(*args, env=env, stderr_path=tmp_path / "sandbox.stderr")
     try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), (url, (tmp_path / "sandbox.log").read_text())
-        yield Sandbox(url, proc, key)
+        yield Sandbox(process)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        log.close()
+        process.stop()

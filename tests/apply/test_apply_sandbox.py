@@ -103,7 +103,14 @@ def test_rejected_objects_are_reported_masked_and_not_recorded(
     with pytest.raises(PartialApplyError, match="rejected 2 of 100 users") as caught:
         result.raise_for_status()
     assert "EXTERNAL_USER_ID_TOO_LARGE (1)" in caught.value.message
-    assert long_id not in caught.value.render() + out.getvalue()
+    lines = result.summary_lines()
+    assert lines[0].startswith("partial: 98 users applied in 2 requests (294 data points")
+    assert lines[1:] == [
+        "  2 users rejected by Braze, not recorded:",
+        "    external_id cus…a91f: EXTERNAL_USER_ID_TOO_LARGE",
+        "    external_id u…n: BLACKLISTED_EXTERNAL_USER_ID",
+    ]
+    assert long_id not in caught.value.render() + out.getvalue() + "\n".join(lines)
     recorded = ledger(state)
     assert not [k for k in recorded if k[0] in (long_id, "unknown")]
     assert recorded == expected_ledger([d for i, d in enumerate(deltas) if i not in (10, 80)])
