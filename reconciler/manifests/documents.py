@@ -135,8 +135,8 @@ def pydantic_diagnostics(
         path, rest = _data_path(doc.data, err["loc"])
         if err["type"] == "extra_forbidden":
             name = str(path[-1]) if path else ""
-            hint = suggest(name, _allowed_fields(model, path[:-1]))
             allowed = _allowed_fields(model, path[:-1])
+            hint = suggest(name, allowed)
             if not hint and allowed:
                 hint = "allowed fields: " + ", ".join(allowed)
             diags.append(

@@ -62,7 +62,7 @@ def _plain(node: Any, path: PathKey, pos: Positions) -> Any:
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for k, v in node.items():
-            key = str(k) if not isinstance(k, str) else str(k)
+            key = str(k)
             child = (*path, key)
             try:
                 kl, kc = node.lc.key(k)

@@ -23,8 +23,6 @@ from reconciler.sources.desired import Desired
 from reconciler.state.base import StateReader
 from reconciler.state.values import canonical_value, stored_value
 
-MAX_SAMPLES = 5
-
 
 def build_plan(
     m: Manifests, desired: Desired, state: StateReader, *, inputs_hash: str, spool_dir: Path
@@ -45,28 +43,17 @@ def build_plan(
             stored = stored_value(comparable, pii=policy.pii, key=key)
             yield c.id_kind, c.user_id, c.attribute, stored, canonical_value(c.value)
 
-    before = {(r.user_id, r.attribute): r.value for r in _sample_ledger(state)}
     deltas, result = diff(desired_batches(rows()), state.ledger_arrow_batches(), policies)
     plan_id = uuid.uuid4().hex[:12]
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
-    samples: list[Sample] = []
     total_points = 0
     try:
         for delta in deltas:
             spool.add(delta)
             total_points += delta.data_points
-            for attr, wire in delta.attributes.items():
-                if len(samples) < MAX_SAMPLES and not any(s.attribute == attr for s in samples):
-                    samples.append(
-                        Sample(
-                            delta.user_id,
-                            attr,
-                            before.get((delta.user_id, attr), ""),
-                            canonical_value(wire),
-                        )
-                    )
     finally:
         spool.close()
+    samples = tuple(Sample(u, a, before, canonical_value(w)) for u, a, before, w in result.samples)
     changes = tuple(
         AttributeChange(
             name,
@@ -102,13 +89,6 @@ def build_plan(
         attribute_changes=changes,
         resource_changes=(),
         guards=guards,
-        samples=tuple(samples),
+        samples=samples,
         deltas_path=spool.path,
     )
-
-
-def _sample_ledger(state: StateReader) -> Iterator[object]:
-    """The first ledger batch, for the 'before' side of a handful of samples."""
-    for batch in state.iter_ledger(batch_size=MAX_SAMPLES * 200):
-        yield from batch
-        return

@@ -63,11 +63,16 @@ class Counts:
     data_points: int = 0
 
 
+MAX_SAMPLES = 5
+
+
 @dataclass
 class DiffResult:
     counts: dict[str, Counts] = field(default_factory=dict)
     removed_attributes: set[str] = field(default_factory=set)
     users: int = 0
+    # (user, attribute, ledger value or "", wire value): the first change of up to 5 attributes
+    samples: list[tuple[str, str, str, Any]] = field(default_factory=list)
 
 
 def desired_batches(
@@ -166,6 +171,8 @@ def _user_delta(
                 if policy is not None and policy.is_array and not policy.pii:
                     wire = _array_edit(json.loads(lv), wire)
         attributes[attr] = wire
+        if len(result.samples) < MAX_SAMPLES and all(s[1] != attr for s in result.samples):
+            result.samples.append((key[1], attr, lv or "", wire))
         cost = data_points(wire)
         counts.data_points += cost
         points += cost

@@ -138,13 +138,18 @@ def _string(raw: Any, attr: AttributeDef) -> str:
     return text
 
 
+def _json_cell(raw: Any, error: str) -> Any:
+    """A CSV cell holds arrays and objects as JSON text; JSONL and Parquet hold them as values."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CoerceError(error) from e
+
+
 def _array(raw: Any, attr: AttributeDef) -> list[str]:
-    items = raw
-    if isinstance(raw, str):
-        try:
-            items = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise CoerceError("an array cell must be a JSON array of strings") from e
+    items = _json_cell(raw, "an array cell must be a JSON array of strings")
     if not isinstance(items, list):
         raise CoerceError("not an array")
     out: list[str] = []
@@ -165,12 +170,7 @@ def _array(raw: Any, attr: AttributeDef) -> list[str]:
 
 
 def _object(raw: Any, _: AttributeDef) -> dict[str, Any]:
-    value = raw
-    if isinstance(raw, str):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise CoerceError("an object cell must be a JSON object") from e
+    value = _json_cell(raw, "an object cell must be a JSON object")
     if not isinstance(value, dict):
         raise CoerceError("not an object")
     return value
