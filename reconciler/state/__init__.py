@@ -31,6 +31,7 @@ from reconciler.state.base import (
     StateMeta,
     StateReader,
     StateStore,
+    UserLedger,
 )
 from reconciler.state.url import default_state_url, parse_sqlite_url, redact_url, scheme_of
 from reconciler.state.values import canonical_value, keyed_hash, spec_hash, stored_value
@@ -55,6 +56,7 @@ __all__ = [
     "StateMeta",
     "StateReader",
     "StateStore",
+    "UserLedger",
     "canonical_value",
     "default_state_url",
     "keyed_hash",

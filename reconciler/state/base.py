@@ -53,6 +53,19 @@ class LedgerRow(NamedTuple):
 LedgerWrite = LedgerRow
 
 
+@dataclass(frozen=True)
+class UserLedger:
+    """One user's ledger rows, and the serial of the batch that last wrote any of them.
+
+    `last_serial` is 0 for rows written before the state recorded per-row serials.
+    """
+
+    id_kind: str
+    user_id: str
+    values: Mapping[str, str]  # attribute → stored value
+    last_serial: int
+
+
 class LedgerUnset(NamedTuple):
     """An attribute Braze acknowledged as removed (sent as null): its ledger row is deleted."""
 
@@ -173,6 +186,17 @@ class StateReader(Protocol):
         self, batch_size: int = 50_000, attributes: Collection[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
         """As iter_ledger, as Arrow batches (id_kind, user_id, attribute, value: all strings)."""
+        ...
+
+    def ledger_for_users(
+        self, users: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], UserLedger]:
+        """The ledger rows of these (id_kind, user_id) users; users without rows are absent."""
+        ...
+
+    def serial_at(self, when: datetime) -> int:
+        """The newest serial a ledger batch committed at or before `when` (0 if none): rows
+        with a higher serial were written after `when`."""
         ...
 
     def resources(self) -> dict[str, ResourceRecord]: ...

@@ -87,7 +87,16 @@ V1 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1,)
+# The serial of the batch that last wrote each ledger row, so a reader can tell which users were
+# written recently (drift skips them: Braze writes land asynchronously). Adding a column with a
+# constant default rewrites nothing, even on a 20M-row ledger; old rows read as serial 0.
+V2 = Migration(
+    2,
+    "ledger.serial: the batch that last wrote each row",
+    ("ALTER TABLE ledger ADD COLUMN serial INTEGER NOT NULL DEFAULT 0",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2)
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL

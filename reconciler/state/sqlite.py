@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
@@ -34,6 +34,7 @@ from reconciler.state.base import (
     LockInfo,
     ResourceRecord,
     StateMeta,
+    UserLedger,
 )
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
 from reconciler.state.sqlite_writes import SqliteWrites
@@ -223,6 +224,37 @@ class SqliteState(SqliteWrites):
             if dictionary is None:
                 dictionary = pa.array(names, pa.string())
             yield ledger_batch(rows, kinds, dictionary)
+
+    def ledger_for_users(
+        self, users: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], UserLedger]:
+        by_kind: dict[int, list[str]] = {}
+        for id_kind, user_id in set(users):
+            if id_kind in ID_KINDS:
+                by_kind.setdefault(ID_KINDS.index(id_kind), []).append(user_id)
+        values: dict[tuple[str, str], dict[str, str]] = {}
+        serials: dict[tuple[str, str], int] = {}
+        for kind, ids in sorted(by_kind.items()):
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = sorted(ids[i : i + _IN_CHUNK])
+                sql = (
+                    "SELECT l.user_id, a.name, l.value, l.serial FROM ledger l"
+                    " JOIN attributes a USING (aid)"
+                    f" WHERE l.kind = ? AND l.user_id IN ({','.join('?' * len(chunk))})"
+                )
+                for user_id, name, value, serial in self._query(sql, [kind, *chunk]):
+                    key = (ID_KINDS[kind], user_id)
+                    values.setdefault(key, {})[name] = value
+                    serials[key] = max(serials.get(key, 0), int(serial))
+        return {k: UserLedger(k[0], k[1], v, serials[k]) for k, v in sorted(values.items())}
+
+    def serial_at(self, when: datetime) -> int:
+        # recorded_at is ISO text in UTC (+00:00), so text order is time order.
+        rows = self._query(
+            "SELECT coalesce(max(serial), 0) FROM journal WHERE recorded_at <= ?",
+            (ts(when.astimezone(UTC)),),
+        )
+        return int(rows[0][0])
 
     def resources(self) -> dict[str, ResourceRecord]:
         rows = self._query(

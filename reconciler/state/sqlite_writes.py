@@ -34,8 +34,9 @@ from reconciler.state.values import canonical_value, is_hashed, key_fingerprint,
 T = TypeVar("T")
 _KIND_INDEX = {k: i for i, k in enumerate(ID_KINDS)}
 _UPSERT = (
-    "INSERT INTO ledger (kind, user_id, aid, value) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (kind, user_id, aid) DO UPDATE SET value = excluded.value"
+    "INSERT INTO ledger (kind, user_id, aid, value, serial) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (kind, user_id, aid) DO UPDATE SET value = excluded.value,"
+    " serial = excluded.serial"
 )
 _LOCK_POLL_SECONDS = 0.5
 
@@ -210,9 +211,10 @@ class SqliteWrites:
             if status is None or status[0] != "running":
                 raise StateError(f"apply {apply_id} is not running (status: {status})")
             aids = self._intern(c, {w.attribute for w in writes} | {u.attribute for u in unsets})
+            serial = self._bump_serial(c)  # first: every row records the batch that wrote it
             try:
                 k = _KIND_INDEX
-                c.executemany(_UPSERT, [(k[w[3]], w[0], aids[w[1]], w[2]) for w in writes])
+                c.executemany(_UPSERT, [(k[w[3]], w[0], aids[w[1]], w[2], serial) for w in writes])
                 c.executemany(
                     "DELETE FROM ledger WHERE kind = ? AND user_id = ? AND aid = ?",
                     [(k[u[2]], u[0], aids[u[1]]) for u in unsets],
@@ -226,7 +228,6 @@ class SqliteWrites:
             )
             if any(is_hashed(w[2]) for w in writes):
                 self._note_hash_key(c)
-            serial = self._bump_serial(c)
             c.execute(
                 "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
                 " events, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,9 +14,11 @@ from reconciler.state import (
     LedgerUnset,
     LockRequest,
     StateStore,
+    UserLedger,
     keyed_hash,
     open_state,
 )
+from reconciler.state.migrations import MIGRATIONS
 
 
 def apply_batches(
@@ -38,7 +40,7 @@ def test_a_new_state_has_a_lineage_and_serial_zero(state: StateStore, state_url:
     meta = state.meta()
     assert len(meta.lineage) == 36
     assert meta.serial == 0
-    assert meta.schema_version == 1
+    assert meta.schema_version == MIGRATIONS[-1].version
     state.close()
     with open_state(state_url, create=False) as again:
         assert again.meta().lineage == meta.lineage  # reopening keeps the lineage
@@ -158,6 +160,51 @@ def test_the_journal_records_each_batch_newest_first(state: StateStore) -> None:
     (record,) = state.applies()
     assert (record.apply_id, record.plan_id, record.status) == (apply_id, "plan-1", "applied")
     assert record.finished_at is not None
+
+
+def test_ledger_for_users_reads_a_sample_with_the_serial_that_last_wrote_it(
+    state: StateStore,
+) -> None:
+    apply_batches(
+        state,
+        (
+            [LedgerRow("u1", "A", "1"), LedgerRow("u1", "B", '"x"'), LedgerRow("u2", "A", "2")],
+            [],
+            [],
+        ),
+        ([LedgerRow("u2", "B", '"y"'), LedgerRow("u3", "A", "3", "braze_id")], [], []),
+    )
+    found = state.ledger_for_users(
+        [("external_id", "u1"), ("external_id", "u2"), ("braze_id", "u3"), ("external_id", "u3")]
+    )
+    assert found == {
+        ("braze_id", "u3"): UserLedger("braze_id", "u3", {"A": "3"}, 2),
+        ("external_id", "u1"): UserLedger("external_id", "u1", {"A": "1", "B": '"x"'}, 1),
+        ("external_id", "u2"): UserLedger("external_id", "u2", {"A": "2", "B": '"y"'}, 2),
+    }
+    assert state.ledger_for_users([]) == {}
+
+
+def test_ledger_for_users_reads_more_users_than_one_sql_statement_binds(
+    state: StateStore,
+) -> None:
+    rows = [LedgerRow(f"u{i:05}", "A", str(i)) for i in range(2000)]
+    apply_batches(state, (rows, [], []))
+    found = state.ledger_for_users([("external_id", r.user_id) for r in rows])
+    assert len(found) == 2000
+    assert found[("external_id", "u01999")].values == {"A": "1999"}
+
+
+def test_serial_at_tells_which_batches_were_recorded_after_a_moment(state: StateStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    apply_batches(
+        state, ([LedgerRow("u1", "A", "1")], [], []), ([LedgerRow("u2", "A", "1")], [], [])
+    )
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    assert state.serial_at(before) == 0
+    assert state.serial_at(after) == 2
+    newest = state.journal(limit=1)[0]
+    assert state.serial_at(newest.recorded_at) == 2
 
 
 def test_writes_need_the_lock(state: StateStore) -> None:
