@@ -262,6 +262,34 @@ def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
     ctx.exit(run(debug, body))
 
 
+@cli.command("import")
+@manifests_option
+@state_option
+@click.option("--dry-run", is_flag=True, help="Show what would be adopted; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@debug_option
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    manifests_dir: Path,
+    state_url: str | None,
+    dry_run: bool,
+    fmt: str,
+    debug: bool,
+) -> None:
+    """Adopt objects that already exist in Braze into state, so the first plan keeps them."""
+    from reconciler.commands.importing import ImportRequest, run_import
+    from reconciler.render.imports import render_import_json, render_import_text
+
+    def body() -> int:
+        report = run_import(ImportRequest(manifests_dir, state_url, dry_run=dry_run))
+        text = render_import_json(report) if fmt == "json" else render_import_text(report)
+        click.echo(text, nl=False)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
 def _state_url(state_url: str | None, manifests_dir: Path) -> str:
     from reconciler.state import default_state_url
 

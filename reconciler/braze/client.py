@@ -28,8 +28,21 @@ EXPORT_IDS_PATH = "/users/export/ids"
 EXPORT_IDS_PER_REQUEST = 50  # reference §3
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
+CONTENT_BLOCKS_CREATE_PATH = "/content_blocks/create"
+CONTENT_BLOCKS_UPDATE_PATH = "/content_blocks/update"
+CONTENT_BLOCKS_LIST_PATH = "/content_blocks/list"
+CONTENT_BLOCKS_INFO_PATH = "/content_blocks/info"
+CONTENT_BLOCKS_PER_PAGE = 1000  # reference §5.3: `limit` max
+
 # What each endpoint needs (reference §8), named in 403 messages.
-PERMISSIONS = {TRACK_PATH: "users.track", EXPORT_IDS_PATH: "users.export.ids"}
+PERMISSIONS = {
+    TRACK_PATH: "users.track",
+    EXPORT_IDS_PATH: "users.export.ids",
+    CONTENT_BLOCKS_CREATE_PATH: "content_blocks.create",
+    CONTENT_BLOCKS_UPDATE_PATH: "content_blocks.update",
+    CONTENT_BLOCKS_LIST_PATH: "content_blocks.list",
+    CONTENT_BLOCKS_INFO_PATH: "content_blocks.info",
+}
 
 
 class BrazeClient:
@@ -102,28 +115,78 @@ class BrazeClient:
             users.extend(u for u in found if isinstance(u, dict))
         return users
 
+    # -- content blocks (reference §5.3; no delete endpoint exists) -----------------------------
+
+    async def create_content_block(
+        self, name: str, content: str, *, description: str | None = None, state: str = "active"
+    ) -> str:
+        """POST /content_blocks/create; the new block's content_block_id."""
+        payload: dict[str, Any] = {"name": name, "content": content, "state": state}
+        if description:
+            payload["description"] = description
+        _, body = await self._post(CONTENT_BLOCKS_CREATE_PATH, payload)
+        return _block_id(body, self._where(CONTENT_BLOCKS_CREATE_PATH))
+
+    async def update_content_block(self, block_id: str, **fields: Any) -> str:
+        """POST /content_blocks/update with any of name, content, description, state, tags."""
+        payload = {"content_block_id": block_id, **fields}
+        _, body = await self._post(CONTENT_BLOCKS_UPDATE_PATH, payload)
+        return str(body.get("content_block_id") or block_id) if isinstance(body, dict) else block_id
+
+    async def list_content_blocks(self) -> list[dict[str, Any]]:
+        """GET /content_blocks/list, every page (`offset` steps of the maximum `limit`)."""
+        blocks: list[dict[str, Any]] = []
+        while True:
+            params = {"limit": str(CONTENT_BLOCKS_PER_PAGE), "offset": str(len(blocks))}
+            _, body = await self._get(CONTENT_BLOCKS_LIST_PATH, params)
+            page = body.get("content_blocks", []) if isinstance(body, dict) else []
+            blocks.extend(b for b in page if isinstance(b, dict))
+            if len(page) < CONTENT_BLOCKS_PER_PAGE:
+                return blocks
+
+    async def content_block_info(self, block_id: str) -> dict[str, Any]:
+        """GET /content_blocks/info: name, content, description, state, tags …"""
+        _, body = await self._get(CONTENT_BLOCKS_INFO_PATH, {"content_block_id": block_id})
+        return body if isinstance(body, dict) else {}
+
     # -- the one request path ------------------------------------------------------------------
 
     async def _post(self, path: str, payload: Mapping[str, Any]) -> tuple[httpx.Response, Any]:
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return await self._send("POST", path, content=content)
+
+    async def _get(self, path: str, params: Mapping[str, str]) -> tuple[httpx.Response, Any]:
+        return await self._send("GET", path, params=params)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        where = self._where(path, method)
         try:
-            response = await self._http.post(path, content=content)
+            response = await self._http.request(method, path, content=content, params=params)
         except httpx.TimeoutException as e:
             raise BrazeUnavailableError(
-                self._redact(f"{self._where(path)} timed out ({type(e).__name__})")
+                self._redact(f"{where} timed out ({type(e).__name__})")
             ) from e
         except httpx.TransportError as e:
             raise BrazeUnavailableError(
-                self._redact(f"{self._where(path)} dropped the connection: {e or type(e).__name__}")
+                self._redact(f"{where} dropped the connection: {e or type(e).__name__}")
             ) from e
         body = _json_body(response)
         if response.is_success:
             return response, body
-        raise self._status_error(path, response, body)
+        raise self._status_error(path, response, body, method)
 
-    def _status_error(self, path: str, response: httpx.Response, body: Any) -> BrazeError:
+    def _status_error(
+        self, path: str, response: httpx.Response, body: Any, method: str = "POST"
+    ) -> BrazeError:
         status = response.status_code
-        where = self._where(path)
+        where = self._where(path, method)
         said = self._redact(_message(body) or response.reason_phrase or "no message")
         if status in (401, 403):
             return BrazeAuthError(
@@ -141,11 +204,18 @@ class BrazeClient:
             return BrazeUnavailableError(f"{where} failed ({status}): {said}", status=status)
         return BrazeError(f"{where} rejected the request ({status}): {said}", status=status)
 
-    def _where(self, path: str) -> str:
-        return f"POST {self.base_url}{path}"
+    def _where(self, path: str, method: str = "POST") -> str:
+        return f"{method} {self.base_url}{path}"
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "<redacted>")
+
+
+def _block_id(body: Any, where: str) -> str:
+    block_id = body.get("content_block_id") if isinstance(body, dict) else None
+    if not isinstance(block_id, str) or not block_id:
+        raise BrazeError(f"{where} answered without a content_block_id")
+    return block_id
 
 
 def _json_body(response: httpx.Response) -> Any:

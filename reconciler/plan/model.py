@@ -54,9 +54,19 @@ class AttributeChange:
 
 @dataclass(frozen=True)
 class ResourceChange:
+    """One workspace object (e.g. `ContentBlock.<name>`) and what apply does to it.
+
+    `spec` is the desired spec, exactly what apply sends and records in state (for an orphan,
+    the last applied one); `remote_id` is the Braze id known from state; `source` names the
+    manifest resource that declares it.
+    """
+
     address: str
     action: str  # create | update | delete | no-op | orphan
     detail: str = ""
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    remote_id: str | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
