@@ -20,6 +20,7 @@ from reconciler.errors import (
     EXIT_OK,
     ManifestError,
     ReconcilerError,
+    UsageError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -235,29 +236,78 @@ def plan(
 
 
 @cli.command()
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@manifests_option
+@state_option
+@click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
+@click.option("--allow-large", is_flag=True, help="Apply even if a guard tripped.")
+@click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@debug_option
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    planfile: Path | None,
+    manifests_dir: Path,
+    state_url: str | None,
+    auto_approve: bool,
+    allow_large: bool,
+    show_values: bool,
+    debug: bool,
+) -> None:
+    """Apply a fresh plan (asks first) or the saved PLANFILE (refused if stale)."""
+    import tempfile
+
+    from reconciler.commands.applying import ApplyRequest, execute, prepare
+    from reconciler.render.plan import render_text, summary_line
+
+    request = ApplyRequest(manifests_dir, state_url, planfile, allow_large=allow_large)
+
+    def confirm(p: object) -> bool:
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "refusing to apply a fresh plan without confirmation: stdin is not a terminal; "
+                "pass --auto-approve, or apply a saved plan (`reconciler plan --out FILE`)"
+            )
+        return click.confirm("Apply these changes to Braze?", default=False, err=True)
+
+    def body() -> int:
+        with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
+            prepared = prepare(request, Path(tmp))
+            p = prepared.plan
+            if prepared.fresh:
+                color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+                click.echo(render_text(p, color=color, show_values=show_values), nl=False)
+            else:
+                click.echo(f"applying saved plan {p.plan_id}: {summary_line(p)}")
+            result = execute(prepared, request, confirm=None if not prepared.fresh else confirm)
+            if result is None:
+                if p.has_changes:
+                    click.echo("Apply cancelled; nothing was sent.", err=True)
+                return EXIT_OK
+            for line in result.summary_lines():
+                click.echo(line)
+            result.raise_for_status()
+            return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@cli.command()
 @manifests_option
 @debug_option
 @click.pass_context
 def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
-    """The main job on the embedded default: validate, summarise, and plan a first sync."""
+    """Start a sandbox; plan → apply → plan (no changes) → edit one value → plan, on a copy."""
+    from reconciler.commands.demo import run_demo
     from reconciler.manifests import load_workspace
     from reconciler.render.validation import render_summary
 
     def body() -> int:
-        import tempfile
-
-        from reconciler.commands.planning import make_plan
-        from reconciler.render.plan import render_text
-
-        ws = load_workspace(manifests_dir)
-        click.echo(render_summary(ws))
-        click.echo("")
-        with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
-            # A throwaway state: the demo shows what a first apply would send, and writes nothing.
-            state = f"sqlite:///{Path(tmp) / 'state.db'}"
-            planned = make_plan(manifests_dir, state, Path(tmp))
-            click.echo(render_text(planned.plan, color=sys.stdout.isatty()), nl=False)
-        return EXIT_OK
+        click.echo(render_summary(load_workspace(manifests_dir)))
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        return run_demo(manifests_dir, click.echo, color=color)
 
     ctx.exit(run(debug, body))
 

@@ -70,7 +70,8 @@ class ApplyResult:
     def summary_lines(self, max_rejections: int = 10) -> list[str]:
         """A PII-safe account for stderr: counts, then the first rejections (masked ids)."""
         lines = [
-            f"{self.status}: {self.acknowledged:,} users applied in {self.requests:,} requests"
+            f"{self.status}: {self.acknowledged:,} users applied in {self.requests:,}"
+            f" request{'' if self.requests == 1 else 's'}"
             f" ({self.data_points:,} data points, {self.elapsed_seconds:.1f} s,"
             f" {self.objects_per_second:,.0f} users/s)"
         ]

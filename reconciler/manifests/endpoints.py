@@ -60,3 +60,14 @@ def instance_by_dashboard(url: str) -> str:
     raise UnknownInstance(
         f"{host or url!r} is not a Braze dashboard; valid instances: {VALID_INSTANCES}"
     )
+
+
+def rest_base(instance: str | None, rest_endpoint: str | None, dashboard_url: str | None) -> str:
+    """The REST base URL a Workspace names, by whichever of the three fields it sets."""
+    if rest_endpoint:
+        return instance_by_rest_endpoint(rest_endpoint)
+    if instance:
+        return instance_by_name(instance)
+    if dashboard_url:
+        return instance_by_dashboard(dashboard_url)
+    raise UnknownInstance("one of instance, rest_endpoint or dashboard_url is required")
