@@ -242,6 +242,19 @@ def plan(
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option("--allow-large", is_flag=True, help="Apply even if a guard tripped.")
 @click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@click.option(
+    "--verify",
+    "verify_n",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Afterwards, read back N of the users written and report silent drops (exit 1).",
+)
+@click.option(
+    "--verify-window",
+    default="5m",
+    show_default=True,
+    help="How long --verify waits for writes to land before calling them dropped.",
+)
 @debug_option
 @click.pass_context
 def apply(
@@ -252,6 +265,8 @@ def apply(
     auto_approve: bool,
     allow_large: bool,
     show_values: bool,
+    verify_n: int,
+    verify_window: str,
     debug: bool,
 ) -> None:
     """Apply a fresh plan (asks first) or the saved PLANFILE (refused if stale)."""
@@ -273,6 +288,9 @@ def apply(
         return click.confirm("Apply these changes to Braze?", default=False, err=True)
 
     def body() -> int:
+        from reconciler.drift.duration import parse_duration
+
+        window = parse_duration(verify_window, "--verify-window")  # before anything is sent
         with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
             prepared = prepare(request, Path(tmp))
             p = prepared.plan
@@ -288,7 +306,17 @@ def apply(
                 return EXIT_OK
             for line in result.summary_lines():
                 click.echo(line)
+            report = None
+            if verify_n and result.acknowledged:
+                from reconciler.commands.verifying import raise_for_drops, verify_applied
+                from reconciler.render.drift import verify_lines
+
+                report = verify_applied(prepared, verify_n, window)
+                for line in verify_lines(report, show_values=show_values):
+                    click.echo(line)
             result.raise_for_status()
+            if report is not None:
+                raise_for_drops(report)
             return EXIT_OK
 
     ctx.exit(run(debug, body))
@@ -336,6 +364,49 @@ def import_(
         text = render_import_json(report) if fmt == "json" else render_import_text(report)
         click.echo(text, nl=False)
         return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@cli.command()
+@manifests_option
+@state_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("--sample", default=500, show_default=True, help="Ledger users to read back.")
+@click.option("--seed", type=int, default=None, help="Sample seed (default: random, reported).")
+@click.option(
+    "--window",
+    default="5m",
+    show_default=True,
+    help="Skip users written this recently (Braze writes land asynchronously); 0 checks all.",
+)
+@click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@debug_option
+@click.pass_context
+def drift(
+    ctx: click.Context,
+    manifests_dir: Path,
+    state_url: str | None,
+    fmt: str,
+    sample: int,
+    seed: int | None,
+    window: str,
+    show_values: bool,
+    debug: bool,
+) -> None:
+    """Compare live Braze with state: schema, content blocks, a sample of users. Exit 2 on drift."""
+    from reconciler.commands.drifting import DriftRequest, check_drift
+    from reconciler.drift.duration import parse_duration
+    from reconciler.render import drift as show
+
+    def body() -> int:
+        request = DriftRequest(manifests_dir, state_url, sample, seed, parse_duration(window))
+        report = check_drift(request)
+        renderer = {"json": show.render_json, "markdown": show.render_markdown}.get(
+            fmt, show.render_text
+        )
+        click.echo(renderer(report, show_values=show_values), nl=False)
+        return EXIT_CHANGES if report.has_drift else EXIT_OK
 
     ctx.exit(run(debug, body))
 

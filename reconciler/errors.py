@@ -153,6 +153,10 @@ class PartialApplyError(ReconcilerError):
     """Some objects were rejected by Braze; the rest were applied and recorded."""
 
 
+class SilentDropError(ReconcilerError):
+    """`apply --verify`: Braze acknowledged values it did not keep (reference §11 gotcha 1)."""
+
+
 class ApplyInterruptedError(ReconcilerError):
     """Ctrl-C during apply: in-flight batches were recorded, nothing more was sent (exit 130)."""
 

@@ -42,6 +42,8 @@ PERMISSIONS = {
     CONTENT_BLOCKS_UPDATE_PATH: "content_blocks.update",
     CONTENT_BLOCKS_LIST_PATH: "content_blocks.list",
     CONTENT_BLOCKS_INFO_PATH: "content_blocks.info",
+    "/custom_attributes": "custom_attributes.get",
+    "/events": "events.get",
 }
 
 
@@ -148,6 +150,24 @@ class BrazeClient:
         """GET /content_blocks/info: name, content, description, state, tags …"""
         _, body = await self._get(CONTENT_BLOCKS_INFO_PATH, {"content_block_id": block_id})
         return body if isinstance(body, dict) else {}
+
+    # -- generic reads (drift and import build their endpoint logic on these) ------------------
+
+    async def get_json(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> tuple[Any, httpx.Headers]:
+        """GET `path` (a path, or a path-only `Link` target with its query); body and headers."""
+        response, body = await self._get(path, params or {})
+        return body, response.headers
+
+    async def post_json(self, path: str, payload: Mapping[str, Any]) -> tuple[Any, httpx.Headers]:
+        """POST a JSON body to `path`; the answer's body and headers."""
+        response, body = await self._post(path, payload)
+        return body, response.headers
+
+    def rate_limit(self, headers: httpx.Headers) -> RateLimit:
+        """The rate-limit headers of an answer, read with this client's clock."""
+        return RateLimit.from_headers(headers, self._clock())
 
     # -- the one request path ------------------------------------------------------------------
 

@@ -1,0 +1,61 @@
+"""`drift`: load the manifests, open state read-only, read Braze, and build the DriftReport."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.braze.settings import api_key_from_env, resolve_endpoint
+from reconciler.commands.planning import resolve_state_url
+from reconciler.drift.report import DriftReport
+from reconciler.drift.run import DriftOptions, run_drift
+from reconciler.drift.users import DEFAULT_SAMPLE, DEFAULT_WINDOW_SECONDS, UserCheckOptions
+from reconciler.errors import UsageError
+from reconciler.manifests import load_workspace
+from reconciler.state import open_state
+
+
+@dataclass(frozen=True)
+class DriftRequest:
+    manifests_dir: Path
+    state_flag: str | None
+    sample: int = DEFAULT_SAMPLE
+    seed: int | None = None  # None: a fresh seed, reported so the run can be repeated
+    window_seconds: float = DEFAULT_WINDOW_SECONDS
+
+
+def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
+    """Run every drift check. `transport` is an httpx transport, for tests only."""
+    if request.sample < 0:
+        raise UsageError(f"--sample must be 0 or more, not {request.sample}")
+    if request.window_seconds < 0:
+        raise UsageError("--window must not be negative")
+    m = load_workspace(request.manifests_dir)
+    url = resolve_state_url(request.manifests_dir, request.state_flag, m)
+    endpoint = resolve_endpoint(m.rest_endpoint)
+    api_key = api_key_from_env(m.workspace.spec.api_key_env)
+    seed = request.seed if request.seed is not None else secrets.randbelow(1_000_000)
+    options = DriftOptions(UserCheckOptions(request.sample, seed, request.window_seconds))
+    from reconciler.braze.client import BrazeClient  # httpx stays out of `import commands`
+    from reconciler.braze.reads import BrazeReads
+
+    with open_state(url, create=False) as state:
+
+        async def go() -> DriftReport:
+            async with BrazeClient(endpoint, api_key, transport=transport) as client:
+                return await run_drift(
+                    m,
+                    state,
+                    BrazeReads(client),
+                    options,
+                    now=datetime.now(UTC),
+                    clock=time.time,
+                    sleep=asyncio.sleep,
+                )
+
+        return asyncio.run(go())

@@ -1,0 +1,1 @@
+"""Drift: live Braze read back and compared with what state says Braze acknowledged."""
