@@ -340,6 +340,64 @@ def demo(ctx: click.Context, manifests_dir: Path, debug: bool) -> None:
     ctx.exit(run(debug, body))
 
 
+@cli.command()
+@click.argument("template")
+@manifests_option
+@click.option(
+    "--user",
+    "user_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A user profile JSON (a Braze export user); default: the template's preview_user.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--dashboard", is_flag=True, help="Print what to set in the dashboard instead.")
+@click.option("--show-values", is_flag=True, help="Reveal identifiers and personal data.")
+@debug_option
+@click.pass_context
+def render(
+    ctx: click.Context,
+    template: str,
+    manifests_dir: Path,
+    user_file: Path | None,
+    fmt: str,
+    dashboard: bool,
+    show_values: bool,
+    debug: bool,
+) -> None:
+    """The webhook request TEMPLATE would send for one user (nothing is sent)."""
+    from reconciler.commands.rendering import (
+        RenderRequest,
+        dashboard_setup,
+        raise_problems,
+        render_one,
+    )
+    from reconciler.render import template as show
+
+    def body() -> int:
+        if dashboard:
+            setup = dashboard_setup(manifests_dir, template)
+            text = show.dashboard_json(setup) if fmt == "json" else show.dashboard_text(setup)
+            click.echo(text, nl=False)
+            return EXIT_OK
+        request = RenderRequest(manifests_dir, template, user_file, show_values=show_values)
+        outcome = render_one(request)
+        r = outcome.request
+        if fmt == "json":
+            click.echo(
+                show.request_json(r, show_values=show_values, problems=outcome.problems),
+                nl=False,
+            )
+            return EXIT_ERROR if outcome.problems else EXIT_OK
+        if r is not None:
+            click.echo(show.request_text(r), nl=False)
+            for note in show.request_notes(r, show_values=show_values):
+                click.echo(note, err=True)
+        raise_problems(outcome)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
 @cli.command("import")
 @manifests_option
 @state_option

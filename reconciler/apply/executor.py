@@ -25,6 +25,7 @@ from reconciler.apply.guards import enforce_guards
 from reconciler.apply.pacing import Clock, RateGate, RetryPolicy, Sleep, send_with_retries
 from reconciler.apply.progress import NullProgress, Progress
 from reconciler.apply.protocol import BrazeWriter, TrackResult
+from reconciler.apply.resources import apply_resource_changes
 from reconciler.apply.result import ApplyResult, FinalStatus, Rejection
 from reconciler.errors import ReconcilerError
 from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
@@ -74,7 +75,11 @@ async def apply_plan(
         )
         run = _Run(plan, store, writer, opts, progress or NullProgress(), result)
         try:
+            blocks = await apply_resource_changes(plan, store, writer, opts.retry, opts.sleep)
+            result.resource_lines = blocks.lines
             await run.execute()
+            if blocks.error is not None and result.status in ("applied", "partial"):
+                result.status, result.error = "failed", blocks.error
         except BaseException:
             result.status = "interrupted" if run.interrupted else "failed"
             raise

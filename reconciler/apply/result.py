@@ -54,6 +54,7 @@ class ApplyResult:
     elapsed_seconds: float = 0.0
     tripped_guards: tuple[GuardResult, ...] = ()
     error: ReconcilerError | None = None
+    resource_lines: list[str] = field(default_factory=list)  # content blocks created/updated
 
     @property
     def objects_per_second(self) -> float:
@@ -68,8 +69,9 @@ class ApplyResult:
         return self.error.exit_code if self.error else EXIT_ERROR
 
     def summary_lines(self, max_rejections: int = 10) -> list[str]:
-        """A PII-safe account for stderr: counts, then the first rejections (masked ids)."""
-        lines = [
+        """A PII-safe account for stderr: content blocks, counts, then the first rejections
+        (masked ids)."""
+        lines = list(self.resource_lines) + [
             f"{self.status}: {self.acknowledged:,} users applied in {self.requests:,}"
             f" request{'' if self.requests == 1 else 's'}"
             f" ({self.data_points:,} data points, {self.elapsed_seconds:.1f} s,"

@@ -27,8 +27,12 @@ def manifest_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_workspace(root: Path) -> Manifests:
-    """The validated manifests in `root`, or a ManifestError listing every problem."""
+def load_workspace(root: Path, *, contract_checks: bool = True) -> Manifests:
+    """The validated manifests in `root`, or a ManifestError listing every problem.
+
+    `contract_checks=False` skips rendering webhook templates for their preview users, so
+    that `reconciler render` can show a template whose rendered body breaks its contract.
+    """
     if not root.is_dir():
         raise ManifestError(
             [Diagnostic(Location(str(root)), "manifests directory not found")],
@@ -73,6 +77,8 @@ def load_workspace(root: Path) -> Manifests:
         broken_kinds=frozenset(broken),
     )
     diags.extend(_cross_document(manifests))
+    if contract_checks:
+        diags.extend(rules_content.webhook_contracts(manifests))
     if diags:
         raise ManifestError(diags)
     return manifests

@@ -7,13 +7,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import Diagnostic, Location
-from reconciler.manifests.documents import Resource, field_path
+from reconciler.errors import Diagnostic, Location, SourceDataError
+from reconciler.manifests.documents import Resource, field_path, suggest
 from reconciler.manifests.kinds import WebhookTemplateSpec
 from reconciler.manifests.model import Manifests
 from reconciler.manifests.secrets import find_secrets
 from reconciler.manifests.yamlsource import PathKey, RawDocument
 from reconciler.templates.braze_liquid import LiquidProblem, parse_braze_liquid
+from reconciler.templates.profile import EMPTY_PROFILE, STANDARD_TAGS, load_profile
+from reconciler.templates.render import TemplateRenderError, render_request
 
 SECRET_HINT = "reference an environment variable or credential name instead"
 
@@ -65,14 +67,46 @@ def _liquid_fields(spec: WebhookTemplateSpec) -> Iterator[tuple[PathKey, str]]:
 
 def webhook_liquid(m: Manifests) -> Iterator[Diagnostic]:
     declared = m.attributes
+    blocks: dict[str, Resource[WebhookTemplateSpec]] = {}
     for template in m.webhook_templates:
         yield from _check_template(template, declared)
+        first = blocks.setdefault(template.spec.content_block, template)
+        if first is not template:
+            yield Diagnostic(
+                template.at("content_block"),
+                f"spec.content_block: '{template.spec.content_block}' is already shipped by "
+                f"WebhookTemplate '{first.name}'",
+                hint=f"each template needs its own content block (first at {first.location})",
+            )
+
+
+def webhook_contracts(m: Manifests) -> Iterator[Diagnostic]:
+    """Render each template whose Liquid is sound for its preview user and check the result."""
+    declared = m.attributes
+    for template in m.webhook_templates:
+        if not any(_check_template(template, declared)):
+            yield from _check_rendering(m, template)
+
+
+def _at(template: Resource[WebhookTemplateSpec], path: PathKey, text: str, index: int) -> Location:
+    line, col = _text_line_col(text, index)
+    return scalar_location(template.doc, path, line, col)
+
+
+def _text_line_col(text: str, index: int) -> tuple[int, int]:
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _or_declare(suggestion: str | None) -> str:
+    declare = "declare it so its type is checked and drift is tracked"
+    return f"{suggestion} If not, {declare}" if suggestion else declare
 
 
 def _check_template(
     template: Resource[WebhookTemplateSpec], declared: dict[str, Any]
 ) -> Iterator[Diagnostic]:
     credentials = set(template.spec.credentials)
+    stubs = template.spec.preview.connected_content
     for path, text in _liquid_fields(template.spec):
         try:
             parsed = parse_braze_liquid(text)
@@ -82,13 +116,28 @@ def _check_template(
                 f"{field_path(path)}: {e.message}",
             )
             continue
-        for name in parsed.custom_attributes:
-            if name not in declared:
+        for ref in parsed.references:
+            if ref.namespace == "custom_attribute" and ref.name not in declared:
+                yield Diagnostic(
+                    _at(template, path, text, ref.index),
+                    f"{field_path(path)}: reads custom attribute '{ref.name}', which no "
+                    "AttributeSchema declares",
+                    hint=_or_declare(suggest(ref.name, list(declared))),
+                )
+            elif ref.namespace is None and ref.name not in STANDARD_TAGS:
+                yield Diagnostic(
+                    _at(template, path, text, ref.index),
+                    f"{field_path(path)}: '${{{ref.name}}}' is not a Braze profile tag",
+                    hint=f"a custom attribute reads as custom_attribute.${{{ref.name}}}",
+                )
+        for call in parsed.connected_content:
+            if call.save and call.save not in stubs:
                 yield Diagnostic(
                     template.doc.location(path),
-                    f"{field_path(path)}: reads custom attribute '{name}', which no "
-                    "AttributeSchema declares",
-                    hint="declare it so its type is checked and drift is tracked",
+                    f"{field_path(path)}: connected_content saves '{call.save}', which "
+                    "spec.preview.connected_content does not stub",
+                    hint=f"add preview: {{connected_content: {{{call.save}: {{…}}}}}} with the "
+                    "fields the template reads; the call is never made when rendering",
                 )
         for call in parsed.connected_content:
             cred = call.credential
@@ -99,3 +148,28 @@ def _check_template(
                     f"'{cred.strip('<>')}', which spec.credentials does not list",
                     hint="list Connected Content credential names in spec.credentials",
                 )
+
+
+def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> Iterator[Diagnostic]:
+    """The contract check: rendered for its preview user, a JSON body must parse as JSON."""
+    spec = template.spec
+    if spec.preview_user:
+        target = m.path(spec.preview_user)
+        if not target.is_file():
+            return  # files_exist reports it
+        try:
+            user = load_profile(target, str(m.root / spec.preview_user))
+        except SourceDataError as e:
+            yield from e.diagnostics
+            return
+    else:
+        user = EMPTY_PROFILE
+    try:
+        render_request(template.name, spec, user)
+    except TemplateRenderError as e:
+        for p in e.problems:
+            yield Diagnostic(
+                scalar_location(template.doc, p.field, p.line, p.col),
+                f"{field_path(p.field)}: {p.message}",
+                hint=f"rendered for {user.source}; `reconciler render {template.name}` shows it",
+            )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
+from reconciler.plan.content_blocks import block_changes, desired_blocks
 from reconciler.plan.diff import Policy, desired_batches, diff
 from reconciler.plan.guards import evaluate_guards
 from reconciler.plan.model import (
@@ -70,6 +72,7 @@ def build_plan(
     )
     requests = cost.requests_for(result.users)
     per_3s = m.workspace.spec.rate_limits.users_track_per_3s
+    resource_changes = block_changes(desired_blocks(m), state.resources())
     summary = Summary(
         users_changed=result.users,
         attribute_updates=sum(c.set + c.changed + c.unset for c in changes),
@@ -78,6 +81,7 @@ def build_plan(
         requests=requests,
         full_resend_data_points=sum(1 for c in desired.cells if c.value is not None),
         estimated_seconds=cost.estimated_seconds(requests, per_3s),
+        resources=dict(Counter(r.action for r in resource_changes)),
     )
     guards = evaluate_guards(m, desired, changes, summary, state)
     return Plan(
@@ -87,7 +91,7 @@ def build_plan(
         binding=Binding(meta.lineage, meta.serial, inputs_hash),
         summary=summary,
         attribute_changes=changes,
-        resource_changes=(),
+        resource_changes=resource_changes,
         guards=guards,
         samples=samples,
         deltas_path=spool.path,

@@ -113,19 +113,26 @@ def _change(d: DesiredBlock, record: ResourceRecord | None) -> ResourceChange:
             action="create",
             detail=f"create active content block {d.name!r} holding the body of "
             f"WebhookTemplate {d.template!r}",
+            dashboard=True,
             **common,
         )
     if record.spec_hash == spec_hash(d.spec):
         return ResourceChange(action="no-op", remote_id=record.remote_id, **common)
     what = _what_changed(record.spec, d.spec)
     sent = [f for f in ("content", "description") if f in what]
-    dashboard = "dashboard" in what
+    dashboard = any(w.startswith("dashboard") for w in what)
     detail = f"update content block {d.name!r}: " + ", ".join(what)
     if not sent:
         detail += " (nothing is sent to Braze: set these in the dashboard by hand)"
     elif dashboard:
         detail += " (the dashboard part must be set by hand)"
-    return ResourceChange(action="update", detail=detail, remote_id=record.remote_id, **common)
+    return ResourceChange(
+        action="update",
+        detail=detail,
+        remote_id=record.remote_id,
+        dashboard=dashboard or "template name" in what,
+        **common,
+    )
 
 
 def _what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
@@ -137,13 +144,18 @@ def _what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[s
     return out or ["spec"]
 
 
+def _template_of(record: ResourceRecord) -> str | None:
+    template = (record.spec.get("dashboard") or {}).get("template")
+    return template if isinstance(template, str) else None
+
+
 def _renames(desired: list[DesiredBlock], applied: Mapping[str, ResourceRecord]) -> dict[str, str]:
     """Old address → new block name, when a template now ships a block under another name."""
     by_template = {d.template: d for d in desired if d.address not in applied}
     out = {}
     for address, record in applied.items():
-        template = (record.spec.get("dashboard") or {}).get("template")
-        new = by_template.get(template) if isinstance(template, str) else None
+        template = _template_of(record)
+        new = by_template.get(template) if template else None
         if new is not None and address.startswith(ADDRESS_PREFIX):
             out[address] = new.name
     return out
@@ -164,5 +176,5 @@ def _orphan(address: str, record: ResourceRecord, renamed_to: str | None) -> Res
         "archive it in the dashboard if nothing else uses it.",
         spec=record.spec,
         remote_id=record.remote_id,
-        source=str((record.spec.get("dashboard") or {}).get("template") or ""),
+        source=f"WebhookTemplate.{template}" if (template := _template_of(record)) else "",
     )

@@ -58,7 +58,8 @@ class ResourceChange:
 
     `spec` is the desired spec, exactly what apply sends and records in state (for an orphan,
     the last applied one); `remote_id` is the Braze id known from state; `source` names the
-    manifest resource that declares it.
+    manifest resource that declares it; `dashboard` says a human must also set something in
+    the Braze dashboard (`spec["dashboard"]` says what), which the plan prints once.
     """
 
     address: str
@@ -67,6 +68,7 @@ class ResourceChange:
     spec: Mapping[str, Any] = field(default_factory=dict)
     remote_id: str | None = None
     source: str = ""
+    dashboard: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,12 @@ from typing import Any
 
 from reconciler.plan.model import FORMAT_VERSION, AttributeChange, Plan, Sample
 from reconciler.render.masking import mask_identifier
+from reconciler.render.resources import (
+    resource_extras,
+    resource_json,
+    resource_markdown,
+    resource_text,
+)
 
 MARKDOWN_LIMIT = 65_000
 _RED, _GREEN, _YELLOW, _BOLD, _RESET = "\033[31m", "\033[32m", "\033[33m", "\033[1m", "\033[0m"
@@ -83,6 +89,7 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
             for sample in plan.samples:
                 user, before, after = _sample_values(sample, sample.attribute in pii, show_values)
                 lines.append(f"  {user}  {sample.attribute}: {before} → {after}")
+    lines += resource_text(plan, color=color)
     if plan.guards:
         lines += ["", "Guards:"]
         for g in plan.guards:
@@ -133,6 +140,7 @@ def render_markdown(plan: Plan, *, show_values: bool = False) -> str:
             user, before, after = _sample_values(sample, sample.attribute in pii, show_values)
             body.append(f"- `{user}` `{sample.attribute}`: `{before}` → `{after}`")
         body += ["", "</details>", ""]
+    body += resource_markdown(plan)
     s = plan.summary
     body.append(
         f"Cost: {s.data_points:,} data points (full resend: {s.full_resend_data_points:,}), "
@@ -167,9 +175,8 @@ def plan_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
             "full_resend_data_points": s.full_resend_data_points,
             "estimated_seconds": s.estimated_seconds,
         },
-        "resource_changes": [
-            {"address": r.address, "action": r.action} for r in plan.resource_changes
-        ],
+        "resource_changes": [resource_json(r) for r in plan.resource_changes],
+        **resource_extras(plan),
         "attribute_changes": [_attribute_json(c) for c in plan.attribute_changes],
         "guards": [
             {"name": g.name, "ok": g.ok, "value": g.value, "limit": g.limit} for g in plan.guards

@@ -202,6 +202,17 @@ _ENV = braze_environment()
 
 
 @dataclass(frozen=True)
+class Reference:
+    """One `${name}` in the source: `namespace` is the object before it (`custom_attribute` in
+    `custom_attribute.${x}`), None for a top-level tag such as `${user_id}`."""
+
+    ident: str
+    namespace: str | None
+    name: str
+    index: int  # 0-based position of the `$` in the source
+
+
+@dataclass(frozen=True)
 class BrazeLiquid:
     """A parsed Braze Liquid source and what it refers to."""
 
@@ -212,6 +223,7 @@ class BrazeLiquid:
     custom_attributes: tuple[str, ...] = ()
     content_blocks: tuple[str, ...] = ()
     connected_content: tuple[ConnectedContentCall, ...] = ()
+    references: tuple[Reference, ...] = ()
 
 
 def _line_col(source: str, index: int) -> tuple[int, int]:
@@ -262,6 +274,11 @@ def parse_braze_liquid(source: str) -> BrazeLiquid:
         message = str(e.args[0]) if e.args else type(e).__name__
         raise LiquidProblem(f"Liquid: {message}", *_line_col(source, index)) from e
     calls = tuple(n.call for n in _walk(template.nodes) if isinstance(n, ConnectedContentNode))
+    idents = list(names)
+    references = tuple(
+        Reference(idents[n], _namespace(source, m.start()), m.group(1).strip(), m.start())
+        for n, m in enumerate(_PERSONALIZATION.finditer(source))
+    )
     return BrazeLiquid(
         source=source,
         template=template,
@@ -271,7 +288,16 @@ def parse_braze_liquid(source: str) -> BrazeLiquid:
         ),
         content_blocks=tuple(dict.fromkeys(m.strip() for m in _CONTENT_BLOCK.findall(source))),
         connected_content=calls,
+        references=references,
     )
+
+
+_NAMESPACE_BEFORE = re.compile(r"([A-Za-z_]\w*)\.$")
+
+
+def _namespace(source: str, index: int) -> str | None:
+    m = _NAMESPACE_BEFORE.search(source, max(0, index - 64), index)
+    return m.group(1) if m else None
 
 
 def _walk(nodes: Iterable[Node]) -> list[Node]:

@@ -247,7 +247,8 @@ def test_a_saved_plan_applies_and_a_stale_one_is_refused_with_the_reason(
 
     refused = workspace.cli("apply", str(stale))
     assert refused.returncode == 1
-    assert "the saved plan is stale: the state changed since the plan (serial 0 → 1)" in (
+    # serial 0 → 4: three content blocks recorded, then one batch of users
+    assert "the saved plan is stale: the state changed since the plan (serial 0 → 4)" in (
         refused.stderr
     )
     assert "Traceback" not in refused.stderr

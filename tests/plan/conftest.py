@@ -37,6 +37,9 @@ class Workbench:
                     [LedgerRow(d.user_id, a, v, d.id_kind) for a, v in d.writes],
                     [LedgerUnset(d.user_id, a, d.id_kind) for a in d.unsets],
                 )
+            for r in plan.resource_changes:  # content blocks, as the resource step records them
+                if r.action in ("create", "update"):
+                    self.state.put_resource(r.address, r.spec, remote_id=r.remote_id or r.address)
             self.state.finish_apply(apply_id, "applied")
 
     def edit(self, rel: str, old: str, new: str) -> None:
