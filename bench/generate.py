@@ -1,0 +1,472 @@
+"""Generate a synthetic workspace, a churned copy of it, and the ground truth of what changed.
+
+    .venv/bin/python bench/generate.py --users 100000 --attributes 20 --audiences 4 \
+        --churn 1 --seed 7 /tmp/bench-100k
+
+writes OUT/original/ and OUT/churned/ (two manifests directories in our manifest language:
+Workspace with generous guards, two Integrations, an AttributeSchema mixing all the attribute
+types including arrays and a pii string, one AttributeSync from Parquet or CSV, and A ActionIQ
+AudienceMappings with CSV member files) and OUT/ground_truth.json.
+
+Churn, for P percent:
+- exactly round(P% of users x attributes) AttributeSync cells change, each to a value whose
+  canonical form differs (an array cell gains one value or loses one, so every changed cell
+  is exactly one Braze data point);
+- in every audience, round(P% of its members) leave and as many non-members join;
+- about P% of the untouched array cells are written in another order, which is NOT a change
+  (Braze arrays are compared as sets), so a reconciler that diffs raw lists over-counts.
+Rows of both source files come in a different random order, as warehouse exports do.
+
+The ground truth: changed cells (= expected data points), changed users, expected requests
+(ceil(changed users / 75)), and per-attribute set/changed/unset counts, plus the same for the
+first sync of the original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+OBJECTS_PER_REQUEST = 75
+KINDS = (
+    "enum",
+    "integer",
+    "float",
+    "boolean",
+    "date",
+    "datetime",
+    "decimal",
+    "varchar",
+    "array",
+    "pii",
+)
+TIERS = ["bronze", "silver", "gold", "platinum"]
+ARRAY_VOCAB = [f"cal-{k:02d}/{(k * 2654435761) % 2**32:08x}" for k in range(16)]
+ARRAY_BITS = len(ARRAY_VOCAB)
+AUDIENCE_SHARES = (0.10, 0.25, 0.40, 0.05)
+DATE_EPOCH = np.datetime64("1950-01-01", "D")
+DATETIME_EPOCH = np.datetime64("2020-01-01T00:00:00", "s")
+
+
+# --- columns: each kind is a numeric code array, a change rule and a renderer ------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int
+    kind: str
+
+    @property
+    def source(self) -> str:
+        return f"col_{self.index:02d}"
+
+    @property
+    def attribute(self) -> str:
+        return f"bench_{self.index:02d}_{self.kind}"
+
+    def schema(self) -> str:
+        name = self.attribute
+        extra = {
+            "enum": f"type: String, enum: [{', '.join(TIERS)}]",
+            "integer": "type: Integer",
+            "float": "type: Float",
+            "boolean": "type: Boolean",
+            "date": "type: Date",
+            "datetime": "type: Datetime",
+            "decimal": "type: Decimal",
+            "varchar": "type: Varchar, max_length: 64",
+            "array": f"type: array, max_length: {ARRAY_BITS}",
+            "pii": "type: String, pii: true",
+        }[self.kind]
+        return f"    - {{name: {name}, {extra}}}"
+
+    def initial(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind == "array":
+            return _random_masks(rng, n)
+        high = {
+            "enum": len(TIERS),
+            "integer": 1_000_000,
+            "float": 400_000,
+            "boolean": 2,
+            "date": 25_000,
+            "datetime": 150_000_000,
+            "decimal": 10_000_000,
+            "varchar": 5_000,
+            "pii": 1_000_000_000,
+        }[self.kind]
+        return rng.integers(0, high, n, dtype=np.int64)
+
+    def change(self, rng: np.random.Generator, codes: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """New codes that all differ from `codes`; for arrays also (adds, removes)."""
+        n = len(codes)
+        if self.kind == "array":
+            return _edit_masks(rng, codes)
+        if self.kind == "enum":
+            new = (codes + rng.integers(1, len(TIERS), n)) % len(TIERS)
+        elif self.kind == "boolean":
+            new = 1 - codes
+        elif self.kind == "varchar":
+            new = (codes + rng.integers(1, 5_000, n)) % 5_000
+        else:
+            new = codes + rng.integers(1, 1_000, n)
+        return new, 0, 0
+
+    def render(self, codes: np.ndarray, fmt: str, reversed_rows: np.ndarray | None) -> pa.Array:
+        """The source column as Parquet or CSV would hold it (CSV: arrays as JSON text)."""
+        codes_arr = pa.array(codes)
+        if self.kind == "enum":
+            return pc.take(pa.array(TIERS), codes_arr)
+        if self.kind == "integer":
+            return codes_arr
+        if self.kind == "float":
+            return pa.array(codes * 0.25)  # quarters: exact in binary and in CSV text
+        if self.kind == "boolean":
+            return pa.array(codes.astype(bool))
+        if self.kind == "date":
+            return pa.array(DATE_EPOCH + codes.astype("timedelta64[D]"))
+        if self.kind == "datetime":
+            stamps = pa.array(DATETIME_EPOCH + codes.astype("timedelta64[s]"))
+            return pc.strftime(stamps, "%Y-%m-%dT%H:%M:%SZ") if fmt == "csv" else stamps
+        if self.kind == "decimal":
+            units = pc.cast(pa.array(codes // 100), pa.string())
+            cents = pc.utf8_lpad(pc.cast(pa.array(codes % 100), pa.string()), 2, "0")
+            return pc.binary_join_element_wise(units, cents, ".")
+        if self.kind == "varchar":
+            return _prefixed("store-", codes)
+        if self.kind == "pii":
+            return pc.binary_join_element_wise(_prefixed("user", codes), "example.com", "@")
+        return _render_masks(codes, fmt, reversed_rows)
+
+
+def _prefixed(prefix: str, codes: np.ndarray) -> pa.Array:
+    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(codes), pa.string()), "")
+
+
+def _popcount(masks: np.ndarray) -> np.ndarray:
+    return ((masks[:, None] >> np.arange(ARRAY_BITS)) & 1).sum(axis=1)
+
+
+def _random_masks(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Arrays of 1 to 5 distinct vocabulary values."""
+    masks = np.zeros(n, dtype=np.int64)
+    for _ in range(5):
+        masks |= 1 << rng.integers(0, ARRAY_BITS, n)
+    return masks
+
+
+def _edit_masks(rng: np.random.Generator, masks: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Each array gains one value or (when it has two or more) loses one: one data point each."""
+    new = masks.copy()
+    remove = (rng.random(len(masks)) < 0.5) & (_popcount(masks) >= 2)
+    pick = rng.random((len(masks), ARRAY_BITS))  # choose a random set (remove) or unset bit
+    bits = (masks[:, None] >> np.arange(ARRAY_BITS)) & 1
+    candidates = np.where(remove[:, None], bits == 1, bits == 0)
+    chosen = np.argmax(np.where(candidates, pick, -1.0), axis=1)
+    new ^= np.int64(1) << chosen
+    return new, int((~remove).sum()), int(remove.sum())
+
+
+def _render_masks(masks: np.ndarray, fmt: str, reversed_rows: np.ndarray | None) -> pa.Array:
+    bits = ((masks[:, None] >> np.arange(ARRAY_BITS)) & 1).astype(bool)
+    rows, cols = np.nonzero(bits)
+    if reversed_rows is not None and reversed_rows.any():
+        key = rows * ARRAY_BITS + np.where(reversed_rows[rows], ARRAY_BITS - 1 - cols, cols)
+        cols = cols[np.argsort(key, kind="stable")]
+    offsets = np.concatenate([[0], np.cumsum(bits.sum(axis=1))]).astype(np.int32)
+    vocab = [json.dumps(v) for v in ARRAY_VOCAB] if fmt == "csv" else ARRAY_VOCAB
+    values = pc.take(pa.array(vocab), pa.array(cols))
+    lists = pa.ListArray.from_arrays(pa.array(offsets), values)
+    if fmt != "csv":
+        return lists
+    inner = pc.binary_join(lists, ",")
+    return pc.binary_join_element_wise("[", inner, "]", "")
+
+
+def columns_for(m: int) -> list[Column]:
+    return [Column(i, KINDS[i % len(KINDS)]) for i in range(m)]
+
+
+# --- the workspace --------------------------------------------------------------------------
+
+
+@dataclass
+class Audience:
+    audience_id: str
+    on_exit: str
+    members: np.ndarray  # bool per user, original
+    churned: np.ndarray  # bool per user, churned copy
+
+    @property
+    def attribute(self) -> str:
+        return f"AIQ_{self.audience_id}_1"
+
+    @property
+    def path(self) -> str:
+        return f"data/aiq_{self.audience_id}_1.csv"
+
+
+@dataclass
+class Truth:
+    """Counts of what the churned copy changes, by construction."""
+
+    per_attribute: dict[str, dict[str, int]] = field(default_factory=dict)
+    changed_users: np.ndarray | None = None
+    array_adds: int = 0
+    array_removes: int = 0
+    array_reorders: int = 0
+
+    def count(self, attribute: str, how: str, n: int) -> None:
+        counts = self.per_attribute.setdefault(attribute, {"set": 0, "changed": 0, "unset": 0})
+        counts[how] += n
+
+
+def manifests_text(cols: list[Column], audiences: list[Audience], source: str) -> str:
+    docs = [
+        """apiVersion: reconciler/v1
+kind: Workspace
+metadata: {name: bench}
+spec:
+  instance: US-03
+  api_key_env: BRAZE_API_KEY
+  guards:                          # generous: a first sync of 10M users must not trip them
+    max_data_points: 1000000000000
+    max_audience_flip_pct: 100""",
+        """apiVersion: reconciler/v1
+kind: Integration
+metadata: {name: amperity, description: synthetic customer attributes}
+spec: {partner: amperity, identifier: external_id}""",
+        """apiVersion: reconciler/v1
+kind: Integration
+metadata: {name: actioniq, description: synthetic audiences}
+spec: {partner: actioniq, identifier: external_id, owns: ["AIQ_*"]}""",
+        "apiVersion: reconciler/v1\nkind: AttributeSchema\nmetadata: {name: bench-profile}\n"
+        "spec:\n  integration: amperity\n  attributes:\n" + "\n".join(c.schema() for c in cols),
+        "apiVersion: reconciler/v1\nkind: AttributeSync\nmetadata: {name: bench-profile}\n"
+        f"spec:\n  integration: amperity\n  source: {{path: {source}}}\n"
+        "  identifier_column: external_id\n  on_missing_row: keep\n  columns:\n"
+        + "\n".join(f"    {c.source}: {c.attribute}" for c in cols),
+    ]
+    for a in audiences:
+        docs.append(
+            "apiVersion: reconciler/v1\nkind: AudienceMapping\n"
+            f"metadata: {{name: aiq-{a.audience_id}}}\n"
+            f'spec:\n  integration: actioniq\n  audience_id: "{a.audience_id}"\n'
+            f'  split_id: "1"\n  members: {{path: {a.path}, identifier_column: external_id}}\n'
+            f"  on_exit: {a.on_exit}"
+        )
+    header = "# Generated by bench/generate.py: a synthetic workspace for the benchmarks.\n"
+    return header + "\n---\n".join(docs) + "\n"
+
+
+def user_ids(n: int) -> pa.Array:
+    return pc.binary_join_element_wise(
+        "bench-", pc.utf8_lpad(pc.cast(pa.array(np.arange(n)), pa.string()), 8, "0"), ""
+    )
+
+
+def write_source(path: Path, table: pa.Table, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        pq.write_table(table, path, row_group_size=128 * 1024, compression="zstd")
+    else:
+        pacsv.write_csv(table, path)
+
+
+def write_members(path: Path, ids: pa.Array, members: np.ndarray, rng: np.random.Generator) -> None:
+    chosen = np.flatnonzero(members)
+    rng.shuffle(chosen)
+    table = pa.table({"external_id": pc.take(ids, pa.array(chosen))})
+    pacsv.write_csv(table, path)
+
+
+@dataclass(frozen=True)
+class Options:
+    users: int
+    attributes: int
+    audiences: int
+    churn: float
+    seed: int
+    fmt: str
+    out: Path
+
+
+def generate(opts: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write OUT/original, OUT/churned and OUT/ground_truth.json; return the ground truth."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(opts.seed)
+    n, cols = opts.users, columns_for(opts.attributes)
+    ids = user_ids(n)
+    truth = Truth(changed_users=np.zeros(n, dtype=bool))
+    assert truth.changed_users is not None
+    total_cells = n * len(cols)
+    k = round(total_cells * opts.churn / 100)
+    flat = _distinct_sample(rng, total_cells, k)
+    cell_rows, cell_cols = flat // len(cols), flat % len(cols)
+    truth.changed_users[cell_rows] = True
+
+    original: dict[str, pa.Array] = {"external_id": ids}
+    churned: dict[str, pa.Array] = {"external_id": ids}
+    for j, col in enumerate(cols):
+        codes = col.initial(rng, n)
+        rows = cell_rows[cell_cols == j]
+        new_codes = codes.copy()
+        new_codes[rows], adds, removes = col.change(rng, codes[rows])
+        truth.count(col.attribute, "changed", len(rows))
+        truth.array_adds += adds
+        truth.array_removes += removes
+        reordered = None
+        if col.kind == "array":
+            untouched = np.ones(n, dtype=bool)
+            untouched[rows] = False
+            reordered = untouched & (rng.random(n) < opts.churn / 100) & (_popcount(codes) >= 2)
+            truth.array_reorders += int(reordered.sum())
+        original[col.source] = col.render(codes, opts.fmt, None)
+        churned[col.source] = col.render(new_codes, opts.fmt, reordered)
+
+    audiences = _audiences(rng, opts, truth)
+    source = f"data/profile.{opts.fmt}"
+    for name, data in (("original", original), ("churned", churned)):
+        root = opts.out / name
+        order = pa.array(rng.permutation(n))
+        table = pa.table(data).take(order)
+        write_source(root / source, table, opts.fmt)
+        (root / "workspace.yaml").write_text(manifests_text(cols, audiences, source))
+        for a in audiences:
+            write_members(root / a.path, ids, a.members if name == "original" else a.churned, rng)
+    result = _ground_truth(opts, cols, audiences, truth, k)
+    (opts.out / "ground_truth.json").write_text(json.dumps(result, indent=2) + "\n")
+    log(
+        f"generated {n:,} users x {len(cols)} attributes, {len(audiences)} audiences, "
+        f"{opts.churn}% churn in {time.perf_counter() - started:.1f} s: "
+        f"{result['changed_cells']:,} changed cells, {result['changed_users']:,} users"
+    )
+    return result
+
+
+def _distinct_sample(rng: np.random.Generator, population: int, k: int) -> np.ndarray:
+    """k distinct indices below `population`, without materialising a permutation of it."""
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k > population // 4:
+        return rng.permutation(population)[:k].astype(np.int64)
+    picked = np.unique(rng.integers(0, population, int(k * 1.1) + 16, dtype=np.int64))
+    while len(picked) < k:
+        more = rng.integers(0, population, k, dtype=np.int64)
+        picked = np.unique(np.concatenate([picked, more]))
+    return rng.permutation(picked)[:k]
+
+
+def _audiences(rng: np.random.Generator, opts: Options, truth: Truth) -> list[Audience]:
+    assert truth.changed_users is not None
+    out = []
+    for a in range(opts.audiences):
+        share = AUDIENCE_SHARES[a % len(AUDIENCE_SHARES)]
+        members = rng.random(opts.users) < share
+        inside, outside = np.flatnonzero(members), np.flatnonzero(~members)
+        flips = min(round(len(inside) * opts.churn / 100), len(outside))
+        leave = rng.choice(inside, flips, replace=False)
+        join = rng.choice(outside, flips, replace=False)
+        churned = members.copy()
+        churned[leave] = False
+        churned[join] = True
+        truth.changed_users[leave] = True
+        truth.changed_users[join] = True
+        on_exit = "set_false" if a % 2 == 0 else "unset"
+        audience = Audience(str(90_001 + a), on_exit, members, churned)
+        truth.count(audience.attribute, "set", flips)
+        truth.count(audience.attribute, "changed" if on_exit == "set_false" else "unset", flips)
+        out.append(audience)
+    return out
+
+
+def _ground_truth(
+    opts: Options, cols: list[Column], audiences: list[Audience], truth: Truth, sync_cells: int
+) -> dict[str, Any]:
+    assert truth.changed_users is not None
+    changed_cells = sum(sum(c.values()) for c in truth.per_attribute.values())
+    users = int(truth.changed_users.sum())
+    members = {a.attribute: int(a.members.sum()) for a in audiences}
+    first_cells = opts.users * len(cols) + sum(members.values())
+    return {
+        "users": opts.users,
+        "attributes": len(cols),
+        "audiences": len(audiences),
+        "churn_pct": opts.churn,
+        "seed": opts.seed,
+        "format": opts.fmt,
+        "attribute_names": [c.attribute for c in cols] + [a.attribute for a in audiences],
+        "changed_sync_cells": sync_cells,
+        "audience_flips": {a.attribute: int((a.members != a.churned).sum()) for a in audiences},
+        "array_adds": truth.array_adds,
+        "array_removes": truth.array_removes,
+        "array_reorders_not_changes": truth.array_reorders,
+        "changed_cells": changed_cells,
+        "expected_data_points": changed_cells,  # every changed cell costs one data point
+        "changed_users": users,
+        "expected_requests": math.ceil(users / OBJECTS_PER_REQUEST),
+        "per_attribute": dict(sorted(truth.per_attribute.items())),
+        "first_sync": {
+            "changed_cells": first_cells,
+            "expected_data_points": first_cells,
+            "changed_users": opts.users,
+            "expected_requests": math.ceil(opts.users / OBJECTS_PER_REQUEST),
+            "audience_members": members,
+            "per_attribute": {
+                **{c.attribute: {"set": opts.users, "changed": 0, "unset": 0} for c in cols},
+                **{a: {"set": m, "changed": 0, "unset": 0} for a, m in members.items()},
+            },
+        },
+    }
+
+
+def validate(root: Path) -> None:
+    """`reconciler validate` on a generated copy: the generator must write valid manifests."""
+    for name in ("original", "churned"):
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "validate", "--manifests", str(root / name)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"generated {name} does not validate:\n{done.stdout}{done.stderr}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, required=True)
+    parser.add_argument("--attributes", type=int, default=20)
+    parser.add_argument("--audiences", type=int, default=4)
+    parser.add_argument("--churn", type=float, default=1.0, help="percent of cells that change")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
+    parser.add_argument("--no-validate", action="store_true", help="skip `reconciler validate`")
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if args.users < 1 or args.attributes < 1 or not 0 <= args.churn <= 100:
+        parser.error("need --users >= 1, --attributes >= 1 and 0 <= --churn <= 100")
+    opts = Options(
+        args.users, args.attributes, args.audiences, args.churn, args.seed, args.fmt, args.out
+    )
+    generate(opts)
+    if not args.no_validate:
+        validate(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
