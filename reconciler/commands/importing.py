@@ -116,7 +116,30 @@ async def import_content_blocks(
     return section
 
 
-IMPORTERS: list[Importer] = [import_content_blocks]
+async def import_attribute_definitions(
+    m: Manifests, client: BrazeClient, applied: Mapping[str, ResourceRecord]
+) -> ImportSection:
+    """Record Braze's definitions of the declared custom attributes (type, status, length).
+
+    Braze has no API to create one, so nothing is ever recreated; the records let drift report
+    a definition changed in the dashboard since (reconciler.drift.definitions).
+    """
+    from reconciler.braze.reads import BrazeReads  # httpx stays out of `import commands`
+    from reconciler.drift.catalog import build_catalog
+    from reconciler.drift.definitions import adopt_definitions
+
+    section = ImportSection("Custom attribute definitions")
+    catalog = build_catalog(m)
+    if not any(not info.standard for info in catalog.values()):
+        return section
+    reads = BrazeReads(client)
+    found, section.notes = adopt_definitions(catalog, await reads.custom_attributes(), applied)
+    section.adoptions = [Adoption(a.address, a.spec, a.address.split(".", 1)[1]) for a in found]
+    section.requests = reads.schema_budget().used
+    return section
+
+
+IMPORTERS: list[Importer] = [import_content_blocks, import_attribute_definitions]
 """Run in order; another kind of object is one more function here."""
 
 

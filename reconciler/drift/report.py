@@ -13,7 +13,13 @@ from reconciler.drift.protocol import SchemaBudget
 from reconciler.drift.stats import Interval
 
 FindingKind = Literal[
-    "type_mismatch", "blocklisted", "unknown", "unknown_written", "array_length", "unrecognised"
+    "type_mismatch",
+    "blocklisted",
+    "unknown",
+    "unknown_written",
+    "array_length",
+    "unrecognised",
+    "definition_changed",
 ]
 ValueDriftKind = Literal["changed", "missing", "type", "user_missing", "not_removed"]
 BlockKind = Literal["content_changed", "renamed", "description_changed", "unreadable"]

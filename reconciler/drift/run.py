@@ -8,6 +8,7 @@ from datetime import datetime
 from reconciler.apply.pacing import Clock, Sleep
 from reconciler.drift.catalog import build_catalog
 from reconciler.drift.content_blocks import check_content_blocks
+from reconciler.drift.definitions import check_recorded
 from reconciler.drift.pacing import ExportPacer
 from reconciler.drift.protocol import WorkspaceReads
 from reconciler.drift.report import DriftReport, SchemaReport
@@ -57,6 +58,7 @@ async def check_schema(m: Manifests, state: StateReader, reads: WorkspaceReads) 
     if custom:
         definitions = await reads.custom_attributes()
         findings += check_attributes(custom, definitions, state.attribute_counts())
+        findings += check_recorded(custom, definitions, state.resources())
     events = declared_events(m)
     if events:
         findings += check_events(events, await reads.events())

@@ -76,7 +76,9 @@ async def verify_apply(
     pacer: ExportPacer,
     clock: Clock,
     sleep: Sleep,
+    first_pause: float = FIRST_PAUSE_SECONDS,
 ) -> VerifyReport:
+    """Read back up to n acknowledged users until each matches or `window_seconds` passed."""
     drawn = sample_deltas(deltas, n, seed)
     ledgers = state.ledger_for_users([(d.id_kind, d.user_id) for d in drawn])
     users = [d for d in drawn if acknowledged(d, ledgers.get((d.id_kind, d.user_id)))]
@@ -84,7 +86,7 @@ async def verify_apply(
     key = state.hash_key().key
     started = clock()
     deadline = started + window_seconds
-    pause = min(FIRST_PAUSE_SECONDS, window_seconds)
+    pause = min(first_pause, window_seconds)
     pending, problems, rounds = users, {}, 0
     while pending:
         if pause > 0:
@@ -95,7 +97,7 @@ async def verify_apply(
         remaining = deadline - clock()
         if remaining <= 0:
             break
-        pause = min(pause * 2 or FIRST_PAUSE_SECONDS, remaining)
+        pause = min(pause * 2 or first_pause, remaining)
     dropped = [v for d in pending for v in problems[(d.id_kind, d.user_id)]]
     return VerifyReport(
         requested=n,

@@ -94,6 +94,12 @@ def _users_head(u: UserDataReport) -> str:
     )
 
 
+def _nothing_yet(u: UserDataReport) -> str:
+    if u.recent_skipped:
+        return f"nothing to compare yet: run again in {format_duration(u.window_seconds)}"
+    return "nothing to compare: the ledger is empty"
+
+
 def _verdict(r: DriftReport) -> str:
     return "drift found" if r.has_drift else "no drift"
 
@@ -150,7 +156,7 @@ def _block_label(f: BlockFinding) -> str:
 def _text_users(u: UserDataReport, show: bool) -> list[str]:
     lines = [f"User data: {_users_head(u)}"]
     if not u.checked:
-        lines.append("  nothing to compare" + (" yet" if u.recent_skipped else ""))
+        lines.append("  " + _nothing_yet(u))
         return lines
     lines.append(f"  drifted users      {u.drifted_users:,} of {u.checked:,}")
     if u.estimate is not None:
@@ -190,11 +196,11 @@ def verify_lines(v: VerifyReport, *, show_values: bool = False) -> list[str]:
     )
     if v.ok:
         return [head, "  every value landed in Braze"]
-    note = "" if show_values else " (identifiers masked, pii hidden)"
+    note = "" if show_values else "; identifiers masked, pii hidden"
     lines = [
         head,
         f"  {v.dropped_users:,} users have values Braze acknowledged but did not keep "
-        f"(still missing after the {format_duration(v.window_seconds)} consistency window){note}:",
+        f"(still wrong after the {format_duration(v.window_seconds)} consistency window{note}):",
     ]
     for d in v.dropped[:TEXT_EXAMPLES]:
         lines.append(
@@ -262,7 +268,7 @@ def _md_blocks(r: DriftReport) -> list[str]:
 def _md_users(u: UserDataReport, show: bool) -> list[str]:
     lines = ["### User data", "", _users_head(u) + ".", ""]
     if not u.checked:
-        return [*lines, "Nothing to compare yet.", ""]
+        return [*lines, _nothing_yet(u).capitalize() + ".", ""]
     lines.append(f"- drifted users: **{u.drifted_users:,}** of {u.checked:,}")
     if u.estimate is not None:
         lines.append(f"- estimated population drift rate: {estimate_line(u.estimate)}")

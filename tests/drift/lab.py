@@ -30,6 +30,7 @@ from reconciler.commands.drifting import DriftRequest, check_drift
 from reconciler.commands.planning import make_plan
 from reconciler.drift.report import DriftReport
 from reconciler.manifests import Manifests, load_workspace
+from reconciler.plan.model import UserDelta
 from reconciler.sandbox.app import SandboxApp, create_app
 from reconciler.sandbox.auth import DEFAULT_KEY
 from reconciler.sandbox.inprocess import BASE_URL, SandboxASGITransport, SandboxTestClient
@@ -185,6 +186,7 @@ class Lab:
         self.state_url = f"sqlite:///{root / 'state.db'}"
         self.app: SandboxApp = create_app()
         self.users = users
+        self.sent: list[UserDelta] = []
 
     def load(self) -> Manifests:
         return load_workspace(self.manifests)
@@ -212,9 +214,10 @@ class Lab:
         )
 
     def apply(self) -> ApplyResult:
-        """Plan and apply the workspace through the real executor."""
+        """Plan and apply the workspace through the real executor; `self.sent` keeps the deltas."""
         with tempfile.TemporaryDirectory(prefix="lab-spool-") as spool:
             planned = make_plan(self.manifests, self.state_url, Path(spool))
+            self.sent = list(planned.plan.deltas())
             result = run_apply(
                 planned.plan,
                 state_url=self.state_url,
