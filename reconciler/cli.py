@@ -255,6 +255,12 @@ def plan(
     show_default=True,
     help="How long --verify waits for writes to land before calling them dropped.",
 )
+@click.option(
+    "--lock-timeout",
+    default="0",
+    show_default=True,
+    help="Wait this long for the state lock (5m, 30s, 90) instead of failing at once.",
+)
 @debug_option
 @click.pass_context
 def apply(
@@ -267,9 +273,11 @@ def apply(
     show_values: bool,
     verify_n: int,
     verify_window: str,
+    lock_timeout: str,
     debug: bool,
 ) -> None:
     """Apply a fresh plan (asks first) or the saved PLANFILE (refused if stale)."""
+    import dataclasses
     import tempfile
 
     from reconciler.commands.applying import ApplyRequest, execute, prepare
@@ -291,15 +299,17 @@ def apply(
         from reconciler.drift.duration import parse_duration
 
         window = parse_duration(verify_window, "--verify-window")  # before anything is sent
+        wait = parse_duration(lock_timeout, "--lock-timeout")
+        locking = dataclasses.replace(request, lock_wait_seconds=wait)
         with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
-            prepared = prepare(request, Path(tmp))
+            prepared = prepare(locking, Path(tmp))
             p = prepared.plan
             if prepared.fresh:
                 color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
                 click.echo(render_text(p, color=color, show_values=show_values), nl=False)
             else:
                 click.echo(f"applying saved plan {p.plan_id}: {summary_line(p)}")
-            result = execute(prepared, request, confirm=None if not prepared.fresh else confirm)
+            result = execute(prepared, locking, confirm=None if not prepared.fresh else confirm)
             if result is None:
                 if p.has_changes:
                     click.echo("Apply cancelled; nothing was sent.", err=True)
@@ -537,6 +547,37 @@ def state_unlock(
     def body() -> int:
         with open_state(_state_url(state_url, manifests_dir), create=False) as store:
             click.echo(render_unlocked(store.force_unlock(lock_id)), nl=False)
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@state.command("migrate")
+@click.option("--to", "to_url", required=True, help="The target state URL (sqlite or postgresql).")
+@click.option("--force", is_flag=True, help="Replace a target that already holds a state.")
+@manifests_option
+@state_option
+@debug_option
+@click.pass_context
+def state_migrate(
+    ctx: click.Context,
+    to_url: str,
+    force: bool,
+    manifests_dir: Path,
+    state_url: str | None,
+    debug: bool,
+) -> None:
+    """Copy the state (--state) to --to, keeping lineage and serial; verified by hash."""
+    from reconciler.render.state import render_migrated
+    from reconciler.state import open_state
+    from reconciler.state.transfer import migrate_state
+
+    def body() -> int:
+        with (
+            open_state(_state_url(state_url, manifests_dir), create=False) as source,
+            open_state(to_url) as target,
+        ):
+            click.echo(render_migrated(migrate_state(source, target, force=force)), nl=False)
         return EXIT_OK
 
     ctx.exit(run(debug, body))

@@ -1,4 +1,4 @@
-"""Text for `reconciler state list|show|unlock`: pure functions of a StateOverview or LockInfo."""
+"""Text for `reconciler state list|show|unlock|migrate`: pure functions of what they report."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 
 from reconciler.state.base import LockInfo
 from reconciler.state.overview import StateOverview
+from reconciler.state.transfer import MigrationReport
 
 
 def _when(t: datetime) -> str:
@@ -84,3 +85,22 @@ def render_unlocked(lock: LockInfo) -> str:
         f"unlocked {lock.lock_id}: it was held by {lock.holder} for {what}"
         f" since {_when(lock.started_at)}\n"
     )
+
+
+def render_migrated(report: MigrationReport) -> str:
+    """What `state migrate` copied, and the proof that the copy matches."""
+    c = report.counts
+    lines = [f"copied {report.source}", f"    to {report.target}"]
+    if report.overwrote is not None:
+        o = report.overwrote
+        lines.append(f"replaced the target's own state: lineage {o.lineage}, serial {o.serial}")
+    lines += [
+        f"lineage     {report.lineage}",
+        f"serial      {report.serial}",
+        f"ledger      {c['ledger']:,} values in {report.attributes} attributes",
+        f"resources   {c['resources']:,}",
+        f"events      {c['events']:,}",
+        f"applies     {c['applies']:,} ({c['journal']:,} journal batches)",
+        f"verified    row counts of {len(c)} tables and content sha256 {report.sha256[:16]} match",
+    ]
+    return "\n".join(lines) + "\n"

@@ -84,11 +84,11 @@ def open_state(url: str, *, create: bool = True) -> StateStore:
             url=url,
         )
     if scheme in {"postgresql", "postgres"}:
-        raise StateError(
-            f"PostgreSQL state is not supported yet: {redact_url(url)}",
-            hint="use sqlite:///path/to/state.db for now",
-        )
+        from reconciler.state.postgres import PostgresState
+
+        return PostgresState(url, create=create, hash_key=hash_key)
     raise StateError(
         f"unknown state URL scheme {scheme!r} in {redact_url(url)}",
-        hint="use sqlite:///relative/path.db or sqlite:////absolute/path.db",
+        hint="use sqlite:///relative/path.db, sqlite:////absolute/path.db or"
+        " postgresql://user@host/db?schema=reconciler",
     )

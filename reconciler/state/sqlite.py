@@ -37,6 +37,7 @@ from reconciler.state.base import (
     UserLedger,
 )
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
+from reconciler.state.sqlite_transfer import SqliteTransfer
 from reconciler.state.sqlite_writes import SqliteWrites
 from reconciler.state.values import key_fingerprint
 
@@ -53,7 +54,7 @@ def parse_ts(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
-class SqliteState(SqliteWrites):
+class SqliteState(SqliteWrites, SqliteTransfer):
     """A StateStore in one SQLite file; safe to share between threads of one process."""
 
     def __init__(

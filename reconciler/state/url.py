@@ -1,4 +1,4 @@
-"""State URLs: parse `sqlite:///path.db`, pick the default, and redact passwords for messages."""
+"""State URLs: parse `sqlite:///…` and `postgresql://…`, pick the default, redact passwords."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler.errors import StateError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@")
+# user:password@ up to the LAST "@" of the authority, so a password holding "@" or "/" is hidden
+# whole; a "/" before the ":" means a path (sqlite:////a:b@c.db), which has no password.
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^?#]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DEFAULT_PG_SCHEMA = "reconciler"
 
 
 @dataclass(frozen=True)
@@ -20,9 +25,17 @@ class SqliteUrl:
     options: dict[str, str]
 
 
+@dataclass(frozen=True)
+class PostgresUrl:
+    """A PostgreSQL state URL split into what libpq gets and the schema reconciler uses."""
+
+    conninfo: str
+    schema: str
+
+
 def redact_url(url: str) -> str:
-    """`postgresql://u:secret@h/db` → `postgresql://u:***@h/db`."""
-    return _PASSWORD.sub(r"\1:***@", url)
+    """`postgresql://u:secret@h/db` → `postgresql://u:***@h/db` (and `?password=` likewise)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1:***@", url))
 
 
 def default_state_url(manifests_dir: Path) -> str:
@@ -59,6 +72,32 @@ def scheme_of(url: str) -> str:
     if not m:
         raise StateError(
             f"not a state URL: {redact_url(url)!r}",
-            hint="use sqlite:///path/to/state.db (postgresql:// comes with the team backend)",
+            hint="use sqlite:///path/to/state.db or postgresql://user@host/db?schema=reconciler",
         )
     return m.group(1).lower()
+
+
+def parse_postgres_url(url: str) -> PostgresUrl:
+    """`postgresql://user@host:port/db?schema=NAME&sslmode=…`; the schema defaults to reconciler.
+
+    A password in the URL is refused: URLs end up in CI logs, shell history and Workspace
+    files. libpq reads it from PGPASSWORD or ~/.pgpass instead. Other query parameters are
+    libpq's own (sslmode, connect_timeout, …) and pass through.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.password is not None or any(k.lower() == "password" for k, _ in query):
+        raise StateError(
+            f"a password in the state URL is refused: {redact_url(url)}",
+            hint="remove it from the URL and set PGPASSWORD or use ~/.pgpass",
+        )
+    schemas = [v for k, v in query if k == "schema"]
+    schema = schemas[-1] if schemas else DEFAULT_PG_SCHEMA
+    if not _SCHEMA_NAME.match(schema):
+        raise StateError(
+            f"bad schema name {schema!r} in state URL {redact_url(url)}",
+            hint="use lower-case letters, digits and _ (at most 63), starting with a letter or _",
+        )
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
+    return PostgresUrl(conninfo, schema)

@@ -106,8 +106,9 @@ def test_a_missing_state_is_an_error_not_a_new_file(
 
 
 @pytest.mark.usefixtures("workdir")
-def test_an_unsupported_url_is_an_error_with_the_password_hidden() -> None:
+def test_a_password_in_the_url_is_refused_and_never_shown() -> None:
     result = invoke("state", "list", "--state", "postgresql://u:hunter2@db/x")
     assert result.exit_code == 1
-    assert "not supported yet" in result.stderr
+    assert "a password in the state URL is refused: postgresql://u:***@db/x" in result.stderr
+    assert "PGPASSWORD" in result.stderr
     assert "hunter2" not in result.output

@@ -32,7 +32,7 @@ def test_sqlite_urls(url: str, path: Path) -> None:
     [
         (
             "postgresql://bob:hunter2@db/x",
-            "PostgreSQL state is not supported yet: postgresql://bob:***@db/x",
+            "a password in the state URL is refused: postgresql://bob:***@db/x",
         ),
         ("s3://bucket/key", "unknown state URL scheme 's3'"),
         ("state.db", "not a state URL"),

@@ -1,0 +1,439 @@
+"""The writing half of PostgresState: the lock, the apply journal, ledger batches, resources.
+
+The lock is two things. A session-level advisory lock, held on a connection of its own for as
+long as the run holds the lock: PostgreSQL ends it with the session, so a holder killed with
+-9 (or whose host vanished, once TCP keepalives notice) frees it without anyone's help. And a
+lock row naming the holder (user@host, pid, operation, start), which refusals quote.
+
+Every write runs in one transaction that first touches the lock row (`UPDATE … RETURNING`,
+which also takes its row lock): a `state unlock` from someone else makes the next write fail
+instead of racing, exactly as in SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from reconciler.errors import LockHeldError, StalePlanError, StateError
+from reconciler.state import locking
+from reconciler.state.base import (
+    ID_KINDS,
+    ApplyStatus,
+    HeldLock,
+    LedgerRow,
+    LedgerUnset,
+    LockInfo,
+    LockRequest,
+    ResourceRecord,
+)
+from reconciler.state.pg_bulk import delete_ledger, upsert_ledger
+from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
+
+_KIND_INDEX = {k: i for i, k in enumerate(ID_KINDS)}
+_LOCK_POLL_SECONDS = 0.5
+# The server ends a dead holder's session a moment after its process is gone; wait this long
+# for that when the lock row's holder is provably dead (same host, pid gone).
+_DEAD_HOLDER_GRACE_SECONDS = 5.0
+# A lock row appears a moment after the advisory lock is taken; wait this long for it.
+_ROWLESS_GRACE_SECONDS = 2.0
+# The lock session notices a vanished peer after about idle + interval × count seconds.
+_KEEPALIVES = "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;"
+_KEEPALIVES_COUNT = " SET tcp_keepalives_count = 3"
+
+
+class PostgresWrites:
+    """Mixin: needs the connections, transactions and lock-row helpers of PostgresState."""
+
+    where: str
+    lock_key: int
+    _mutex: threading.RLock
+    _conn: psycopg.Connection
+    _held: LockInfo | None
+    _lock_conn: psycopg.Connection | None
+    _aids: dict[str, int]
+    _env_key: bytes | None
+
+    @abstractmethod
+    def _connect(self) -> psycopg.Connection: ...
+
+    @abstractmethod
+    def _tx(self) -> AbstractContextManager[psycopg.Connection]: ...
+
+    @abstractmethod
+    def _errors(self) -> AbstractContextManager[None]: ...
+
+    @abstractmethod
+    def _lock_row(self, c: psycopg.Connection, *, for_update: bool = False) -> LockInfo | None: ...
+
+    # -- the lock --------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, request: LockRequest, *, wait_seconds: float = 0.0) -> Iterator[HeldLock]:
+        if self._held is not None:
+            raise StateError(f"this process already holds the lock on {self.where}")
+        held = self._acquire(request, wait_seconds)
+        self._held = held.info
+        try:
+            yield held
+        finally:
+            self._held = None
+            self._release(held.info.lock_id)
+
+    def _acquire(self, request: LockRequest, wait_seconds: float) -> HeldLock:
+        started = time.monotonic()
+        session = self._connect()
+        try:
+            with self._errors():
+                session.execute(_KEEPALIVES + _KEEPALIVES_COUNT)
+                while True:
+                    row = session.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (self.lock_key,)
+                    ).fetchone()
+                    if row and row[0]:
+                        held = self._write_lock_row(request)
+                        self._lock_conn = session
+                        return held
+                    current = self._current()
+                    waited = time.monotonic() - started
+                    if waited >= self._patience(current, wait_seconds):
+                        raise self._refusal(current)
+                    time.sleep(_LOCK_POLL_SECONDS)
+        except BaseException:
+            session.close()
+            raise
+
+    @staticmethod
+    def _patience(current: LockInfo | None, wait_seconds: float) -> float:
+        """How long to keep trying: the caller's wait, or a grace while a lock frees itself."""
+        if current is None:
+            return max(wait_seconds, _ROWLESS_GRACE_SECONDS)
+        if locking.holder_is_dead(current):
+            return max(wait_seconds, _DEAD_HOLDER_GRACE_SECONDS)
+        return wait_seconds
+
+    def _current(self) -> LockInfo | None:
+        with self._mutex:
+            return self._lock_row(self._conn)
+
+    def _write_lock_row(self, request: LockRequest) -> HeldLock:
+        """We hold the advisory lock, so any row left is a dead session's: replace it."""
+        mine = locking.new_lock(request)
+        with self._tx() as c:
+            current = self._lock_row(c, for_update=True)
+            c.execute("DELETE FROM lock")
+            c.execute(
+                "INSERT INTO lock (name, lock_id, username, host, pid, pid_start, operation,"
+                " info, started_at, heartbeat_at)"
+                " VALUES ('state', %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    mine.lock_id,
+                    mine.user,
+                    mine.host,
+                    mine.pid,
+                    mine.pid_start,
+                    mine.operation,
+                    mine.info,
+                    mine.started_at,
+                    mine.heartbeat_at,
+                ),
+            )
+            if current is not None:
+                self._interrupt_applies(c, current.lock_id)
+        return HeldLock(mine, replaced=current)
+
+    def _refusal(self, current: LockInfo | None) -> LockHeldError:
+        if current is not None:
+            return locking.lock_held_error(current, self.where)
+        who = ", ".join(f"backend pid {pid} ({app or 'no name'})" for pid, app in self._holders())
+        return LockHeldError(
+            f"state {self.where} is locked by a PostgreSQL session that wrote no lock row: "
+            f"{who or 'it has just ended'}",
+            hint="retry; if it stays, end that session with SELECT pg_terminate_backend(PID)",
+        )
+
+    def _holders(self) -> list[tuple[int, str]]:
+        """The sessions holding this state's advisory lock (pid, application name)."""
+        hi, lo = (self.lock_key >> 32) & 0xFFFFFFFF, self.lock_key & 0xFFFFFFFF
+        with self._mutex, self._errors():
+            rows = self._conn.execute(
+                "SELECT l.pid, a.application_name FROM pg_locks l"
+                " LEFT JOIN pg_stat_activity a USING (pid)"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+                " AND l.database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())"
+                " AND l.classid::bigint = %s AND l.objid::bigint = %s",
+                (hi, lo),
+            ).fetchall()
+        return [(int(pid), str(app or "")) for pid, app in rows]
+
+    def _release(self, lock_id: str) -> None:
+        """Delete our row first, then end the session: a successor never sees a live row."""
+        try:
+            with self._tx() as c:
+                c.execute("DELETE FROM lock WHERE lock_id = %s", (lock_id,))
+                self._interrupt_applies(c, lock_id)
+        finally:
+            session, self._lock_conn = self._lock_conn, None
+            if session is not None:
+                session.close()  # ends the advisory lock with the session (even if it broke)
+
+    @staticmethod
+    def _interrupt_applies(c: psycopg.Connection, lock_id: str) -> None:
+        c.execute(
+            "UPDATE applies SET status = 'interrupted', finished_at = %s"
+            " WHERE lock_id = %s AND status = 'running'",
+            (locking.now(), lock_id),
+        )
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Delete the row, then end the session(s) holding the advisory lock."""
+        with self._tx() as c:
+            current = self._lock_row(c, for_update=True)
+            if current is None:
+                raise StateError(f"state {self.where} is not locked")
+            if current.lock_id != lock_id:
+                raise StateError(
+                    f"lock id {lock_id} does not match the current lock {current.lock_id}"
+                    f" held by {current.holder}",
+                    hint="copy the id from `reconciler state show`",
+                )
+            c.execute("DELETE FROM lock WHERE lock_id = %s", (lock_id,))
+            self._interrupt_applies(c, lock_id)
+        for pid, _app in self._holders():
+            self._end_session(pid)
+        return current
+
+    def _end_session(self, pid: int) -> None:
+        try:
+            with self._mutex:
+                self._conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        except psycopg.errors.InsufficientPrivilege:
+            raise StateError(
+                f"the lock row is gone, but the session holding the lock (backend pid {pid})"
+                " belongs to another database role and could not be ended",
+                hint=f"ask an administrator to run: SELECT pg_terminate_backend({pid})",
+            ) from None
+        except psycopg.Error as e:
+            raise StateError(f"state {self.where}: {' '.join(str(e).split())}") from None
+
+    @contextmanager
+    def _locked_tx(self) -> Iterator[psycopg.Connection]:
+        """A write transaction that proves this process still holds the lock."""
+        if self._held is None:
+            raise StateError("state writes need the lock; take it with `with store.lock(...)`")
+        with self._tx() as c:
+            row = c.execute(
+                "UPDATE lock SET heartbeat_at = %s WHERE name = 'state' AND lock_id = %s"
+                " RETURNING lock_id",
+                (locking.now(), self._held.lock_id),
+            ).fetchone()
+            if row is None:
+                current = self._lock_row(c)
+                who = f" and is now held by {current.holder}" if current else ""
+                raise LockHeldError(
+                    f"the state lock {self._held.lock_id} was broken{who}; nothing was written"
+                )
+            yield c
+
+    @staticmethod
+    def _bump_serial(c: psycopg.Connection) -> int:
+        row = c.execute(
+            "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'serial' RETURNING value"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    # -- applies and ledger batches ------------------------------------------------------------
+
+    def begin_apply(
+        self,
+        plan_id: str = "",
+        *,
+        expect_lineage: str | None = None,
+        expect_serial: int | None = None,
+    ) -> str:
+        apply_id = str(uuid.uuid4())
+        with self._locked_tx() as c:
+            meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
+            if expect_lineage is not None and expect_lineage != meta["lineage"]:
+                raise StalePlanError(
+                    f"the plan was made against state lineage {expect_lineage}, but {self.where}"
+                    f" is lineage {meta['lineage']} (a different state)",
+                    hint="run `reconciler plan` again against this state",
+                )
+            serial = int(meta["serial"])
+            if expect_serial is not None and expect_serial != serial:
+                raise StalePlanError(
+                    _moved_on(c, expect_serial, serial),
+                    hint="run `reconciler plan` again to see the current changes",
+                )
+            assert self._held is not None
+            c.execute(
+                "INSERT INTO applies (apply_id, plan_id, lock_id, holder, started_at, status)"
+                " VALUES (%s, %s, %s, %s, %s, 'running')",
+                (apply_id, plan_id, self._held.lock_id, self._held.holder, locking.now()),
+            )
+        return apply_id
+
+    def record_batch(
+        self,
+        apply_id: str,
+        batch_no: int,
+        writes: Sequence[LedgerRow],
+        unsets: Sequence[LedgerUnset] = (),
+        event_ids: Sequence[str] = (),
+        summary: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Upsert `writes`, then delete `unsets`, record events, journal, bump serial: one tx.
+
+        A batch naming one key twice keeps the last value (as SQLite's row-by-row upsert does);
+        PostgreSQL refuses that in one statement, so such a batch is retried de-duplicated.
+        """
+        try:
+            return self._record(apply_id, batch_no, writes, unsets, event_ids, summary)
+        except psycopg.errors.CardinalityViolation:
+            last = {(w[3], w[0], w[1]): w for w in writes}
+            return self._record(apply_id, batch_no, list(last.values()), unsets, event_ids, summary)
+
+    def _record(
+        self,
+        apply_id: str,
+        batch_no: int,
+        writes: Sequence[LedgerRow],
+        unsets: Sequence[LedgerUnset],
+        event_ids: Sequence[str],
+        summary: Mapping[str, Any] | None,
+    ) -> int:
+        now = locking.now()
+        with self._locked_tx() as c:
+            status = c.execute(
+                "SELECT status FROM applies WHERE apply_id = %s", (apply_id,)
+            ).fetchone()
+            if status is None or status[0] != "running":
+                raise StateError(f"apply {apply_id} is not running (status: {status})")
+            aids = self._intern(c, {w.attribute for w in writes} | {u.attribute for u in unsets})
+            serial = self._bump_serial(c)  # first: every row records the batch that wrote it
+            try:
+                k = _KIND_INDEX
+                rows = [(k[w[3]], w[0], aids[w[1]], w[2]) for w in writes]
+                gone = [(k[u[2]], u[0], aids[u[1]]) for u in unsets]
+            except KeyError as e:
+                raise StateError(f"unknown id kind {e}; expected one of {ID_KINDS}") from None
+            upsert_ledger(c, rows, serial)
+            delete_ledger(c, gone)
+            if event_ids:
+                c.execute(
+                    "INSERT INTO events (event_id, apply_id, acked_at)"
+                    " SELECT unnest(%s::text[]), %s, %s ON CONFLICT (event_id) DO NOTHING",
+                    (list(event_ids), apply_id, now),
+                )
+            if any(is_hashed(w[2]) for w in writes):
+                self._note_hash_key(c)
+            c.execute(
+                "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
+                " events, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    apply_id,
+                    batch_no,
+                    serial,
+                    now,
+                    len(writes),
+                    len(unsets),
+                    len(event_ids),
+                    canonical_value(dict(summary or {})),
+                ),
+            )
+        self._aids.update(aids)  # only now: a rolled-back insert must not be cached
+        return serial
+
+    def _intern(self, c: psycopg.Connection, names: set[str]) -> dict[str, int]:
+        """Attribute ids for these names, creating missing ones (the lock makes max+1 safe)."""
+        aids = {n: self._aids[n] for n in names & self._aids.keys()}
+        for name in sorted(names - aids.keys()):
+            c.execute(
+                "INSERT INTO attributes (aid, name)"
+                " SELECT coalesce(max(aid), 0) + 1, %s FROM attributes"
+                " ON CONFLICT (name) DO NOTHING",
+                (name,),
+            )
+            row = c.execute("SELECT aid FROM attributes WHERE name = %s", (name,)).fetchone()
+            assert row is not None
+            aids[name] = int(row[0])
+        return aids
+
+    def _note_hash_key(self, c: psycopg.Connection) -> None:
+        """Remember which key made the ledger's hashes, so a changed key can be reported."""
+        key = self._env_key
+        if key is None:
+            row = c.execute("SELECT value FROM meta WHERE key = 'hash_secret'").fetchone()
+            assert row is not None
+            key = bytes.fromhex(row[0])
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES ('hash_key_fp', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key_fingerprint(key),),
+        )
+
+    def finish_apply(self, apply_id: str, status: ApplyStatus) -> None:
+        with self._locked_tx() as c:
+            c.execute(
+                "UPDATE applies SET status = %s, finished_at = %s WHERE apply_id = %s",
+                (status, locking.now(), apply_id),
+            )
+
+    # -- resources and events ------------------------------------------------------------------
+
+    def put_resource(
+        self, address: str, spec: Mapping[str, Any], *, remote_id: str | None
+    ) -> ResourceRecord:
+        record = ResourceRecord(address, spec_hash(spec), remote_id, spec, locking.now())
+        with self._locked_tx() as c:
+            c.execute(
+                "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET"
+                " spec_hash = excluded.spec_hash, remote_id = excluded.remote_id,"
+                " spec = excluded.spec, updated_at = excluded.updated_at",
+                (address, record.spec_hash, remote_id, canonical_value(spec), record.updated_at),
+            )
+            self._bump_serial(c)
+        return record
+
+    def delete_resource(self, address: str) -> None:
+        with self._locked_tx() as c:
+            if c.execute("DELETE FROM resources WHERE address = %s", (address,)).rowcount:
+                self._bump_serial(c)
+
+    def prune_events(self, older_than: datetime) -> int:
+        with self._locked_tx() as c:
+            n = c.execute("DELETE FROM events WHERE acked_at < %s", (older_than,)).rowcount
+            if n:
+                self._bump_serial(c)
+        return int(n)
+
+
+def _moved_on(c: psycopg.Connection, planned: int, now: int) -> str:
+    """Say what changed since the plan's serial: which applies wrote how many batches."""
+    rows = c.execute(
+        "SELECT a.holder, a.started_at, count(*), sum(j.writes), sum(j.unsets)"
+        " FROM journal j JOIN applies a USING (apply_id) WHERE j.serial > %s"
+        " GROUP BY j.apply_id, a.holder, a.started_at ORDER BY a.started_at",
+        (planned,),
+    ).fetchall()
+    what = "; ".join(
+        f"apply by {holder} at {started:%Y-%m-%dT%H:%M:%S}Z recorded {n} batch(es),"
+        f" {w} value(s) set and {u} unset"
+        for holder, started, n, w, u in rows
+    )
+    other = "" if rows else " (resource changes or event pruning)"
+    return f"the state changed since this plan was made: serial {planned} → {now}" + (
+        f": {what}" if what else other
+    )
