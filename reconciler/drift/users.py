@@ -67,7 +67,7 @@ def select_users(state: StateReader, options: UserCheckOptions, now: datetime) -
     Keeping the first n eligible users of a uniform random order is a uniform sample of the
     eligible users, so skipping recent ones does not bias the estimate.
     """
-    drawn = sample_users(state.ledger_arrow_batches(), 2 * options.sample, options.seed)
+    drawn = sample_users(state.ledger_users(), 2 * options.sample, options.seed)
     ledgers = state.ledger_for_users(drawn.users)
     boundary = state.serial_at(now - timedelta(seconds=options.window_seconds))
     chosen: list[UserLedger] = []

@@ -188,6 +188,10 @@ class StateReader(Protocol):
         """As iter_ledger, as Arrow batches (id_kind, user_id, attribute, value: all strings)."""
         ...
 
+    def ledger_users(self, batch_size: int = 50_000) -> Iterator[list[tuple[str, str]]]:
+        """Every distinct (id_kind, user_id) with ledger rows, in bounded ordered batches."""
+        ...
+
     def ledger_for_users(
         self, users: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], UserLedger]:

@@ -247,6 +247,19 @@ class PostgresState(PostgresWrites, PostgresTransfer):
             kinds, users, attrs, values = (b.column(i).to_pylist() for i in range(4))
             yield list(map(LedgerRow, users, attrs, values, kinds))
 
+    def ledger_users(self, batch_size: int = 50_000) -> Iterator[list[tuple[str, str]]]:
+        """A server-side cursor in one REPEATABLE READ snapshot, on a connection of its own."""
+        conn = self._connect()
+        try:
+            with self._errors():
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                with conn.cursor(name="ledger_users") as cur:
+                    cur.execute("SELECT DISTINCT kind, user_id FROM ledger ORDER BY kind, user_id")
+                    while rows := cur.fetchmany(batch_size):
+                        yield [(ID_KINDS[k], u) for k, u in rows]
+        finally:
+            conn.close()
+
     def ledger_for_users(
         self, users: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], UserLedger]:

@@ -4,33 +4,28 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pyarrow as pa
 import pytest
 
 from reconciler.drift.catalog import AttributeInfo
 from reconciler.drift.normalise import read_back, wire_value
 from reconciler.drift.sampling import rank, sample_users
-from reconciler.state.arrow import ledger_batch
-from reconciler.state.base import ID_KINDS
 from reconciler.state.values import canonical_value, keyed_hash
 
 KEY = b"k" * 32
 
 
-def batches(users: list[str], per_user: int, size: int) -> list[pa.RecordBatch]:
-    """Ledger batches as a backend streams them: a user's rows consecutive, split anywhere."""
-    rows = [(0, u, a, "1") for u in sorted(users) for a in range(1, per_user + 1)]
-    kinds = pa.array(ID_KINDS, pa.string())
-    names = pa.array(["", *(f"a{i}" for i in range(1, per_user + 1))], pa.string())
-    return [ledger_batch(rows[i : i + size], kinds, names) for i in range(0, len(rows), size)]
+def batches(users: list[str], size: int) -> list[list[tuple[str, str]]]:
+    """Distinct ledger users as a backend streams them (StateReader.ledger_users)."""
+    keys = [("external_id", u) for u in sorted(users)]
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
 def test_the_sample_is_the_k_lowest_ranks_whatever_the_batching() -> None:
     users = [f"u{i}" for i in range(500)]
     expected = sorted(users, key=lambda u: rank(9, ("external_id", u)))[:40]
-    for size in (1, 7, 3 * 500):
-        got = sample_users(batches(users, 3, size), 40, seed=9)
-        assert got.population == 500  # users straddling batches are counted once
+    for size in (1, 7, 500):
+        got = sample_users(batches(users, size), 40, seed=9)
+        assert got.population == 500
         assert [u for _, u in got.users] == expected
 
 
@@ -38,13 +33,13 @@ def test_the_sample_is_uniform() -> None:
     users = [f"u{i}" for i in range(20)]
     seen: Counter[str] = Counter()
     for seed in range(2000):
-        seen.update(u for _, u in sample_users(batches(users, 1, 50), 5, seed).users)
+        seen.update(u for _, u in sample_users(batches(users, 50), 5, seed).users)
     # each user is picked with probability 1/4: 500 times of 2000, give or take
     assert all(400 < n < 600 for n in seen.values()), seen
 
 
 def test_a_sample_bigger_than_the_ledger_takes_everyone() -> None:
-    got = sample_users(batches(["a", "b"], 2, 3), 10, seed=1)
+    got = sample_users(batches(["a", "b"], 3), 10, seed=1)
     assert sorted(got.users) == [("external_id", "a"), ("external_id", "b")]
     assert sample_users(iter(()), 10, seed=1).population == 0
 

@@ -185,6 +185,19 @@ def test_ledger_for_users_reads_a_sample_with_the_serial_that_last_wrote_it(
     assert state.ledger_for_users([]) == {}
 
 
+def test_ledger_users_streams_each_user_once_in_order(state: StateStore) -> None:
+    apply_batches(
+        state,
+        ([LedgerRow("u2", "A", "1"), LedgerRow("u2", "B", "1"), LedgerRow("u1", "A", "1")], [], []),
+        ([LedgerRow("u3", "A", "1", "braze_id"), LedgerRow("u0", "B", "2")], [], []),
+    )
+    batches = list(state.ledger_users(batch_size=2))
+    assert batches == [
+        [("external_id", "u0"), ("external_id", "u1")],
+        [("external_id", "u2"), ("braze_id", "u3")],
+    ]
+
+
 def test_ledger_for_users_reads_more_users_than_one_sql_statement_binds(
     state: StateStore,
 ) -> None:
