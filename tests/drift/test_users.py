@@ -99,3 +99,23 @@ def test_a_drifted_user_outside_the_sample_is_not_seen_but_estimated(
     assert report.users.drifted_users == sum(
         1 for v in report.users.examples if v.attribute == "order_count"
     )
+
+
+def test_users_identified_by_braze_id_are_read_one_per_call(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(3)
+    lab.apply()
+    braze_id = lab.admin("GET", f"users/{user_id(1)}")["user"]["braze_id"]
+    with lab.state() as store, store.lock(LockRequest("test")):
+        apply_id = store.begin_apply("manual")
+        rows = [LedgerRow(braze_id, "loyalty_tier", '"bronze"', "braze_id")]  # Braze says silver
+        store.record_batch(apply_id, 0, rows)
+        store.finish_apply(apply_id, "applied")
+    report = lab.drift()
+    assert report.users.checked == 4 and report.users.export_requests == 2
+    (found,) = report.users.examples
+    assert (found.id_kind, found.user_id, found.expected, found.actual) == (
+        "braze_id",
+        braze_id,
+        '"bronze"',
+        '"silver"',
+    )
