@@ -18,7 +18,7 @@ from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.endpoints import UnknownInstance, rest_base
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, stale_reasons
-from reconciler.state import open_state
+from reconciler.state import LockRequest, open_state
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class Prepared:
 def prepare(request: ApplyRequest, spool_dir: Path) -> Prepared:
     """The plan to apply: the saved one (refused with the reasons when stale), or a fresh one."""
     if request.planfile is None:
+        if request.lock_wait_seconds > 0:
+            m = load_workspace(request.manifests_dir)
+            url = resolve_state_url(request.manifests_dir, request.state_flag, m)
+            wait_for_lock(url, request.lock_wait_seconds)
         planned = make_plan(request.manifests_dir, request.state_flag, spool_dir)
         return Prepared(planned.manifests, planned.plan, planned.state_url, fresh=True)
     plan, saved_inputs = load_plan(request.planfile, spool_dir)
@@ -62,6 +66,20 @@ def prepare(request: ApplyRequest, spool_dir: Path) -> Prepared:
             hint="run `reconciler plan --out FILE` again, review it, then apply the new file",
         )
     return Prepared(m, plan, url, fresh=False)
+
+
+def wait_for_lock(url: str, seconds: float) -> None:
+    """Wait (up to `seconds`) until no one holds the state lock, before planning.
+
+    A fresh plan made while another apply runs would be stale the moment that apply records a
+    batch, so waiting for the lock only at apply time would end in a StalePlanError. Waiting
+    first means the plan sees what the other apply wrote (often: no changes left).
+    """
+    with (
+        open_state(url) as state,
+        state.lock(LockRequest("apply", info="waiting to plan"), wait_seconds=seconds),
+    ):
+        pass
 
 
 def braze_target(m: Manifests, environ: Mapping[str, str] | None = None) -> tuple[str, str]:

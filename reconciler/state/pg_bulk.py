@@ -83,7 +83,7 @@ def copy_ledger_batches(
         + where
         + " ORDER BY kind, user_id, aid) TO STDOUT (FORMAT csv)"
     )
-    with conn.cursor() as cur, cur.copy(query) as copy:  # type: ignore[arg-type]  # ints only
+    with conn.cursor() as cur, cur.copy(query) as copy:
         buffer, n = bytearray(), 0
         for chunk in copy:
             buffer += chunk

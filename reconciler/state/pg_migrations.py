@@ -140,7 +140,7 @@ def migrate(
             if callable(step):
                 step(conn)
             else:
-                conn.execute(step)  # type: ignore[arg-type]  # our own literal DDL
+                conn.execute(step)
         conn.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (%s, %s, %s)",
             (migration.version, migration.description, datetime.now(UTC)),

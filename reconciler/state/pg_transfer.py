@@ -33,7 +33,7 @@ class PostgresTransfer:
             with self._errors():
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 with conn.cursor(name=f"dump_{table}", binary=True) as cur:
-                    cur.execute(select_sql(table))  # type: ignore[arg-type]  # our own names
+                    cur.execute(select_sql(table))
                     while rows := cur.fetchmany(batch_size):
                         yield rows
         finally:
@@ -43,10 +43,10 @@ class PostgresTransfer:
         """Replace every table's content with `tables` by COPY, in ONE transaction (locked)."""
         try:
             with self._errors(), self._locked_tx() as c:
-                c.execute("TRUNCATE " + ", ".join(TABLES))  # type: ignore[arg-type]
+                c.execute("TRUNCATE " + ", ".join(TABLES))
                 for table, columns in TABLES.items():
                     query = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-                    with c.cursor() as cur, cur.copy(query) as copy:  # type: ignore[arg-type]
+                    with c.cursor() as cur, cur.copy(query) as copy:
                         for rows in tables.get(table, ()):
                             for row in rows:
                                 copy.write_row(row)

@@ -25,7 +25,7 @@ from typing import Any, Literal, Self
 import psycopg
 import pyarrow as pa
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from reconciler.errors import StateError
 from reconciler.state import locking
@@ -99,7 +99,7 @@ class PostgresState(PostgresWrites, PostgresTransfer):
         given = conninfo_to_dict(self._conninfo)
         extra = {k: v for k, v in _CONNECT_DEFAULTS.items() if k not in given}
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=True, **extra)
+            conn = psycopg.connect(make_conninfo(self._conninfo, **extra), autocommit=True)
         except psycopg.Error as e:
             raise StateError(
                 f"cannot connect to state {self.where}: {one_line(e)}",
@@ -186,7 +186,7 @@ class PostgresState(PostgresWrites, PostgresTransfer):
 
     def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._mutex, self._errors():
-            return self._conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return self._conn.execute(query, params).fetchall()
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -322,7 +322,7 @@ class PostgresState(PostgresWrites, PostgresTransfer):
 
     def _lock_row(self, c: psycopg.Connection, *, for_update: bool = False) -> LockInfo | None:
         q = f"SELECT {_LOCK_COLUMNS} FROM lock WHERE name = 'state'"
-        row = c.execute(q + (" FOR UPDATE" if for_update else "")).fetchone()  # type: ignore[arg-type]
+        row = c.execute(q + (" FOR UPDATE" if for_update else "")).fetchone()
         return None if row is None else LockInfo(*row)
 
     def journal(self, limit: int = 20, *, since_serial: int = 0) -> list[JournalEntry]:

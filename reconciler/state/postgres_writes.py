@@ -298,11 +298,12 @@ class PostgresWrites:
         A batch naming one key twice keeps the last value (as SQLite's row-by-row upsert does);
         PostgreSQL refuses that in one statement, so such a batch is retried de-duplicated.
         """
+        counts = (len(writes), len(unsets), len(event_ids))  # the journal counts what was sent
         try:
-            return self._record(apply_id, batch_no, writes, unsets, event_ids, summary)
+            return self._record(apply_id, batch_no, writes, unsets, event_ids, summary, counts)
         except psycopg.errors.CardinalityViolation:
-            last = {(w[3], w[0], w[1]): w for w in writes}
-            return self._record(apply_id, batch_no, list(last.values()), unsets, event_ids, summary)
+            last = list({(w[3], w[0], w[1]): w for w in writes}.values())
+            return self._record(apply_id, batch_no, last, unsets, event_ids, summary, counts)
 
     def _record(
         self,
@@ -312,6 +313,7 @@ class PostgresWrites:
         unsets: Sequence[LedgerUnset],
         event_ids: Sequence[str],
         summary: Mapping[str, Any] | None,
+        counts: tuple[int, int, int],
     ) -> int:
         now = locking.now()
         with self._locked_tx() as c:
@@ -346,9 +348,7 @@ class PostgresWrites:
                     batch_no,
                     serial,
                     now,
-                    len(writes),
-                    len(unsets),
-                    len(event_ids),
+                    *counts,
                     canonical_value(dict(summary or {})),
                 ),
             )

@@ -1,24 +1,19 @@
 """The shared state-suite fixtures: every test taking `state` runs against each backend.
 
-PostgreSQL tests run on the live local server (`.ci/run` starts it): each gets a schema of its
-own in database `test`, dropped afterwards. RECONCILER_TEST_PG overrides the server URL.
+PostgreSQL tests run on the live local server (tests/fixtures_postgres.py): each gets a schema
+of its own in database `test`, dropped afterwards.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
+from fixtures_postgres import pg_state_url
 
 from reconciler.state import StateStore, open_state
-
-PG_SERVER = os.environ.get("RECONCILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @contextmanager
@@ -26,22 +21,8 @@ def sqlite_backend(tmp: Path) -> Iterator[str]:
     yield f"sqlite:///{tmp / 'state' / 'state.db'}"
 
 
-@contextmanager
-def pg_schema() -> Iterator[str]:
-    """A fresh schema name on the test server, dropped (with everything in it) afterwards."""
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-            conn.execute("SET lock_timeout = '20s'")
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-@contextmanager
-def postgres_backend(_tmp: Path) -> Iterator[str]:
-    with pg_schema() as schema:
-        yield f"{PG_SERVER}?schema={schema}"
+def postgres_backend(_tmp: Path) -> AbstractContextManager[str]:
+    return pg_state_url()
 
 
 # Each backend makes a fresh, empty state URL (and cleans up after it).
@@ -68,10 +49,3 @@ def state(state_url: str) -> Iterator[StateStore]:
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "state.db"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL state URL on a schema of its own."""
-    with postgres_backend(Path()) as url:
-        yield url

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import BACKENDS, PG_SERVER
+from conftest import BACKENDS
+from fixtures_postgres import PG_SERVER
 from syrupy.assertion import SnapshotAssertion
 
 from reconciler.cli import cli
