@@ -104,10 +104,15 @@ async def import_content_blocks(
             "description": info.get("description") or "",
         }
         section.adoptions.append(Adoption(d.address, spec, block_id))
-        same = spec["content"] == d.spec["content"]
+        differs = [k for k in ("content", "description") if spec[k] != d.spec[k]]
         section.notes.append(
             f"← {name}: adopted (id {block_id}); "
-            + ("content matches the manifests" if same else "content differs: the plan updates it")
+            + (
+                f"{' and '.join(differs)} differ{'s' if len(differs) == 1 else ''}: "
+                "the plan updates the block"
+                if differs
+                else "it matches the manifests"
+            )
         )
     managed = {d.name for d in desired_blocks(m)}
     others = sum(1 for n in by_name if n not in managed)

@@ -21,13 +21,11 @@ import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liquid.builtin.content import ContentNode
-from liquid.builtin.expressions.primitive import Blank, Empty
 from liquid.exceptions import LiquidError, LiquidInterrupt, StopRender
 
-from reconciler.manifests.kinds import WebhookTemplateSpec
 from reconciler.templates.braze_liquid import (
     BrazeLiquid,
     ConnectedContentCall,
@@ -36,6 +34,9 @@ from reconciler.templates.braze_liquid import (
     parse_braze_liquid,
 )
 from reconciler.templates.profile import UserProfile
+
+if TYPE_CHECKING:  # manifests imports this module for its contract rule
+    from reconciler.manifests.kinds import WebhookTemplateSpec
 
 ARRAY_SEPARATOR = ", "
 
@@ -48,15 +49,9 @@ class BrazeArray(tuple[Any, ...]):
     def __str__(self) -> str:
         return ARRAY_SEPARATOR.join(_text(v) for v in self)
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (Empty, Blank)):
-            return not self
-        return tuple.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = tuple.__hash__
+    def __liquid__(self) -> list[Any]:
+        """What Liquid compares (`== empty`, `== other_array`): a plain list."""
+        return list(self)
 
 
 def _text(v: Any) -> str:
@@ -242,6 +237,8 @@ def _globals(parsed: BrazeLiquid, user: UserProfile, stubs: Mapping[str, Any]) -
     scopes: dict[str, dict[str, Any]] = {}
     for ref in parsed.references:
         value = liquid_value(user.value(ref.namespace, ref.name))
+        if value is None:
+            continue  # unset: Liquid's undefined (prints nothing, `| join` gives "", == nil)
         if ref.namespace is None:
             top[ref.ident] = value
         else:
