@@ -107,17 +107,21 @@ def block_changes(
 
 
 def _change(d: DesiredBlock, record: ResourceRecord | None) -> ResourceChange:
-    common = {"address": d.address, "spec": d.spec, "source": f"WebhookTemplate.{d.template}"}
+    source = f"WebhookTemplate.{d.template}"
     if record is None:
         return ResourceChange(
-            action="create",
-            detail=f"create active content block {d.name!r} holding the body of "
+            d.address,
+            "create",
+            f"create active content block {d.name!r} holding the body of "
             f"WebhookTemplate {d.template!r}",
+            spec=d.spec,
+            source=source,
             dashboard=True,
-            **common,
         )
     if record.spec_hash == spec_hash(d.spec):
-        return ResourceChange(action="no-op", remote_id=record.remote_id, **common)
+        return ResourceChange(
+            d.address, "no-op", spec=d.spec, remote_id=record.remote_id, source=source
+        )
     what = _what_changed(record.spec, d.spec)
     sent = [f for f in ("content", "description") if f in what]
     dashboard = any(w.startswith("dashboard") for w in what)
@@ -127,11 +131,13 @@ def _change(d: DesiredBlock, record: ResourceRecord | None) -> ResourceChange:
     elif dashboard:
         detail += " (the dashboard part must be set by hand)"
     return ResourceChange(
-        action="update",
-        detail=detail,
+        d.address,
+        "update",
+        detail,
+        spec=d.spec,
         remote_id=record.remote_id,
+        source=source,
         dashboard=dashboard or "template name" in what,
-        **common,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -79,7 +79,9 @@ class ConnectedContentNode(Node):
         return f"{{% connected_content {self.call.url} %}}"
 
     def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
-        stubs = context.globals.get("__connected_content__", {})
+        stubs = context.globals.get("__connected_content__")
+        if not isinstance(stubs, Mapping):
+            stubs = {}
         name = self.call.save
         if name:
             context.assign(name, stubs.get(name, {}))
