@@ -93,8 +93,7 @@ def dashboard_lines(d: Mapping[str, Any], *, indent: str = "") -> list[str]:
     creds = d.get("credentials") or []
     if creds:
         lines.append(
-            "  Credentials it names (values live in Braze, never in manifests): "
-            + ", ".join(creds)
+            "  Credentials it names (values live in Braze, never in manifests): " + ", ".join(creds)
         )
     return [indent + line for line in lines]
 
