@@ -36,10 +36,14 @@ class ReadBack:
 
 
 def read_back(raw: Any, info: AttributeInfo, ledger_value: str, key: bytes) -> ReadBack:
-    """The comparable form of `raw`; hashed when the ledger value is (pii, or once was)."""
+    """The comparable form of `raw`, in the ledger value's form: hashed exactly when it is.
+
+    The ledger's form decides, not today's `pii` flag: a value stored before the flag changed
+    is still compared (and the plan resends it in the new form anyway).
+    """
     if raw is None:
         return ReadBack(None, None)
-    hashed = info.pii or is_hashed(ledger_value)
+    hashed = is_hashed(ledger_value)
     try:
         typed = wire_value(raw, info.type)
     except TypeDrift:

@@ -6,7 +6,7 @@ unless asked to show them (the Plan does the same), so one report serves every o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.drift.protocol import SchemaBudget
@@ -110,7 +110,8 @@ class UserDataReport:
     seed: int
     export_requests: int
     export_per_minute: int
-    unchecked_attributes: tuple[str, ...] = ()  # standard fields export cannot return
+    unchecked_attributes: tuple[str, ...] = ()  # export cannot return them, or pii unhashable
+    notes: tuple[str, ...] = ()
 
     @property
     def drift(self) -> bool:
@@ -125,7 +126,6 @@ class DriftReport:
     schema: SchemaReport
     content_blocks: ContentBlockReport
     users: UserDataReport
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def has_drift(self) -> bool:

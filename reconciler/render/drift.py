@@ -1,13 +1,11 @@
-"""Render a DriftReport as text (terminal), markdown (a GitHub issue body) or JSON (scripts).
+"""Render a DriftReport as text (terminal) or markdown (a GitHub issue body); JSON is in
+drift_json (re-exported here as `render_json`).
 
 Identifiers are masked and `pii` values hidden unless `show_values`; the markdown carries the
 marker `<!-- reconciler:drift:<workspace> -->` so a scheduled job can find and update its issue.
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from reconciler.drift.duration import format_duration
 from reconciler.drift.protocol import SchemaBudget
@@ -20,13 +18,10 @@ from reconciler.drift.report import (
 )
 from reconciler.drift.stats import Interval
 from reconciler.drift.verify import VerifyReport
-from reconciler.render.masking import mask_identifier
+from reconciler.render.drift_json import HIDDEN, SCHEMA_HOURLY_LIMIT, render_json, shown_user
 
-FORMAT_VERSION = "1"
-SCHEMA_HOURLY_LIMIT = 1000  # /custom_attributes + /events (+ /events/list, product list)
 MARKDOWN_LIMIT = 65_000
 TEXT_EXAMPLES = 20
-HIDDEN = "(pii hidden)"
 _KIND_WORDS = {
     "changed": "changed",
     "missing": "missing in Braze",
@@ -34,6 +29,9 @@ _KIND_WORDS = {
     "user_missing": "user not in Braze",
     "not_removed": "still in Braze after it was removed",
 }
+
+
+__all__ = ["marker", "render_json", "render_markdown", "render_text", "verify_lines"]
 
 
 def marker(workspace: str) -> str:
@@ -64,10 +62,6 @@ def estimate_line(est: Interval) -> str:
     )
 
 
-def _user(v: ValueDrift, show: bool) -> str:
-    return v.user_id if show else mask_identifier(v.user_id)
-
-
 def _values(v: ValueDrift, show: bool) -> str:
     """`state → Braze`, with pii hidden unless shown (the ledger keeps only a hash of pii)."""
     if v.pii and not show:
@@ -77,6 +71,10 @@ def _values(v: ValueDrift, show: bool) -> str:
         expected = "(removed)"
     actual = v.actual if v.actual is not None else "(none)"
     return f"{expected} → {actual}"
+
+
+def _example(v: ValueDrift, show: bool) -> str:
+    return f"{shown_user(v, show)}  {v.attribute}: {_KIND_WORDS[v.kind]}: {_values(v, show)}"
 
 
 def _users_head(u: UserDataReport) -> str:
@@ -174,15 +172,12 @@ def _text_users(u: UserDataReport, show: bool) -> list[str]:
         note = "" if show else " (identifiers masked, pii hidden; --show-values reveals)"
         lines.append(f"  Drifted values, state → Braze{note}:")
         for v in u.examples[:TEXT_EXAMPLES]:
-            lines.append(
-                f"    {_user(v, show)}  {v.attribute}: {_KIND_WORDS[v.kind]}: {_values(v, show)}"
-            )
+            lines.append(f"    {_example(v, show)}")
         if len(u.examples) > TEXT_EXAMPLES or u.drifted_users > len(u.examples):
             lines.append("    … more in --format json")
     if u.unchecked_attributes:
-        lines.append(
-            "  not comparable (export does not return them): " + ", ".join(u.unchecked_attributes)
-        )
+        lines.append("  not compared: " + ", ".join(u.unchecked_attributes))
+    lines += [f"  note: {note}" for note in u.notes]
     return lines
 
 
@@ -202,11 +197,7 @@ def verify_lines(v: VerifyReport, *, show_values: bool = False) -> list[str]:
         f"  {v.dropped_users:,} users have values Braze acknowledged but did not keep "
         f"(still wrong after the {format_duration(v.window_seconds)} consistency window{note}):",
     ]
-    for d in v.dropped[:TEXT_EXAMPLES]:
-        lines.append(
-            f"    {_user(d, show_values)}  {d.attribute}: {_KIND_WORDS[d.kind]}: "
-            f"{_values(d, show_values)}"
-        )
+    lines += [f"    {_example(d, show_values)}" for d in v.dropped[:TEXT_EXAMPLES]]
     if len(v.dropped) > TEXT_EXAMPLES:
         lines.append(f"    … and {len(v.dropped) - TEXT_EXAMPLES:,} more")
     return lines
@@ -267,6 +258,8 @@ def _md_blocks(r: DriftReport) -> list[str]:
 
 def _md_users(u: UserDataReport, show: bool) -> list[str]:
     lines = ["### User data", "", _users_head(u) + ".", ""]
+    for note in u.notes:
+        lines += [f"> [!NOTE]\n> {note}", ""]
     if not u.checked:
         return [*lines, _nothing_yet(u).capitalize() + ".", ""]
     lines.append(f"- drifted users: **{u.drifted_users:,}** of {u.checked:,}")
@@ -287,120 +280,11 @@ def _md_users(u: UserDataReport, show: bool) -> list[str]:
         note = "" if show else " (identifiers masked, pii hidden)"
         lines += [f"<details><summary>Drifted values, state → Braze{note}</summary>", ""]
         for v in u.examples:
-            lines.append(
-                f"- `{_user(v, show)}` `{v.attribute}`: {_KIND_WORDS[v.kind]}: `{_values(v, show)}`"
-            )
+            user, values = shown_user(v, show), _values(v, show)
+            lines.append(f"- `{user}` `{v.attribute}`: {_KIND_WORDS[v.kind]}: `{values}`")
         lines += ["", "</details>", ""]
     return lines
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-# -- json -------------------------------------------------------------------------------------
-
-
-def drift_json(r: DriftReport, *, show_values: bool = False) -> dict[str, Any]:
-    s, b, u = r.schema, r.content_blocks, r.users
-    return {
-        "format_version": FORMAT_VERSION,
-        "workspace": r.workspace,
-        "checked_at": r.checked_at,
-        "state": {"serial": r.state_serial},
-        "drift": r.has_drift,
-        "schema": {
-            "attributes_checked": s.attributes_checked,
-            "events_checked": s.events_checked,
-            "standard_fields_skipped": s.standard_skipped,
-            "requests": {
-                "used": s.budget.used,
-                "hourly_limit": s.budget.limit or SCHEMA_HOURLY_LIMIT,
-                "remaining": s.budget.remaining,
-            },
-            "findings": [_finding_json(f) for f in s.findings],
-        },
-        "content_blocks": {
-            "checked": b.checked,
-            "findings": [
-                {
-                    "address": f.address,
-                    "name": f.name,
-                    "content_block_id": f.block_id,
-                    "kind": f.kind,
-                    "message": f.message,
-                    "action": f.action,
-                }
-                for f in b.findings
-            ],
-        },
-        "users": _users_json(u, show_values),
-    }
-
-
-def _finding_json(f: SchemaFinding) -> dict[str, Any]:
-    return {
-        "subject": f.subject,
-        "name": f.name,
-        "kind": f.kind,
-        "drift": f.drift,
-        "declared": f.declared,
-        "braze": f.braze,
-        "message": f.message,
-        "action": f.action,
-        "where": f.where or None,
-    }
-
-
-def _users_json(u: UserDataReport, show: bool) -> dict[str, Any]:
-    est = u.estimate
-    estimate = None
-    if est is not None:
-        n, low, high = est.counts()
-        estimate = {
-            "rate": round(est.estimate, 6),
-            "low": round(est.low, 6),
-            "high": round(est.high, 6),
-            "confidence": 0.95,
-            "method": est.method,
-            "population": est.population,
-            "users": n,
-            "users_low": low,
-            "users_high": high,
-        }
-    return {
-        "population": u.population,
-        "sampled": u.sampled,
-        "checked": u.checked,
-        "drifted_users": u.drifted_users,
-        "recent_skipped": u.recent_skipped,
-        "unsupported_skipped": u.unsupported_skipped,
-        "window_seconds": u.window_seconds,
-        "seed": u.seed,
-        "export_requests": u.export_requests,
-        "export_per_minute": u.export_per_minute,
-        "estimate": estimate,
-        "attributes": [
-            {"attribute": a.attribute, "checked": a.checked, "drifted": a.drifted, "pii": a.pii}
-            for a in u.attributes
-        ],
-        "examples": [_example_json(v, show) for v in u.examples],
-        "unchecked_attributes": list(u.unchecked_attributes),
-    }
-
-
-def _example_json(v: ValueDrift, show: bool) -> dict[str, Any]:
-    hide = v.pii and not show
-    return {
-        "user": _user(v, show),
-        "id_kind": v.id_kind,
-        "attribute": v.attribute,
-        "kind": v.kind,
-        "expected": HIDDEN if hide else v.expected,
-        "actual": HIDDEN if hide and v.actual is not None else v.actual,
-        "pii": v.pii,
-    }
-
-
-def render_json(r: DriftReport, *, show_values: bool = False) -> str:
-    return json.dumps(drift_json(r, show_values=show_values), indent=2) + "\n"

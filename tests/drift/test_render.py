@@ -143,7 +143,28 @@ NOTHING_YET = report(
     ),
 )
 
-CASES = {"drift": report(), "clean": CLEAN, "nothing_yet": NOTHING_YET}
+KEY_CHANGED = report(
+    schema=SchemaReport(17, 4, 2, (), SchemaBudget(2, 1000, 998)),
+    content_blocks=ContentBlockReport(3),
+    users=users(
+        drifted_users=0,
+        examples=(),
+        estimate=wilson(0, 488, 119_000),
+        attributes=(AttributeDriftCount("loyalty_tier", 488, 0),),
+        unchecked_attributes=("dob", "email"),
+        notes=(
+            "the pii hash key is not the one the ledger's hashes were made with "
+            "(RECONCILER_HASH_KEY changed): pii values were not compared",
+        ),
+    ),
+)
+
+CASES = {
+    "drift": report(),
+    "clean": CLEAN,
+    "nothing_yet": NOTHING_YET,
+    "key_changed": KEY_CHANGED,
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
+
 from drift.lab import Lab, user_id
 from reconciler.drift.users import UserCheckOptions, select_users
 from reconciler.state import LedgerRow, LockRequest
@@ -119,3 +121,16 @@ def test_users_identified_by_braze_id_are_read_one_per_call(make_lab: Callable[.
         '"bronze"',
         '"silver"',
     )
+
+
+def test_with_another_hash_key_pii_values_are_not_compared(
+    make_lab: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = make_lab(10)
+    lab.apply()
+    monkeypatch.setenv("RECONCILER_HASH_KEY", "a key the ledger was not hashed with")
+    report = lab.drift()
+    assert not report.has_drift  # not 10 users of false pii drift
+    assert report.users.unchecked_attributes == ("dob", "personal_email")
+    assert "pii values were not compared" in report.users.notes[0]
+    assert "dob" not in {a.attribute for a in report.users.attributes}

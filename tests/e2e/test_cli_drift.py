@@ -140,7 +140,7 @@ def test_apply_verify_exits_1_when_braze_dropped_acknowledged_values(
     site.sandbox.admin("POST", "custom_attributes", {"name": "order_count", "blocklisted": True})
     proc = site.cli("apply", "--auto-approve", "--verify", "10", "--verify-window", "1s")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "applied: 30 users applied" in proc.stdout  # Braze acknowledged every object
+    assert "applied: 30 users" in proc.stdout  # Braze acknowledged every object
     assert "10 users have values Braze acknowledged but did not keep" in proc.stdout
     assert "order_count: missing in Braze" in proc.stdout
     assert "silent drops" in proc.stderr
