@@ -20,6 +20,7 @@ from reconciler.errors import (
     EXIT_OK,
     ManifestError,
     ReconcilerError,
+    SourceDataError,
     UsageError,
 )
 
@@ -83,12 +84,15 @@ def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> 
     """Check every manifest; print every problem as path:line:col: message."""
     from reconciler.manifests import load_workspace
     from reconciler.render.validation import render_validation
+    from reconciler.sources.events import validate_streams
 
     def body() -> int:
         try:
             ws = load_workspace(manifests_dir)
-        except ManifestError as e:
-            click.echo(render_validation(manifests_dir, None, e, fmt), nl=False)
+            validate_streams(ws)  # events are checked here; attribute rows at plan time
+        except (ManifestError, SourceDataError) as e:
+            error = ManifestError(e.diagnostics, summary=e.message)
+            click.echo(render_validation(manifests_dir, None, error, fmt), nl=False)
             return EXIT_ERROR
         click.echo(render_validation(manifests_dir, ws, None, fmt), nl=False)
         return EXIT_OK
@@ -261,6 +265,13 @@ def plan(
     show_default=True,
     help="Wait this long for the state lock (5m, 30s, 90) instead of failing at once.",
 )
+@click.option(
+    "--settle-window",
+    default="5m",
+    show_default=True,
+    help="How long Braze may take to show a write: a request with events whose answer was "
+    "lost is settled by reading Braze back only after this (0 for the sandbox).",
+)
 @debug_option
 @click.pass_context
 def apply(
@@ -274,6 +285,7 @@ def apply(
     verify_n: int,
     verify_window: str,
     lock_timeout: str,
+    settle_window: str,
     debug: bool,
 ) -> None:
     """Apply a fresh plan (asks first) or the saved PLANFILE (refused if stale)."""
@@ -300,7 +312,8 @@ def apply(
 
         window = parse_duration(verify_window, "--verify-window")  # before anything is sent
         wait = parse_duration(lock_timeout, "--lock-timeout")
-        locking = dataclasses.replace(request, lock_wait_seconds=wait)
+        settle = parse_duration(settle_window, "--settle-window")
+        locking = dataclasses.replace(request, lock_wait_seconds=wait, settle_seconds=settle)
         with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
             prepared = prepare(locking, Path(tmp))
             p = prepared.plan
@@ -480,9 +493,20 @@ def drift(
 
 
 def _state_url(state_url: str | None, manifests_dir: Path) -> str:
-    from reconciler.state import default_state_url
+    """As plan and apply resolve it (so `state unlock` finds a Workspace's `state:` lock).
 
-    return state_url or default_state_url(manifests_dir)
+    Broken or missing manifests must not stop a repair, so they fall back to the default.
+    """
+    from reconciler.commands.planning import resolve_state_url
+    from reconciler.manifests import load_workspace
+
+    if state_url or os.environ.get("RECONCILER_STATE"):
+        return resolve_state_url(manifests_dir, state_url, None)
+    try:
+        m = load_workspace(manifests_dir, contract_checks=False)
+    except ManifestError:
+        m = None
+    return resolve_state_url(manifests_dir, None, m)
 
 
 @cli.group()

@@ -7,6 +7,9 @@ ledger and resends exactly the batches that were in flight, and nothing else.
 
 Ctrl-C stops taking new batches, lets in-flight ones finish and be recorded, and ends the
 apply as "interrupted"; a second Ctrl-C abandons the in-flight requests (they resend later).
+
+Events are not idempotent, so a request carrying them is bracketed by an intent and carries a
+marker (reconciler.apply.events): a lost answer is settled by reading Braze, never by resending.
 """
 
 from __future__ import annotations
@@ -21,13 +24,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from reconciler.apply.batching import Batch, pack
+from reconciler.apply.events import (
+    EventsInDoubt,
+    MarkerReader,
+    clear_intent,
+    event_outcome,
+    prune,
+    record_intent,
+    settle_intents,
+    settler,
+    token_prefix,
+)
 from reconciler.apply.guards import enforce_guards
 from reconciler.apply.pacing import Clock, RateGate, RetryPolicy, Sleep, send_with_retries
 from reconciler.apply.progress import NullProgress, Progress
 from reconciler.apply.protocol import BrazeWriter, TrackResult
 from reconciler.apply.resources import apply_resource_changes
 from reconciler.apply.result import ApplyResult, FinalStatus, Rejection
-from reconciler.errors import ReconcilerError
+from reconciler.errors import BrazeUnavailableError, ReconcilerError
 from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
 from reconciler.render.masking import mask_identifier
 from reconciler.state.base import LedgerRow, LedgerUnset, LockRequest, StateStore
@@ -48,6 +62,9 @@ class ApplyOptions:
     seed: int | None = None  # of the backoff jitter
     clock: Clock = time.time
     sleep: Sleep = asyncio.sleep
+    # How long Braze may take to show a write: a request with events whose answer was lost is
+    # settled by reading its marker back only after this long (0: at once, as the sandbox).
+    settle_seconds: float = 300.0
 
 
 async def apply_plan(
@@ -77,7 +94,10 @@ async def apply_plan(
         try:
             blocks = await apply_resource_changes(plan, store, writer, opts.retry, opts.sleep)
             result.resource_lines = blocks.lines
+            await run.settle()
             await run.execute()
+            if result.status in ("applied", "partial"):
+                result.events_pruned = prune(store, plan.events)
             if blocks.error is not None and result.status in ("applied", "partial"):
                 result.status, result.error = "failed", blocks.error
         except BaseException:
@@ -110,16 +130,38 @@ class _Run:
         self.error: ReconcilerError | None = None
         self.bug: BaseException | None = None
         self.workers: list[asyncio.Task[None]] = []
+        self.markers = writer if isinstance(writer, MarkerReader) else None
+        self.skip: set[str] = set()  # events settled (recorded) or held back before sending
 
     @property
     def stopping(self) -> bool:
         return self.interrupted or self.error is not None or self.bug is not None
 
+    async def settle(self) -> None:
+        """Settle what earlier applies left in doubt, before sending anything."""
+        settled = await settle_intents(
+            self.store,
+            self.markers,
+            self.result.apply_id,
+            settle_seconds=self.options.settle_seconds,
+            now=self.options.clock(),
+        )
+        self.skip = settled.skip
+        r = self.result
+        r.events_recovered, r.events_held = len(settled.landed), len(settled.held)
+        r.event_lines.extend(settled.lines)
+
     async def execute(self) -> None:
         started = time.monotonic()
         summary = self.plan.summary
         self.progress.start(summary.users_changed, summary.requests)
-        self.batches = pack(self.plan.deltas(), self.options.batch_size)
+        events = (e for e in self.plan.events.events() if e.event_id not in self.skip)
+        self.batches = pack(
+            self.plan.deltas(),
+            self.options.batch_size,
+            events=events,
+            token_prefix=token_prefix(self.result.apply_id),
+        )
         try:
             with self._sigint_handler():
                 self.workers = [
@@ -143,7 +185,9 @@ class _Run:
             return "failed"
         if self.interrupted and not self.exhausted:
             return "interrupted"
-        return "partial" if self.result.rejected else "applied"
+        r = self.result
+        pending = r.rejected or r.events_rejected or r.events_in_doubt or r.events_held
+        return "partial" if pending else "applied"
 
     def _tally(self, elapsed: float) -> None:
         stats, r = self.gate.stats, self.result
@@ -157,6 +201,8 @@ class _Run:
                 self.exhausted = True
                 return
             try:
+                if batch.events:
+                    record_intent(self.store, batch)
                 answer = await send_with_retries(
                     self.writer,
                     batch.payload,
@@ -164,11 +210,25 @@ class _Run:
                     self.rng,
                     self.progress.note,
                     abandon=lambda: self.stopping,
+                    settle=settler(
+                        self.markers, batch, self.options.settle_seconds, self.progress.note
+                    )
+                    if batch.events
+                    else None,
                 )
                 if answer is None:
+                    if batch.events:
+                        clear_intent(self.store, batch)  # it never left
                     return
                 await self._record(batch, answer)
+            except EventsInDoubt as e:
+                self.result.events_in_doubt += len(batch.events)
+                self.progress.note(
+                    f"{e}: {len(batch.events)} events left in doubt (settled by a later apply)"
+                )
             except ReconcilerError as e:
+                if batch.events and not isinstance(e, BrazeUnavailableError):
+                    clear_intent(self.store, batch)  # refused outright: nothing landed
                 if self.error is None:
                     self.error = e
                     self.progress.note(f"stopping: {e.message}")
@@ -191,19 +251,28 @@ class _Run:
             writes.extend(LedgerRow(delta.user_id, a, v, delta.id_kind) for a, v in delta.writes)
             unsets.extend(LedgerUnset(delta.user_id, a, delta.id_kind) for a in delta.unsets)
             points += delta.data_points
+        events = event_outcome(batch, answer)
+        for event, reason in events.rejected:
+            self._reject_event(event.user_id, event.id_kind, f"{event.name}: {reason}", batch.no)
+        points += len(events.acknowledged) + (1 if batch.events else 0)  # events, marker
         summary = {
             "objects": len(batch.deltas),
             "rejected": n_rejected,
             "data_points": points,
             "status": answer.status,
         }
+        if batch.events:
+            summary |= {"events": len(batch.events), "events_rejected": len(events.rejected)}
         # On the loop thread, on purpose: a commit takes ~2 ms, while a worker thread measured
         # ~17 ms per commit under GIL contention, and a cancelled await would leave a commit
         # racing finish_apply. Requests already sent keep flying while this runs.
         serial = self.store.record_batch(
-            self.result.apply_id, batch.no, writes, unsets, (), summary
+            self.result.apply_id, batch.no, writes, unsets, events.acknowledged, summary
         )
+        if batch.events:
+            clear_intent(self.store, batch)
         r = self.result
+        r.events_sent += len(events.acknowledged)
         r.serial = max(serial, r.serial or 0)
         r.requests += 1
         r.objects_sent += len(batch.deltas)
@@ -212,6 +281,14 @@ class _Run:
         r.ledger_writes += len(writes)
         r.ledger_unsets += len(unsets)
         self.progress.advance(len(batch.deltas), n_rejected)
+
+    def _reject_event(self, user_id: str, id_kind: str, reason: str, batch_no: int) -> None:
+        r = self.result
+        r.events_rejected += 1
+        if len(r.event_rejections) < self.options.max_listed_rejections:
+            r.event_rejections.append(
+                Rejection(mask_identifier(user_id), id_kind, reason, batch_no)
+            )
 
     def _reject(self, user_id: str, id_kind: str, reason: str, batch_no: int) -> None:
         r = self.result

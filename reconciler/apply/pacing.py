@@ -138,11 +138,16 @@ async def send_with_retries(
     rng: random.Random,
     on_retry: Callable[[str], None] = lambda _: None,
     abandon: Callable[[], bool] = lambda: False,
+    settle: Callable[[BrazeUnavailableError], Awaitable[TrackResult | None]] | None = None,
 ) -> TrackResult | None:
     """Send one batch until Braze acknowledges it; raise once the retry budget is spent.
 
     Returns None, having sent nothing, when `abandon()` turns true while the batch still waits
     for its first send (Ctrl-C: a batch that never left is not in flight).
+
+    `settle` is asked before a retryable failure is retried, for batches that must not land
+    twice (events): it returns the acknowledgement when the batch is known to have landed,
+    None when it is known not to have (retry), or raises when that cannot be told yet.
     """
     policy, stats = gate.policy, gate.stats
     failures = limited = 0
@@ -167,6 +172,8 @@ async def send_with_retries(
             continue
         except BrazeUnavailableError as e:
             gate.done()
+            if settle is not None and (confirmed := await settle(e)) is not None:
+                return confirmed
             failures += 1
             if failures >= policy.max_attempts:
                 raise BrazeUnavailableError(

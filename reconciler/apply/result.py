@@ -55,6 +55,14 @@ class ApplyResult:
     tripped_guards: tuple[GuardResult, ...] = ()
     error: ReconcilerError | None = None
     resource_lines: list[str] = field(default_factory=list)  # content blocks created/updated
+    events_sent: int = 0  # events acknowledged and recorded
+    events_rejected: int = 0  # named in a 201's errors: left pending, planned again
+    event_rejections: list[Rejection] = field(default_factory=list)
+    events_in_doubt: int = 0  # answer lost, not yet readable in Braze: settled by a later apply
+    events_recovered: int = 0  # an earlier apply's lost answers, found landed and recorded
+    events_held: int = 0  # an earlier apply's lost answers, too recent to settle
+    events_pruned: int = 0  # ledger ids older than the retention horizon, forgotten
+    event_lines: list[str] = field(default_factory=list)  # what settling earlier applies did
 
     @property
     def objects_per_second(self) -> float:
@@ -71,12 +79,15 @@ class ApplyResult:
     def summary_lines(self, max_rejections: int = 10) -> list[str]:
         """A PII-safe account for stderr: content blocks, counts, then the first rejections
         (masked ids)."""
-        lines = list(self.resource_lines) + [
-            f"{self.status}: {self.acknowledged:,} users applied in {self.requests:,}"
+        events = f" and {self.events_sent:,} events" if self.events_sent else ""
+        lines = list(self.resource_lines) + list(self.event_lines)
+        lines.append(
+            f"{self.status}: {self.acknowledged:,} users{events} applied in {self.requests:,}"
             f" request{'' if self.requests == 1 else 's'}"
             f" ({self.data_points:,} data points, {self.elapsed_seconds:.1f} s,"
             f" {self.objects_per_second:,.0f} users/s)"
-        ]
+        )
+        lines += self._event_lines(max_rejections)
         if self.retries or self.rate_limited:
             lines.append(f"  {self.retries:,} retries, {self.rate_limited:,} rate-limited (429)")
         for guard in self.tripped_guards:
@@ -88,6 +99,35 @@ class ApplyResult:
             if self.rejected > max_rejections:
                 lines.append(f"    … and {self.rejected - max_rejections:,} more")
         return lines
+
+    def _event_lines(self, max_rejections: int) -> list[str]:
+        lines = []
+        if self.events_rejected:
+            lines.append(f"  {self.events_rejected:,} events rejected by Braze, left pending:")
+            for r in sorted(self.event_rejections, key=lambda r: r.batch_no)[:max_rejections]:
+                lines.append(f"    {r.id_kind} {r.user}: {r.reason}")
+            if self.events_rejected > max_rejections:
+                lines.append(f"    … and {self.events_rejected - max_rejections:,} more")
+        if self.events_in_doubt:
+            lines.append(
+                f"  {self.events_in_doubt:,} events in doubt (an answer was lost): the next"
+                " apply reads Braze and sends only those that did not land"
+            )
+        if self.events_pruned:
+            lines.append(f"  {self.events_pruned:,} event ids past the retention horizon pruned")
+        return lines
+
+    def _pending_events(self) -> str:
+        parts = [
+            f"{n:,} events {what}"
+            for n, what in (
+                (self.events_rejected, "rejected by Braze"),
+                (self.events_in_doubt, "in doubt after a lost answer"),
+                (self.events_held, "held back until Braze can tell whether they landed"),
+            )
+            if n
+        ]
+        return "; ".join(parts)
 
     def raise_for_status(self) -> None:
         """Nothing when everything was applied; else the error the CLI reports (exit 1 or 130)."""
@@ -103,9 +143,15 @@ class ApplyResult:
             if not self.error.hint:
                 self.error.hint = f"{done}; plan again to resend only the rest"
             raise self.error
+        if not self.rejected:
+            raise PartialApplyError(
+                f"not every event was delivered: {self._pending_events()}; {done}",
+                hint="apply again later: pending events are sent once, never twice",
+            )
         reasons = ", ".join(f"{reason} ({n:,})" for reason, n in self.rejection_reasons.items())
+        events = self._pending_events()
         raise PartialApplyError(
             f"Braze rejected {self.rejected:,} of {self.objects_sent:,} users, which were not"
-            f" recorded: {reasons}; {done}",
+            f" recorded: {reasons}; {done}" + (f"; {events}" if events else ""),
             hint="fix the rejected rows; the next plan sends them again",
         )

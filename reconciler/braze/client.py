@@ -165,6 +165,14 @@ class BrazeClient:
         response, body = await self._post(path, payload)
         return body, response.headers
 
+    async def batch_markers(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[str]]:
+        """Event-batch marker tokens per user (reconciler.apply.events settles lost answers)."""
+        from reconciler.braze.markers import read_markers
+
+        return await read_markers(self, users)
+
     def rate_limit(self, headers: httpx.Headers) -> RateLimit:
         """The rate-limit headers of an answer, read with this client's clock."""
         return RateLimit.from_headers(headers, self._clock())

@@ -28,6 +28,7 @@ class ApplyRequest:
     planfile: Path | None
     allow_large: bool = False
     lock_wait_seconds: float = 0.0
+    settle_seconds: float = 300.0  # see ApplyOptions.settle_seconds
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,9 @@ def execute(
     enforce_guards(prepared.plan, allow_large=request.allow_large)  # before asking
     if confirm is not None and not confirm(prepared.plan):
         return None
-    options = ApplyOptions(lock_wait_seconds=request.lock_wait_seconds)
+    options = ApplyOptions(
+        lock_wait_seconds=request.lock_wait_seconds, settle_seconds=request.settle_seconds
+    )
     return run_apply(
         prepared.plan,
         state_url=prepared.state_url,

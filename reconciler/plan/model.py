@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from reconciler.plan.event_model import NO_EVENTS, EventsPlan
+
 FORMAT_VERSION = "1"
 OBJECTS_PER_REQUEST = 75  # /users/track, combined across attributes, events and purchases
 
@@ -123,11 +125,14 @@ class Plan:
     guards: tuple[GuardResult, ...]
     samples: tuple[Sample, ...]
     deltas_path: Path  # gzip JSONL spool of UserDelta rows, in send order
+    events: EventsPlan = NO_EVENTS  # due events (their own spool), counts and refusals
 
     @property
     def has_changes(self) -> bool:
-        return self.summary.users_changed > 0 or any(
-            r.action not in ("no-op", "orphan") for r in self.resource_changes
+        return (
+            self.summary.users_changed > 0
+            or self.events.due > 0
+            or any(r.action not in ("no-op", "orphan") for r in self.resource_changes)
         )
 
     @property
@@ -136,17 +141,22 @@ class Plan:
 
     def deltas(self) -> Iterator[UserDelta]:
         """Stream every user delta in send order (bounded memory)."""
-        with gzip.open(self.deltas_path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                kind, uid, attrs, writes, unsets, points = json.loads(line)
-                yield UserDelta(
-                    kind,
-                    uid,
-                    attrs,
-                    tuple((a, v) for a, v in writes),
-                    tuple(unsets),
-                    points,
-                )
+        return read_deltas(self.deltas_path)
+
+
+def read_deltas(path: Path) -> Iterator[UserDelta]:
+    """The UserDelta rows of a delta spool, in order."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            kind, uid, attrs, writes, unsets, points = json.loads(line)
+            yield UserDelta(
+                kind,
+                uid,
+                attrs,
+                tuple((a, v) for a, v in writes),
+                tuple(unsets),
+                points,
+            )
 
 
 class DeltaSpool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StalePlanError
+from reconciler.plan.event_model import NO_EVENTS, EventsPlan
 from reconciler.plan.model import (
     FORMAT_VERSION,
     AttributeChange,
@@ -24,27 +25,37 @@ from reconciler.plan.model import (
 
 
 def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
+    """Header, then the delta lines, then the event lines (`deltas_lines` says where they part);
+    each part carries its own sha256."""
     header = dataclasses.asdict(plan)
     header.pop("deltas_path")
     header["format_version"] = FORMAT_VERSION
     header["inputs"] = inputs
-    header["deltas_sha256"] = _sha_of_deltas(plan.deltas_path)
+    header["deltas_sha256"], header["deltas_lines"] = _sha_of_spool(plan.deltas_path)
+    header["events"] = plan.events.to_header()
+    spools = [plan.deltas_path]
+    if plan.events.spool_path is not None:
+        header["events_sha256"], _ = _sha_of_spool(plan.events.spool_path)
+        spools.append(plan.events.spool_path)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as out:
         out.write(json.dumps(header, sort_keys=True) + "\n")
-        with gzip.open(plan.deltas_path, "rt", encoding="utf-8") as deltas:
-            for line in deltas:
-                out.write(line)
+        for spool in spools:
+            with gzip.open(spool, "rt", encoding="utf-8") as lines:
+                for line in lines:
+                    out.write(line)
     tmp.replace(path)
 
 
-def _sha_of_deltas(path: Path) -> str:
+def _sha_of_spool(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
+    n = 0
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             digest.update(line.encode())
-    return digest.hexdigest()
+            n += 1
+    return digest.hexdigest(), n
 
 
 def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
@@ -53,18 +64,30 @@ def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             header: dict[str, Any] = json.loads(fh.readline())
             spool = spool_dir / f"saved-{header['plan_id']}.deltas.jsonl.gz"
-            digest = hashlib.sha256()
-            with gzip.open(spool, "wt", encoding="utf-8", compresslevel=1) as out:
-                for line in fh:
-                    digest.update(line.encode())
-                    out.write(line)
+            events_spool = spool_dir / f"saved-{header['plan_id']}.events.jsonl.gz"
+            digest, events_digest = hashlib.sha256(), hashlib.sha256()
+            delta_lines = header.get("deltas_lines")  # absent: a plan saved before events
+            with (
+                gzip.open(spool, "wt", encoding="utf-8", compresslevel=1) as out,
+                gzip.open(events_spool, "wt", encoding="utf-8", compresslevel=1) as events_out,
+            ):
+                for n, line in enumerate(fh):
+                    if delta_lines is None or n < delta_lines:
+                        digest.update(line.encode())
+                        out.write(line)
+                    else:
+                        events_digest.update(line.encode())
+                        events_out.write(line)
     except (OSError, ValueError, KeyError, EOFError) as e:
         raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
     if header.get("format_version") != FORMAT_VERSION:
         raise StalePlanError(
             f"{path}: plan format {header.get('format_version')!r} is not supported"
         )
-    if digest.hexdigest() != header.get("deltas_sha256"):
+    events_sha = header.get("events_sha256", hashlib.sha256().hexdigest())
+    if digest.hexdigest() != header.get("deltas_sha256") or events_digest.hexdigest() != (
+        events_sha
+    ):
         raise StalePlanError(
             f"{path}: the plan's contents do not match its integrity hash; it was modified",
             hint="run `reconciler plan --out FILE` again",
@@ -80,6 +103,9 @@ def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
         guards=tuple(GuardResult(**g) for g in header["guards"]),
         samples=tuple(Sample(**s) for s in header["samples"]),
         deltas_path=spool,
+        events=EventsPlan.from_header(header["events"], events_spool)
+        if "events" in header
+        else NO_EVENTS,
     )
     return plan, dict(header.get("inputs", {}))
 

@@ -6,6 +6,13 @@ import json
 from typing import Any
 
 from reconciler.plan.model import FORMAT_VERSION, AttributeChange, Plan, Sample
+from reconciler.render.events import (
+    events_json,
+    events_markdown,
+    events_summary_text,
+    events_text,
+    events_warnings,
+)
 from reconciler.render.masking import mask_identifier
 from reconciler.render.resources import (
     resource_extras,
@@ -43,6 +50,7 @@ def _warnings(plan: Plan) -> list[str]:
         for c in plan.attribute_changes
         if c.reason
     ]
+    out += events_warnings(plan)
     out += [
         f"guard {g.name} tripped: {_num(g.value)} > {_num(g.limit)}"
         + (f" ({g.detail})" if g.detail else "")
@@ -68,6 +76,7 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
         lines += [
             f"  users changed      {s.users_changed:,}",
             f"  attribute updates  {s.attribute_updates:,}",
+            *events_summary_text(plan),
             f"  data points        {s.data_points:,}  (a full resend would cost "
             f"{s.full_resend_data_points:,})",
             f"  requests           {s.requests:,}  (~{s.estimated_seconds:g} s at the rate limit)",
@@ -89,6 +98,7 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
             for sample in plan.samples:
                 user, before, after = _sample_values(sample, sample.attribute in pii, show_values)
                 lines.append(f"  {user}  {sample.attribute}: {before} → {after}")
+    lines += events_text(plan, color=color, show_values=show_values)
     lines += resource_text(plan, color=color)
     if plan.guards:
         lines += ["", "Guards:"]
@@ -140,6 +150,7 @@ def render_markdown(plan: Plan, *, show_values: bool = False) -> str:
             user, before, after = _sample_values(sample, sample.attribute in pii, show_values)
             body.append(f"- `{user}` `{sample.attribute}`: `{before}` → `{after}`")
         body += ["", "</details>", ""]
+    body += events_markdown(plan, show_values=show_values)
     body += resource_markdown(plan)
     s = plan.summary
     body.append(
@@ -178,6 +189,7 @@ def plan_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
         "resource_changes": [resource_json(r) for r in plan.resource_changes],
         **resource_extras(plan),
         "attribute_changes": [_attribute_json(c) for c in plan.attribute_changes],
+        **events_json(plan, show_values=show_values),
         "guards": [
             {"name": g.name, "ok": g.ok, "value": g.value, "limit": g.limit} for g in plan.guards
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from reconciler.manifests.kinds.common import SourceFile, Strict
@@ -19,4 +21,12 @@ class EventStreamSpec(Strict):
     integration: str
     source: SourceFile
     fields: EventFields
-    retention_days: int = Field(default=30, ge=1, le=3650)
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="events older than this are refused, and sent ids older than this pruned",
+    )
+    on_invalid: Literal["fail", "skip"] = Field(
+        default="fail", description="fail: a bad event stops the plan; skip: it is reported"
+    )

@@ -1,0 +1,400 @@
+"""Plan events: every valid event of the streams that the ledger has not acknowledged, once.
+
+The work happens in a DuckDB database in the spool directory, so memory stays bounded however
+long the streams and the ledger are: the validated events go in as Arrow batches, the ledger's
+acknowledged ids are joined against them (anti-join), and the due events come out ordered by
+user, into the event spool the executor reads.
+
+An id seen twice with the same content is one event (a partner re-export); an id reused for
+different content is a located error, because exactly-once would then have to drop one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from reconciler.errors import Diagnostic, Location, SourceDataError
+from reconciler.manifests import Manifests
+from reconciler.plan import cost
+from reconciler.plan.event_model import (
+    INTENT_PREFIX,
+    NO_EVENTS,
+    EventNameCount,
+    EventSample,
+    EventsPlan,
+    EventSpool,
+    PlannedEvent,
+)
+from reconciler.plan.model import Summary, UserDelta, read_deltas
+from reconciler.plan.packing import pack_objects
+from reconciler.sources.events import (
+    FUTURE_TOLERANCE,
+    MAX_LISTED,
+    SourceEvent,
+    read_events,
+    stream_reader,
+)
+from reconciler.state.base import StateReader
+
+MAX_LOCATED = 5  # expired / skipped events located in the plan
+MAX_SAMPLES = 3
+ARROW_ROWS = 20_000
+MEMORY_LIMIT = "512MB"
+PROBE_RATIO = 4  # probe the ledger id by id when it is this many times larger than the streams
+
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("stream", pa.string()),
+        ("ord", pa.int64()),
+        ("display", pa.string()),
+        ("row_no", pa.int64()),
+        ("id_kind", pa.string()),
+        ("user_id", pa.string()),
+        ("name", pa.string()),
+        ("time", pa.string()),
+        ("content", pa.string()),
+        ("properties", pa.string()),
+        ("expired", pa.bool_()),
+    ]
+)
+
+
+@dataclass
+class _Loaded:
+    """What reading the streams found besides the events themselves."""
+
+    read: int = 0
+    bad: list[Diagnostic] = field(default_factory=list)
+    bad_total: int = 0
+    skipped: int = 0
+    skipped_at: list[str] = field(default_factory=list)
+
+
+def plan_events(
+    m: Manifests,
+    state: StateReader,
+    spool_dir: Path,
+    *,
+    plan_id: str,
+    now: dt.datetime | None = None,
+) -> EventsPlan:
+    """The events part of a plan; SourceDataError lists bad events at `file:row:col`."""
+    if not m.event_streams:
+        return NO_EVENTS
+    now = now or dt.datetime.now(dt.UTC)
+    db = spool_dir / f"events-{plan_id}.duckdb"
+    con = _open(db, spool_dir / f"events-{plan_id}.spill")
+    try:
+        loaded = _load_streams(con, m, now)
+        _raise_bad(loaded)
+        _raise_conflicts(con)
+        acknowledged = _load_acked(con, state)
+        in_doubt_ids = _intent_ids(state)
+        spool = EventSpool(spool_dir / f"plan-{plan_id}.events.jsonl.gz")
+        try:
+            due = _write_due(con, spool)
+        finally:
+            spool.close()
+        retention = max(s.spec.retention_days for s in m.event_streams)
+        return EventsPlan(
+            due=due,
+            by_name=_by_name(con),
+            samples=_samples(con),
+            expired=_scalar(con, f"SELECT count(DISTINCT event_id) FROM ev WHERE {_EXPIRED}"),
+            expired_at=_located(con, _EXPIRED),
+            duplicates=_scalar(con, "SELECT count(*) - count(DISTINCT event_id) FROM ev"),
+            skipped=loaded.skipped,
+            skipped_at=tuple(loaded.skipped_at),
+            in_doubt=_count_in_doubt(con, in_doubt_ids),
+            acknowledged=acknowledged,
+            streams=tuple(s.name for s in m.event_streams),
+            retention_days=retention,
+            prune_before=(now - dt.timedelta(days=retention) - FUTURE_TOLERANCE).isoformat(),
+            read=loaded.read,
+            spool_path=spool.path,
+        )
+    finally:
+        con.close()
+        db.unlink(missing_ok=True)
+
+
+_EXPIRED = "expired AND event_id NOT IN (SELECT event_id FROM acked)"
+
+
+def with_events(
+    summary: Summary, events: EventsPlan, deltas: Iterable[UserDelta], per_3s: int
+) -> tuple[Summary, EventsPlan]:
+    """The summary and events plan once events share the requests with the attribute deltas.
+
+    Requests are counted by packing both spools exactly as apply will (one pass over them).
+    """
+    if not events.due:
+        resend = summary.full_resend_data_points + events.read
+        return replace(summary, full_resend_data_points=resend), events
+    requests = carrying = 0
+    for packed in pack_objects(deltas, events.events()):
+        requests += 1
+        carrying += 1 if packed.events else 0
+    points = events.due + carrying  # one per event, one marker value per request with events
+    events = replace(events, data_points=points, requests_with_events=carrying)
+    return (
+        replace(
+            summary,
+            events=events.due,
+            data_points=summary.data_points + points,
+            requests=requests,
+            full_resend_data_points=summary.full_resend_data_points + events.read,
+            estimated_seconds=cost.estimated_seconds(requests, per_3s),
+        ),
+        events,
+    )
+
+
+def _open(path: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute(f"SET temp_directory = '{_quote(str(spill))}'")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(
+        "CREATE TABLE ev (event_id VARCHAR, stream VARCHAR, ord BIGINT, display VARCHAR, "
+        "row_no BIGINT, id_kind VARCHAR, user_id VARCHAR, name VARCHAR, time VARCHAR, "
+        "content VARCHAR, properties VARCHAR, expired BOOLEAN)"
+    )
+    con.execute("CREATE TABLE acked (event_id VARCHAR)")
+    return con
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _load_streams(con: duckdb.DuckDBPyConnection, m: Manifests, now: dt.datetime) -> _Loaded:
+    loaded = _Loaded()
+    rows: list[tuple[Any, ...]] = []
+    ordinal = 0
+    for stream in m.event_streams:
+        reader = stream_reader(m, stream, now)
+        skip = stream.spec.on_invalid == "skip"
+        for item in read_events(reader):
+            if isinstance(item, Diagnostic):
+                _note_bad(loaded, item, skip)
+                continue
+            loaded.read += 1
+            ordinal += 1
+            rows.append(_row(item, ordinal, reader.display))
+            if len(rows) >= ARROW_ROWS:
+                _insert(con, rows)
+                rows = []
+    if rows:
+        _insert(con, rows)
+    return loaded
+
+
+def _note_bad(loaded: _Loaded, problem: Diagnostic, skip: bool) -> None:
+    if skip:
+        loaded.skipped += 1
+        if len(loaded.skipped_at) < MAX_LOCATED:
+            loaded.skipped_at.append(problem.render())
+        return
+    loaded.bad_total += 1
+    if len(loaded.bad) < MAX_LISTED:
+        loaded.bad.append(problem)
+
+
+def _row(e: SourceEvent, ordinal: int, display: str) -> tuple[Any, ...]:
+    props = json.dumps(e.properties, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (
+        e.event_id,
+        e.stream,
+        ordinal,
+        display,
+        e.row,
+        e.id_kind,
+        e.user_id,
+        e.name,
+        e.time,
+        e.content,
+        props,
+        e.expired,
+    )
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    columns = list(zip(*rows, strict=True))
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(col, f.type) for col, f in zip(columns, _EVENT_SCHEMA, strict=True)],
+        schema=_EVENT_SCHEMA,
+    )
+    con.register("_events_batch", batch)
+    con.execute("INSERT INTO ev SELECT * FROM _events_batch")
+    con.unregister("_events_batch")
+
+
+def _raise_bad(loaded: _Loaded) -> None:
+    if not loaded.bad_total:
+        return
+    more = f" (first {MAX_LISTED} shown)" if loaded.bad_total > MAX_LISTED else ""
+    raise SourceDataError(
+        loaded.bad, summary=f"{loaded.bad_total} bad events in the event streams{more}"
+    )
+
+
+def _raise_conflicts(con: duckdb.DuckDBPyConnection) -> None:
+    """An id reused for different content, located at each reuse."""
+    query = """
+        WITH firsts AS (
+            SELECT event_id, arg_min(content, ord) AS content, min(ord) AS ord
+            FROM ev GROUP BY event_id
+        )
+        SELECT e.display, e.row_no, e.event_id, f.row_no, f.display
+        FROM ev e JOIN firsts x USING (event_id) JOIN ev f ON f.ord = x.ord
+        WHERE e.content <> x.content ORDER BY e.ord
+    """
+    found = con.execute(f"SELECT count(*) FROM ({query})").fetchone()
+    total = int(found[0]) if found else 0
+    if not total:
+        return
+    problems = [
+        Diagnostic(
+            Location(display, row, 1),
+            f"event id {event_id!r} was already used for a different event at "
+            + (f"row {first_row}" if first_display == display else f"{first_display}:{first_row}"),
+            hint="an id names one event; a changed event needs a new id",
+        )
+        for display, row, event_id, first_row, first_display in con.execute(
+            f"{query} LIMIT {MAX_LISTED}"
+        ).fetchall()
+    ]
+    raise SourceDataError(problems, summary=f"{total} events reuse the id of a different event")
+
+
+def _load_acked(con: duckdb.DuckDBPyConnection, state: StateReader) -> int:
+    """Fill `acked` with the ledger's ids that matter; returns how many ids the ledger holds.
+
+    A ledger much larger than the streams is probed for the streams' ids only; otherwise the
+    whole ledger is copied in, batch by batch (both bounded).
+    """
+    total = state.event_count()
+    if not total:
+        return 0
+    found = con.execute("SELECT count(DISTINCT event_id) FROM ev").fetchone()
+    candidates = int(found[0]) if found else 0
+    if total > PROBE_RATIO * candidates:
+        batches: Iterator[list[str]] = _probed(con, state)
+    else:
+        batches = state.acked_event_ids()
+    writer = con.cursor()
+    try:
+        for ids in batches:
+            if ids:
+                table = pa.table({"event_id": pa.array(ids, pa.string())})
+                writer.register("_acked_batch", table)
+                writer.execute("INSERT INTO acked SELECT event_id FROM _acked_batch")
+                writer.unregister("_acked_batch")
+    finally:
+        writer.close()
+    return total
+
+
+def _probed(con: duckdb.DuckDBPyConnection, state: StateReader) -> Iterator[list[str]]:
+    reader = con.cursor()
+    try:
+        result = reader.execute("SELECT DISTINCT event_id FROM ev")
+        while chunk := result.fetchmany(5_000):
+            yield sorted(state.has_events([r[0] for r in chunk]))
+    finally:
+        reader.close()
+
+
+def _intent_ids(state: StateReader) -> set[str]:
+    """Ids of events sent in requests whose answer never came (see reconciler.apply.events)."""
+    ids: set[str] = set()
+    for address, record in state.resources().items():
+        if address.startswith(INTENT_PREFIX):
+            ids.update(str(i) for i in record.spec.get("events", ()))
+    return ids
+
+
+_DUE = """
+    SELECT event_id, id_kind, user_id, name, time, properties, stream, ord, display, row_no
+    FROM ev
+    WHERE NOT expired AND event_id NOT IN (SELECT event_id FROM acked)
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ord) = 1
+"""
+
+
+def _write_due(con: duckdb.DuckDBPyConnection, spool: EventSpool) -> int:
+    """Due events into the spool, ordered like the deltas (by user), then by time."""
+    con.execute(f"CREATE TABLE due AS {_DUE}")
+    result = con.execute(
+        "SELECT event_id, id_kind, user_id, name, time, properties FROM due "
+        "ORDER BY id_kind, user_id, time, event_id"
+    )
+    while rows := result.fetchmany(10_000):
+        for event_id, id_kind, user_id, name, time, props in rows:
+            spool.add(PlannedEvent(event_id, id_kind, user_id, name, time, json.loads(props)))
+    return spool.count
+
+
+def _by_name(con: duckdb.DuckDBPyConnection) -> tuple[EventNameCount, ...]:
+    rows = con.execute(
+        "SELECT stream, name, count(*) FROM due GROUP BY stream, name ORDER BY stream, name"
+    ).fetchall()
+    return tuple(EventNameCount(s, n, int(c)) for s, n, c in rows)
+
+
+def _samples(con: duckdb.DuckDBPyConnection) -> tuple[EventSample, ...]:
+    rows = con.execute(
+        f"SELECT user_id, name, time, stream FROM due ORDER BY ord LIMIT {MAX_SAMPLES}"
+    ).fetchall()
+    return tuple(EventSample(u, n, t, s) for u, n, t, s in rows)
+
+
+def _located(con: duckdb.DuckDBPyConnection, where: str) -> tuple[str, ...]:
+    rows = con.execute(
+        f"SELECT display, row_no, time FROM ev WHERE {where} ORDER BY ord LIMIT {MAX_LOCATED}"
+    ).fetchall()
+    return tuple(f"{d}:{r}:1: event at {t} is older than the horizon" for d, r, t in rows)
+
+
+def _count_in_doubt(con: duckdb.DuckDBPyConnection, ids: set[str]) -> int:
+    if not ids:
+        return 0
+    con.register("_in_doubt", pa.table({"event_id": pa.array(sorted(ids), pa.string())}))
+    try:
+        return _scalar(con, "SELECT count(*) FROM due WHERE event_id IN (SELECT * FROM _in_doubt)")
+    finally:
+        con.unregister("_in_doubt")
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    found = con.execute(sql).fetchone()
+    return int(found[0]) if found else 0
+
+
+def utcnow() -> dt.datetime:
+    """The instant the retention horizon counts back from (tests freeze it)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def add_events(
+    m: Manifests,
+    state: StateReader,
+    spool_dir: Path,
+    plan_id: str,
+    summary: Summary,
+    deltas_path: Path,
+) -> tuple[Summary, EventsPlan]:
+    """The one call build_plan makes: plan the events, then fold them into the summary."""
+    events = plan_events(m, state, spool_dir, plan_id=plan_id, now=utcnow())
+    per_3s = m.workspace.spec.rate_limits.users_track_per_3s
+    return with_events(summary, events, read_deltas(deltas_path), per_3s)

@@ -1,0 +1,343 @@
+"""Read an EventStream's file as validated events, each with a stable id, or located problems.
+
+An event is checked against Braze's event object rules (reference §1.6) and against the
+EventSchema of its integration: the name must be declared, required properties present, typed
+properties of their type, enums respected. A bad event is reported at `file:row:col`.
+
+The stable id is what makes delivery exactly-once: the declared `id` field, or a hash of the
+event's content when none is declared. Ids are namespaced by the stream's name, so two streams
+may reuse each other's ids; renaming a stream therefore makes its events new again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from reconciler.errors import Diagnostic, Location, SourceDataError
+from reconciler.manifests import Manifests
+from reconciler.manifests.documents import Resource
+from reconciler.manifests.kinds import EventStreamSpec
+from reconciler.manifests.kinds.event_schema import EventDef, EventProperty
+from reconciler.sources.reader import read_rows, source_format
+
+MAX_STRING = 255  # names and string values (reference §1.6)
+MAX_PROPERTIES_BYTES = 100_000  # properties with arrays or objects: 100 KB in all
+MAX_EXTERNAL_ID_BYTES = 987  # EXTERNAL_USER_ID_TOO_LARGE (reference §1.3)
+RESERVED_PROPERTIES = frozenset({"time", "event_name"})
+# Braze clamps a future time to "now". A time this far ahead is refused: a clamped event could
+# outlive the pruning of its id (the ledger keeps ids for the horizon after they were sent).
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+MAX_LISTED = 20  # bad events listed in one error
+
+
+class SourceEvent(NamedTuple):
+    """One valid event, normalised to what /users/track receives."""
+
+    event_id: str  # "<stream>:<declared id>" or "<stream>#<content hash>"
+    stream: str
+    row: int
+    id_kind: str
+    user_id: str
+    name: str
+    time: str  # ISO 8601 in UTC with a Z
+    epoch: float
+    properties: Mapping[str, Any]
+    content: str  # sha256 of (name, identifier, time, properties): spots reused ids
+    expired: bool  # older than the stream's retention horizon: refused, reported
+
+
+class EventError(ValueError):
+    """One bad event: `field` names the column (or `properties.<name>`) at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StreamReader:
+    """Everything needed to check the rows of one EventStream."""
+
+    stream: Resource[EventStreamSpec]
+    id_kind: str
+    schemas: Mapping[str, EventDef]
+    path: Path
+    display: str
+    horizon: dt.datetime
+    now: dt.datetime
+
+    @property
+    def spec(self) -> EventStreamSpec:
+        return self.stream.spec
+
+
+def stream_reader(
+    m: Manifests, stream: Resource[EventStreamSpec], now: dt.datetime
+) -> StreamReader:
+    integration = m.integrations.get(stream.spec.integration)
+    schemas = {
+        event.name: event
+        for schema in m.event_schemas
+        if schema.spec.integration == stream.spec.integration
+        for event in schema.spec.events
+    }
+    return StreamReader(
+        stream=stream,
+        id_kind=integration.spec.identifier if integration else "external_id",
+        schemas=schemas,
+        path=m.path(stream.spec.source.path),
+        display=str(m.path(stream.spec.source.path)),
+        horizon=now - dt.timedelta(days=stream.spec.retention_days),
+        now=now,
+    )
+
+
+def read_events(reader: StreamReader) -> Iterator[SourceEvent | Diagnostic]:
+    """Every row of the stream's file, in file order: a SourceEvent, or a located Diagnostic."""
+    source = reader.spec.source
+    fmt = source_format(reader.path, source.format)
+    rows = read_rows(reader.path, fmt, reader.display)
+    columns: list[str] | None = None
+    for row_no, row in rows:
+        columns = columns or list(row)
+        try:
+            yield check_event(reader, row_no, row)
+        except EventError as e:
+            yield Diagnostic(
+                Location(reader.display, row_no, _column(columns, reader, e.field)), str(e)
+            )
+
+
+def check_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> SourceEvent:
+    """The event in `row`, normalised; EventError names the first problem found."""
+    fields = reader.spec.fields
+    name = _name(row.get(fields.name), fields.name, reader)
+    user = _identifier(row.get(fields.identifier), fields.identifier, reader.id_kind)
+    when = _time(row.get(fields.time), fields.time, reader)
+    raw_props = row.get(fields.properties) if fields.properties else None
+    props = _properties(raw_props, fields.properties or "properties", reader.schemas[name])
+    time_text = iso(when)
+    content = content_hash(name, reader.id_kind, user, time_text, props)
+    if fields.id is not None:
+        event_id = f"{reader.stream.name}:{_declared_id(row.get(fields.id), fields.id)}"
+    else:
+        event_id = f"{reader.stream.name}#{content[:32]}"
+    return SourceEvent(
+        event_id,
+        reader.stream.name,
+        row_no,
+        reader.id_kind,
+        user,
+        name,
+        time_text,
+        when.timestamp(),
+        props,
+        content,
+        when < reader.horizon,
+    )
+
+
+def content_hash(name: str, id_kind: str, user: str, time: str, props: Mapping[str, Any]) -> str:
+    text = json.dumps(
+        [name, id_kind, user, time, props],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def iso(when: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z, milliseconds only when present (as Braze prints times)."""
+    spec = "milliseconds" if when.microsecond else "seconds"
+    return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _name(raw: Any, field: str, reader: StreamReader) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise EventError(field, "an event name is required")
+    if len(raw) > MAX_STRING or raw.startswith("$"):
+        raise EventError(field, f"{_show(raw)} is not a valid Braze event name")
+    if raw not in reader.schemas:
+        raise EventError(
+            field,
+            f"event {raw!r} is not declared in an EventSchema of integration "
+            f"'{reader.spec.integration}'",
+        )
+    return raw
+
+
+def _identifier(raw: Any, field: str, id_kind: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise EventError(field, f"a {id_kind} is required")
+    text = str(raw).strip()
+    if not text:
+        raise EventError(field, f"a {id_kind} is required")
+    if len(text.encode()) > MAX_EXTERNAL_ID_BYTES:
+        raise EventError(field, f"the {id_kind} is longer than {MAX_EXTERNAL_ID_BYTES} bytes")
+    return text
+
+
+def _declared_id(raw: Any, field: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise EventError(field, "the event id is required (spec.fields.id names this column)")
+    text = str(raw).strip()
+    if not text:
+        raise EventError(field, "the event id is required (spec.fields.id names this column)")
+    return text
+
+
+def parse_time(raw: Any) -> dt.datetime | None:
+    """An aware datetime from an ISO 8601 string or a datetime (Parquet); None otherwise."""
+    if isinstance(raw, dt.datetime):
+        value = raw
+    elif isinstance(raw, str) and raw.strip():
+        text = raw.strip()
+        if len(text) == 10:
+            text += "T00:00:00"
+        try:
+            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _time(raw: Any, field: str, reader: StreamReader) -> dt.datetime:
+    if raw is None or raw == "":
+        raise EventError(field, "the event time is required")
+    when = parse_time(raw)
+    if when is None:
+        raise EventError(field, f"{_show(raw)} is not an ISO 8601 time")
+    if when > reader.now + FUTURE_TOLERANCE:
+        raise EventError(
+            field, f"{iso(when)} is more than a day in the future (Braze would record it as now)"
+        )
+    return when.astimezone(dt.UTC)
+
+
+def _properties(raw: Any, field: str, event: EventDef) -> dict[str, Any]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else None
+        except json.JSONDecodeError as e:
+            raise EventError(field, f"not a JSON object ({e.msg})") from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise EventError(field, "properties must be an object")
+    props = {k: v for k, v in raw.items() if v is not None}  # a null property is an absent one
+    for key, value in props.items():
+        _check_braze_property(field, key, value)
+    for key, declared in event.properties.items():
+        if key in props:
+            props[key] = _typed(f"{field}.{key}", props[key], declared)
+        elif declared.required:
+            raise EventError(f"{field}.{key}", f"required by event {event.name!r}")
+    if any(isinstance(v, dict | list) for v in props.values()):
+        size = len(json.dumps(props, separators=(",", ":")).encode())
+        if size > MAX_PROPERTIES_BYTES:
+            raise EventError(field, f"{size:,} bytes of properties exceed Braze's 100 KB")
+    return props
+
+
+def _check_braze_property(field: str, key: Any, value: Any) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_STRING:
+        raise EventError(field, f"{_show(key)} is not a valid property name")
+    if key.startswith("$") or key in RESERVED_PROPERTIES:
+        raise EventError(
+            f"{field}.{key}", "reserved by Braze (time, event_name and names starting with '$')"
+        )
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise EventError(f"{field}.{key}", f"string of {len(value)} characters is over 255")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EventError(f"{field}.{key}", f"{value} is not a finite number")
+
+
+def _typed(where: str, value: Any, declared: EventProperty) -> Any:
+    value = _BY_TYPE[declared.type](where, value)
+    if declared.enum is not None and value not in declared.enum:
+        allowed = ", ".join(str(v) for v in declared.enum)
+        raise EventError(where, f"{_show(value)} is not one of {allowed}")
+    return value
+
+
+def _expect(kinds: type | tuple[type, ...], what: str) -> Callable[[str, Any], Any]:
+    """A check that `value` is one of `kinds`; a boolean is never a number."""
+
+    def check(where: str, value: Any) -> Any:
+        if isinstance(value, bool) and kinds is not bool:
+            raise EventError(where, f"{_show(value)} is a boolean, not {what}")
+        if not isinstance(value, kinds):
+            raise EventError(where, f"{_show(value)} is not {what}")
+        return value
+
+    return check
+
+
+def _integer(where: str, value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    result: int = _expect(int, "an integer")(where, value)
+    return result
+
+
+def _datetime(where: str, value: Any) -> str:
+    when = parse_time(value)
+    if when is None:
+        raise EventError(where, f"{_show(value)} is not an ISO 8601 time")
+    return iso(when)
+
+
+_BY_TYPE = {
+    "string": _expect(str, "a string"),
+    "integer": _integer,
+    "float": _expect((int, float), "a number"),
+    "number": _expect((int, float), "a number"),
+    "boolean": _expect(bool, "a boolean"),
+    "datetime": _datetime,
+    "array": _expect(list, "an array"),
+    "object": _expect(dict, "an object"),
+}
+
+
+def _column(columns: list[str] | None, reader: StreamReader, field: str) -> int:
+    """The 1-based column of `field` in a CSV header; 1 for JSONL and Parquet rows."""
+    column = field.split(".", 1)[0]
+    if columns and column in columns and reader.display.endswith(".csv"):
+        return columns.index(column) + 1
+    return 1
+
+
+def validate_streams(m: Manifests, now: dt.datetime | None = None) -> None:
+    """Check every event of every `on_invalid: fail` stream (what `reconciler validate` runs).
+
+    Raises SourceDataError listing the first MAX_LISTED bad events and the total.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    bad: list[Diagnostic] = []
+    total = 0
+    for stream in m.event_streams:
+        if stream.spec.on_invalid == "skip":
+            continue
+        for item in read_events(stream_reader(m, stream, now)):
+            if isinstance(item, Diagnostic):
+                total += 1
+                if len(bad) < MAX_LISTED:
+                    bad.append(item)
+    if total:
+        more = f" (first {MAX_LISTED} shown)" if total > MAX_LISTED else ""
+        raise SourceDataError(bad, summary=f"{total} bad events in the event streams{more}")
