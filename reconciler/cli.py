@@ -297,7 +297,7 @@ def apply(
 
     request = ApplyRequest(manifests_dir, state_url, planfile, allow_large=allow_large)
 
-    def confirm(p: object) -> bool:
+    def confirm(_plan: object) -> bool:
         if auto_approve:
             return True
         if not sys.stdin.isatty():

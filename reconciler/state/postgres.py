@@ -59,6 +59,12 @@ def advisory_key(schema: str, purpose: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _decoded(column: pa.DictionaryArray) -> list[str]:
+    """A dictionary column as Python strings (DictionaryArray.to_pylist is 100× slower)."""
+    names = column.dictionary.to_pylist()
+    return [names[i] for i in column.indices.to_pylist()]
+
+
 def one_line(e: BaseException) -> str:
     """A psycopg message without libpq's multi-line layout."""
     return " ".join(str(e).split())
@@ -244,8 +250,15 @@ class PostgresState(PostgresWrites, PostgresTransfer):
         self, batch_size: int = 50_000, attributes: Collection[str] | None = None
     ) -> Iterator[list[LedgerRow]]:
         for b in self.ledger_arrow_batches(batch_size, attributes):
-            kinds, users, attrs, values = (b.column(i).to_pylist() for i in range(4))
-            yield list(map(LedgerRow, users, attrs, values, kinds))
+            yield list(
+                map(
+                    LedgerRow,
+                    b.column(1).to_pylist(),
+                    _decoded(b.column(2)),
+                    b.column(3).to_pylist(),
+                    _decoded(b.column(0)),
+                )
+            )
 
     def ledger_users(self, batch_size: int = 50_000) -> Iterator[list[tuple[str, str]]]:
         """A server-side cursor in one REPEATABLE READ snapshot, on a connection of its own."""
@@ -274,7 +287,7 @@ class PostgresState(PostgresWrites, PostgresTransfer):
                 rows = self._query(
                     "SELECT l.user_id, a.name, l.value, l.serial FROM ledger l"
                     " JOIN attributes a USING (aid)"
-                    " WHERE l.kind = %s AND l.user_id = ANY(%s)",
+                    " WHERE l.kind = %s AND l.user_id = ANY(%b::text[])",
                     (kind, ids[i : i + _IN_CHUNK]),
                 )
                 for user_id, name, value, serial in rows:
@@ -299,7 +312,8 @@ class PostgresState(PostgresWrites, PostgresTransfer):
         ids, found = list(event_ids), set[str]()
         for i in range(0, len(ids), _IN_CHUNK):
             rows = self._query(
-                "SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids[i : i + _IN_CHUNK],)
+                "SELECT event_id FROM events WHERE event_id = ANY(%b::text[])",
+                (ids[i : i + _IN_CHUNK],),
             )
             found.update(r[0] for r in rows)
         return frozenset(found)

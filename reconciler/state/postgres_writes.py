@@ -335,7 +335,7 @@ class PostgresWrites:
             if event_ids:
                 c.execute(
                     "INSERT INTO events (event_id, apply_id, acked_at)"
-                    " SELECT unnest(%s::text[]), %s, %s ON CONFLICT (event_id) DO NOTHING",
+                    " SELECT unnest(%b::text[]), %s, %s ON CONFLICT (event_id) DO NOTHING",
                     (list(event_ids), apply_id, now),
                 )
             if any(is_hashed(w[2]) for w in writes):

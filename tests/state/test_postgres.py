@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -9,11 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from fixtures_postgres import PG_SERVER, pg_schema
 from psycopg import sql
 from test_crash import kill_mid_run
 from worker import USERS_PER_BATCH
 
+from reconciler.cli import cli
 from reconciler.errors import LockHeldError, StateError
 from reconciler.state import LedgerRow, LockRequest, open_state
 from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration
@@ -23,6 +26,7 @@ from reconciler.state.url import parse_postgres_url, redact_url
 pytestmark = pytest.mark.postgres
 
 WORKER = Path(__file__).with_name("worker.py")
+EXAMPLE_MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 NEWEST = PG_MIGRATIONS[-1].version
 NEXT = NEWEST + 1
 
@@ -297,3 +301,33 @@ def test_the_lock_session_has_keepalives_so_a_vanished_host_lets_go(schema: str)
         assert isinstance(state, PostgresState) and state._lock_conn is not None
         row = state._lock_conn.execute("SHOW tcp_keepalives_idle").fetchone()
         assert row == ("30",)
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+
+
+def test_state_commands_follow_the_workspace_state_url(
+    schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team sets `state: postgresql://…` once; the lock refusal's unlock command then works."""
+    manifests = tmp_path / "manifests"
+    shutil.copytree(EXAMPLE_MANIFESTS, manifests)
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text().replace(
+        "  api_key_env: BRAZE_API_KEY\n",
+        f"  api_key_env: BRAZE_API_KEY\n  state: {url_of(schema)}\n",
+    )
+    workspace.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    with open_state(url_of(schema)) as state, state.lock(LockRequest("apply", info="merge #7")):
+        held = state.current_lock()
+        assert held is not None
+        runner = CliRunner()
+        shown = runner.invoke(cli, ["state", "show", "--manifests", str(manifests)])
+        assert shown.exit_code == 0, shown.output
+        assert f"state       {url_of(schema)}" in shown.stdout
+        assert "for apply (merge #7)" in shown.stdout
+        unlocked = runner.invoke(cli, ["state", "unlock", held.lock_id, "--manifests", "manifests"])
+        assert unlocked.exit_code == 0, unlocked.output
+        assert f"unlocked {held.lock_id}" in unlocked.stdout
+    assert not (tmp_path / ".reconciler").exists()  # the SQLite default was never touched
