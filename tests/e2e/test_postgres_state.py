@@ -27,6 +27,7 @@ from fixtures_sandbox import SandboxServer
 from psycopg import sql
 
 from reconciler.state import LedgerRow, LockInfo, open_state
+from reconciler.state.postgres import PostgresState
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -176,6 +177,27 @@ def wait_for_holder(url: str, proc: subprocess.Popen[str], *, batches: int = 0) 
     raise AssertionError("the first apply never took the lock")
 
 
+def waiting_for_the_lock(url: str, holder: subprocess.Popen[str]) -> bool:
+    """True once a session other than the holder's polls the advisory lock, holder still running.
+
+    The waiting apply retries `pg_try_advisory_lock` on its lock session; pg_stat_activity shows
+    that as the session's last query.
+    """
+    with open_state(url) as state:
+        assert isinstance(state, PostgresState)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and holder.poll() is None:
+            holders = {pid for pid, _app in state._holders()}
+            polling = state._conn.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE query LIKE 'SELECT pg_try_advisory_lock(%' AND pid <> pg_backend_pid()"
+            ).fetchall()
+            if {pid for (pid,) in polling} - holders:
+                return holder.poll() is None
+            time.sleep(0.1)
+    return False
+
+
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=240)
     return proc.returncode, out, err
@@ -213,10 +235,11 @@ def test_a_second_concurrent_apply_fails_fast_naming_the_holder(
 def test_with_lock_timeout_the_second_apply_waits_then_has_nothing_left_to_do(
     team: Team, pg_state: str, tmp_path: Path
 ) -> None:
-    team.slow_down(250)
+    team.slow_down(1200)
     first = team.start(pg_state, "apply", "--auto-approve")
     wait_for_holder(pg_state, first)
     second = team.start(pg_state, "apply", "--auto-approve", "--lock-timeout", "2m")
+    assert waiting_for_the_lock(pg_state, first)  # the second polls while the first holds it
 
     code, _out, err = finish(first)
     assert code == 0, err
