@@ -60,9 +60,14 @@ def combined_hash(inputs: dict[str, str]) -> str:
 
 def make_plan(manifests_dir: Path, state_flag: str | None, spool_dir: Path) -> Planned:
     m = load_workspace(manifests_dir)
-    desired = build_desired(m)
-    url = resolve_state_url(manifests_dir, state_flag, m)
-    inputs = input_hashes(m)
-    with open_state(url) as state:
-        plan = build_plan(m, desired, state, inputs_hash=combined_hash(inputs), spool_dir=spool_dir)
+    desired = build_desired(m, spool_dir / "work")
+    try:
+        url = resolve_state_url(manifests_dir, state_flag, m)
+        inputs = input_hashes(m)
+        with open_state(url) as state:
+            plan = build_plan(
+                m, desired, state, inputs_hash=combined_hash(inputs), spool_dir=spool_dir
+            )
+    finally:
+        desired.close()
     return Planned(m, plan, inputs, url)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
-from reconciler.plan.diff import Policy, desired_batches, diff
+from reconciler.plan.diff import Policy, diff
 from reconciler.plan.guards import evaluate_guards
 from reconciler.plan.model import (
     AttributeChange,
@@ -23,7 +22,7 @@ from reconciler.plan.model import (
 )
 from reconciler.sources.desired import Desired
 from reconciler.state.base import StateReader
-from reconciler.state.values import canonical_value, stored_value
+from reconciler.state.values import canonical_value
 
 
 def build_plan(
@@ -34,18 +33,7 @@ def build_plan(
     policies = {
         name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
     }
-
-    def rows() -> Iterator[tuple[str, str, str, str | None, str | None]]:
-        for c in desired.cells:
-            policy = policies[c.attribute]
-            if c.value is None:
-                yield c.id_kind, c.user_id, c.attribute, None, None
-                continue
-            comparable = sorted(c.value) if policy.is_array else c.value
-            stored = stored_value(comparable, pii=policy.pii, key=key)
-            yield c.id_kind, c.user_id, c.attribute, stored, canonical_value(c.value)
-
-    deltas, result = diff(desired_batches(rows()), state.ledger_arrow_batches(), policies)
+    deltas, result = diff(desired.con, state.ledger_arrow_batches(), policies, key)
     plan_id = uuid.uuid4().hex[:12]
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
     total_points = 0
@@ -79,7 +67,7 @@ def build_plan(
         events=0,
         data_points=total_points,
         requests=requests,
-        full_resend_data_points=sum(1 for c in desired.cells if c.value is not None),
+        full_resend_data_points=desired.value_count(),
         estimated_seconds=cost.estimated_seconds(requests, per_3s),
         resources=dict(Counter(r.action for r in resource_changes)),
     )

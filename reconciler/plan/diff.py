@@ -9,34 +9,18 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from duckdb.sqltypes import VARCHAR
 
 from reconciler.plan.cost import data_points
 from reconciler.plan.model import UserDelta
-
-_SCHEMA = pa.schema(
-    [
-        ("id_kind", pa.string()),
-        ("user_id", pa.string()),
-        ("attribute", pa.string()),
-        ("stored", pa.string()),
-        ("wire", pa.string()),
-    ]
-)
-_LEDGER = pa.schema(
-    [
-        ("id_kind", pa.string()),
-        ("user_id", pa.string()),
-        ("attribute", pa.string()),
-        ("value", pa.string()),
-    ]
-)
+from reconciler.state.values import keyed_hash_text
 
 # One row per cell that must change. on_missing: keep | unset | set_false; NULL = unmanaged.
 _CHANGES = """
 SELECT coalesce(d.id_kind, l.id_kind) AS k, coalesce(d.user_id, l.user_id) AS u,
        coalesce(d.attribute, l.attribute) AS a, d.stored AS ds, d.wire AS dw, l.value AS lv,
        (d.user_id IS NOT NULL) AS wanted, p.on_missing AS on_missing
-FROM desired d
+FROM desired_stored d
 FULL OUTER JOIN ledger l
   ON d.id_kind = l.id_kind AND d.user_id = l.user_id AND d.attribute = l.attribute
 LEFT JOIN policy p ON p.attribute = coalesce(d.attribute, l.attribute)
@@ -75,36 +59,37 @@ class DiffResult:
     samples: list[tuple[str, str, str, Any]] = field(default_factory=list)
 
 
-def desired_batches(
-    rows: Iterable[tuple[str, str, str, str | None, str | None]],
-) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of (id_kind, user_id, attribute, stored, wire-json) rows."""
-    chunk: list[tuple[str, str, str, str | None, str | None]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= 100_000:
-            yield pa.RecordBatch.from_pylist(
-                [dict(zip(_SCHEMA.names, r, strict=True)) for r in chunk], _SCHEMA
-            )
-            chunk = []
-    yield pa.RecordBatch.from_pylist(
-        [dict(zip(_SCHEMA.names, r, strict=True)) for r in chunk], _SCHEMA
+def load_ledger(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.RecordBatch]) -> None:
+    """Copy the ledger into the work database batch by batch (it spills; Python holds one batch).
+
+    The batches are pulled here, on the caller's thread, because the state backend's cursor
+    must not be driven from DuckDB's worker threads.
+    """
+    con.execute(
+        "CREATE TABLE ledger (id_kind VARCHAR, user_id VARCHAR, attribute VARCHAR, value VARCHAR)"
     )
+    for batch in batches:
+        con.register("_ledger_batch", batch)
+        con.execute(
+            "INSERT INTO ledger SELECT CAST(id_kind AS VARCHAR), user_id, "
+            "CAST(attribute AS VARCHAR), value FROM _ledger_batch"
+        )
+        con.unregister("_ledger_batch")
 
 
 def diff(
-    desired: Iterable[pa.RecordBatch],
+    con: duckdb.DuckDBPyConnection,
     ledger: Iterable[pa.RecordBatch],
     policies: dict[str, Policy],
+    hash_key: bytes,
 ) -> tuple[Iterator[UserDelta], DiffResult]:
-    """Stream the user deltas (ordered by user) and fill the per-attribute counts as they go."""
-    con = duckdb.connect()
-    con.register("desired", pa.Table.from_batches(list(desired), _SCHEMA))
-    ledger_batches = list(ledger)
-    con.register(
-        "ledger",
-        pa.Table.from_batches(ledger_batches) if ledger_batches else _LEDGER.empty_table(),
-    )
+    """Stream the user deltas (ordered by user) and fill the per-attribute counts as they go.
+
+    `con` holds the table `desired(id_kind, user_id, attribute, canon, wire)`; `pii: true`
+    attributes are compared by their keyed hash, computed here, so no raw pii value is ever
+    compared with (or needs to be stored in) the ledger.
+    """
+    load_ledger(con, ledger)
     con.register(
         "policy",
         pa.table(
@@ -114,6 +99,22 @@ def diff(
             },
             schema=pa.schema([("attribute", pa.string()), ("on_missing", pa.string())]),
         ),
+    )
+    pii = sorted(p.attribute for p in policies.values() if p.pii)
+
+    def keyed(values: pa.Array) -> pa.Array:
+        return pa.array(
+            [None if v is None else keyed_hash_text(hash_key, v) for v in values.to_pylist()],
+            pa.string(),
+        )
+
+    con.create_function("keyed_hash", keyed, [VARCHAR], VARCHAR, type="arrow")
+    in_pii = "attribute IN (SELECT unnest(?::VARCHAR[]))"
+    con.execute(
+        "CREATE TEMP TABLE desired_stored AS SELECT id_kind, user_id, attribute, "
+        f"CASE WHEN {in_pii} THEN keyed_hash(canon) ELSE canon END AS stored, "
+        "coalesce(wire, canon) AS wire FROM desired",
+        [pii],
     )
     result = DiffResult()
     return _deltas(con, policies, result), result
@@ -135,7 +136,6 @@ def _deltas(
             cells.append(row)
     if current is not None:
         yield _user_delta(current, cells, policies, result)
-    con.close()
 
 
 def _user_delta(

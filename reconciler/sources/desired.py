@@ -1,21 +1,48 @@
-"""Desired state: every AttributeSync and AudienceMapping as typed (user, attribute, value)."""
+"""Desired state: every AttributeSync and AudienceMapping as typed cells in a DuckDB table.
+
+The table `desired(id_kind, user_id, attribute, canon, wire)` lives in an on-disk DuckDB
+database under the plan's spool directory, so a million users times twenty attributes never
+sit in Python objects. `canon` is the canonical JSON text of the value (arrays sorted, as they
+compare as sets); `wire` is set only where the text sent differs from it (arrays keep their
+order); both are NULL for an empty cell, which means "no value" (the attribute unsets).
+
+Each source is typed in SQL (`fastpath`), and only the rows the SQL is not sure about go
+through `coerce` in Python, which also writes every error message. Bad rows are reported as
+`file:row:col: column: reason`; the default policy fails on them, listing the first 20 and the
+total, and `on_invalid: skip` reports and skips them instead.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+import duckdb
 
 from reconciler.errors import Diagnostic, Location, SourceDataError
 from reconciler.manifests import Manifests
 from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import AttributeSyncSpec, AudienceMappingSpec
+from reconciler.manifests.kinds.attribute_schema import AttributeDef
 from reconciler.manifests.model import mapping_attribute
 from reconciler.sources.coerce import CoerceError, coerce
-from reconciler.sources.reader import read_rows, source_format
+from reconciler.sources.fastpath import (
+    array_items_sql,
+    blank,
+    canonical_sql,
+    sql_literal,
+    visible,
+)
+from reconciler.sources.ingest import RawTable, load_raw, raw_value
+from reconciler.sources.reader import source_format
+from reconciler.state.values import canonical_value
 
 MAX_LISTED = 20
 OnMissing = Literal["keep", "unset", "set_false"]
+MEMORY_LIMIT = "1GB"
 
 
 @dataclass(frozen=True)
@@ -40,21 +67,65 @@ class Cell:
 
 @dataclass
 class Desired:
+    """The typed cells (in `con`, table `desired`) and what the plan needs to know about them."""
+
+    con: duckdb.DuckDBPyConnection
     policies: dict[str, AttributePolicy] = field(default_factory=dict)
-    cells: list[Cell] = field(default_factory=list)
     skipped: list[Diagnostic] = field(default_factory=list)
     audience_members: dict[str, int] = field(default_factory=dict)
 
+    def value_count(self) -> int:
+        """Cells with a value: what a full resend would cost in data points."""
+        row = self.con.execute("SELECT count(*) FROM desired WHERE canon IS NOT NULL").fetchone()
+        return int(row[0]) if row else 0
 
-def build_desired(m: Manifests) -> Desired:
+    def iter_cells(self) -> Iterator[Cell]:
+        """Every cell as Python values (tests and small tools; the planner stays in SQL)."""
+        cur = self.con.execute(
+            "SELECT id_kind, user_id, attribute, coalesce(wire, canon) FROM desired "
+            "ORDER BY id_kind, user_id, attribute"
+        )
+        while rows := cur.fetchmany(10_000):
+            for kind, user, attribute, text in rows:
+                yield Cell(kind, user, attribute, None if text is None else json.loads(text))
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def open_workdb(workdir: Path | None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database that spills to `workdir` (in memory when None) under a memory cap."""
+    if workdir is None:
+        con = duckdb.connect()
+    else:
+        workdir.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(workdir / "plan.duckdb"))
+        con.execute(f"SET temp_directory = {sql_literal(str(workdir / 'spill'))}")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def build_desired(m: Manifests, workdir: Path | None = None) -> Desired:
     """Read every source; raise SourceDataError listing the first 20 bad rows and the total."""
-    desired = Desired()
+    con = open_workdb(workdir)
+    con.execute(
+        "CREATE TABLE desired (id_kind VARCHAR, user_id VARCHAR, attribute VARCHAR, "
+        "canon VARCHAR, wire VARCHAR)"
+    )
+    desired = Desired(con)
     bad: list[Diagnostic] = []
-    for sync in m.attribute_syncs:
-        _read_sync(m, sync, desired, bad)
-    for mapping in m.audience_mappings:
-        _read_mapping(m, mapping, desired, bad)
+    try:
+        for n, sync in enumerate(m.attribute_syncs):
+            _read_sync(m, sync, desired, bad, f"sync_{n}")
+        for n, mapping in enumerate(m.audience_mappings):
+            _read_mapping(m, mapping, desired, bad, f"mapping_{n}")
+    except BaseException:
+        con.close()
+        raise
     if bad:
+        con.close()
         listed = bad[:MAX_LISTED]
         more = f" (first {MAX_LISTED} shown)" if len(bad) > MAX_LISTED else ""
         raise SourceDataError(listed, summary=f"{len(bad)} bad rows in the sources{more}")
@@ -66,67 +137,221 @@ def _id_kind(m: Manifests, integration: str) -> str:
     return found.spec.identifier if found else "external_id"
 
 
-def _rows(
-    m: Manifests, path: str, fmt: str | None
-) -> tuple[str, Iterator[tuple[int, dict[str, Any]]]]:
+def _load(
+    m: Manifests,
+    path: str,
+    fmt: str | None,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    requested: list[str],
+) -> RawTable:
     full = m.path(path)
-    display = str(full)
-    return display, read_rows(full, source_format(full, fmt), display)
+    return load_raw(con, name, full, source_format(full, fmt), str(full), requested)
+
+
+@dataclass
+class _Typed:
+    """One source typed into table `<raw>_typed`: uid, slow flag and canon/wire per attribute."""
+
+    raw: RawTable
+    attrs: list[AttributeDef]
+    bad: list[Diagnostic] = field(default_factory=list)  # this source's, in row order
+    problems: list[Diagnostic] = field(default_factory=list)  # coerce errors of unique rows
+    fixed: list[tuple[int, str, list[tuple[str, str | None, str | None]]]] = field(
+        default_factory=list
+    )  # slow rows that coerced: (row_no, uid, [(attribute, canon, wire)])
+
+    @property
+    def table(self) -> str:
+        return f"{self.raw.name}_typed"
+
+
+def _type_source(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, attrs: list[AttributeDef]
+) -> _Typed:
+    """Type every cell in SQL; mark the rows whose identifier or cells need Python.
+
+    Two steps, so that each cell's expression is evaluated once: the values and blank flags,
+    then the row's `slow` flag from them.
+    """
+    typed = _Typed(raw, attrs)
+    tidy = f"{visible('c0')} AND {visible('right(c0, 1)')}"  # no whitespace to strip
+    cols = [
+        f"CASE WHEN t0 AND {tidy} THEN c0 END AS uid",
+        f"{blank('c0')} AS b0",
+    ]
+    slow = ["(NOT b0 AND uid IS NULL)"]
+    outs = ["uid", "b0 AS id_blank"]
+    for j, attr in enumerate(attrs, start=1):
+        canon, wire = canonical_sql(attr, f"c{j}", f"t{j}")
+        cols.append(f"{blank(f'c{j}')} AS b{j}")
+        cols.append(f"{canon} AS v{j}")
+        cols.append(f"{wire} AS w{j}" if wire else f"NULL::VARCHAR AS w{j}")
+        slow.append(f"(NOT b{j} AND v{j} IS NULL)")
+        outs += [
+            f"CASE WHEN NOT b{j} THEN v{j} END AS v{j}",
+            f"CASE WHEN NOT b{j} THEN w{j} END AS w{j}",
+        ]
+    lists = [
+        f"{array_items_sql(f'c{j}')} AS c{j}_items"
+        for j, attr in enumerate(attrs, start=1)
+        if attr.type == "array"
+    ]
+    source = raw.name
+    if lists:  # parse each array cell once, not once per use
+        source = f"(SELECT *, {', '.join(lists)} FROM {raw.name})"
+    con.execute(
+        f"CREATE TEMP TABLE {typed.table}_cells AS SELECT row_no, {', '.join(cols)} FROM {source}"
+    )
+    con.execute(
+        f"CREATE TABLE {typed.table} AS SELECT row_no, {', '.join(outs)}, "
+        f"{' OR '.join(slow)} AS slow FROM {typed.table}_cells"
+    )
+    con.execute(f"DROP TABLE {typed.table}_cells")
+    return typed
+
+
+def _slow_rows(
+    con: duckdb.DuckDBPyConnection, typed: _Typed, id_column: str, empty_reason: str
+) -> None:
+    """Coerce the rows SQL was not sure of in Python: their identifiers, values and errors."""
+    raw, attrs = typed.raw, typed.attrs
+    width = len(attrs) + 1
+    picks = ", ".join(f"r.c{i}, r.t{i}" for i in range(width))
+    cur = con.execute(
+        f"SELECT r.row_no, {picks} FROM {raw.name} r JOIN {typed.table} t USING (row_no) "
+        f"WHERE t.slow OR t.id_blank ORDER BY r.row_no"
+    )
+    ids: list[tuple[int, str]] = []
+    while rows := cur.fetchmany(10_000):
+        for row in rows:
+            row_no = row[0]
+            values = [raw_value(row[1 + 2 * i], row[2 + 2 * i]) for i in range(width)]
+            user = _identifier(values[0])
+            if user is None:
+                typed.bad.append(_bad(raw, row_no, id_column, empty_reason))
+                continue
+            ids.append((row_no, user))
+            cells, problems = [], []
+            for attr, column, value in zip(attrs, raw.requested[1:], values[1:], strict=True):
+                try:
+                    wire = coerce(value, attr)
+                except CoerceError as e:
+                    problems.append(_bad(raw, row_no, column, str(e)))
+                    continue
+                cells.append(_canon_wire(attr, wire))
+            if problems:
+                typed.problems.extend(problems)
+            else:
+                typed.fixed.append((row_no, user, cells))
+    con.execute(f"CREATE TABLE {typed.table}_ids (row_no BIGINT, uid VARCHAR)")
+    if ids:
+        con.executemany(f"INSERT INTO {typed.table}_ids VALUES (?, ?)", ids)
+
+
+def _canon_wire(attr: AttributeDef, wire: Any) -> tuple[str, str | None, str | None]:
+    if wire is None:
+        return attr.name, None, None
+    if attr.type == "array":
+        return attr.name, canonical_value(sorted(wire)), canonical_value(wire)
+    return attr.name, canonical_value(wire), None
+
+
+def _duplicates(
+    con: duckdb.DuckDBPyConnection, typed: _Typed, id_column: str, noun: str
+) -> set[int]:
+    """Rows whose identifier appeared on an earlier row: reported, and none of their cells kept."""
+    con.execute(
+        f"CREATE TABLE {typed.table}_all AS "
+        f"SELECT row_no, uid FROM {typed.table} WHERE uid IS NOT NULL AND NOT slow "
+        f"UNION ALL SELECT row_no, uid FROM {typed.table}_ids"
+    )
+    rows = con.execute(
+        f"SELECT row_no, uid, first FROM (SELECT row_no, uid, "
+        f"min(row_no) OVER (PARTITION BY uid) AS first FROM {typed.table}_all) "
+        f"WHERE row_no <> first ORDER BY row_no"
+    ).fetchall()
+    for row_no, uid, first in rows:
+        typed.bad.append(
+            _bad(typed.raw, row_no, id_column, f"duplicate {noun} {uid!r} (first at row {first})")
+        )
+    return {r[0] for r in rows}
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    typed: _Typed,
+    id_kind: str,
+    dups: set[int],
+    problem_rows: set[int],
+) -> None:
+    excluded = dups | problem_rows
+    con.execute(f"CREATE TABLE {typed.table}_skip (row_no BIGINT)")
+    if excluded:
+        con.executemany(f"INSERT INTO {typed.table}_skip VALUES (?)", [(r,) for r in excluded])
+    kind = sql_literal(id_kind)
+    con.execute(
+        f"CREATE TEMP TABLE {typed.table}_keep AS SELECT * FROM {typed.table} t "
+        f"WHERE uid IS NOT NULL AND NOT slow "
+        f"AND NOT EXISTS (SELECT 1 FROM {typed.table}_skip s WHERE s.row_no = t.row_no)"
+    )
+    selects = [
+        f"SELECT {kind}, uid, {sql_literal(attr.name)}, v{j}, w{j} FROM {typed.table}_keep"
+        for j, attr in enumerate(typed.attrs, start=1)
+    ]
+    if selects:
+        con.execute("INSERT INTO desired " + " UNION ALL ".join(selects))
+    con.execute(f"DROP TABLE {typed.table}_keep")
+    fixed = [
+        (id_kind, uid, name, canon, wire)
+        for row_no, uid, cells in typed.fixed
+        if row_no not in dups
+        for name, canon, wire in cells
+    ]
+    if fixed:
+        con.executemany("INSERT INTO desired VALUES (?, ?, ?, ?, ?)", fixed)
 
 
 def _read_sync(
-    m: Manifests, sync: Resource[AttributeSyncSpec], desired: Desired, bad: list[Diagnostic]
+    m: Manifests,
+    sync: Resource[AttributeSyncSpec],
+    desired: Desired,
+    bad: list[Diagnostic],
+    name: str,
 ) -> None:
     spec = sync.spec
     id_kind = _id_kind(m, spec.integration)
-    attrs = {col: m.attributes[name].definition for col, name in spec.columns.items()}
-    for attr in attrs.values():
+    attrs = [m.attributes[a].definition for a in spec.columns.values()]
+    for attr in attrs:
         desired.policies[attr.name] = AttributePolicy(
             attr.name, sync.address, spec.on_missing_row, attr.pii, attr.type == "array", False
         )
-    display, rows = _rows(m, spec.source.path, spec.source.format)
-    seen: dict[str, int] = {}
-    columns: list[str] | None = None
-    for row_no, row in rows:
-        if columns is None:
-            columns = list(row)
-            missing = [c for c in (spec.identifier_column, *spec.columns) if c not in row]
-            if missing and spec.source.path.endswith(".csv"):
-                raise SourceDataError(
-                    [Diagnostic(Location(display, 1, 1), f"missing columns: {', '.join(missing)}")]
-                )
-        user = _identifier(row, spec.identifier_column)
-        if user is None:
-            bad.append(_bad(display, row_no, columns, spec.identifier_column, "empty identifier"))
-            continue
-        if user in seen:
-            bad.append(
-                _bad(
-                    display,
-                    row_no,
-                    columns,
-                    spec.identifier_column,
-                    f"duplicate identifier {user!r} (first at row {seen[user]})",
-                )
-            )
-            continue
-        seen[user] = row_no
-        cells, problems = [], []
-        for col, attr in attrs.items():
-            try:
-                cells.append(Cell(id_kind, user, attr.name, coerce(row.get(col), attr)))
-            except CoerceError as e:
-                problems.append(_bad(display, row_no, columns, col, str(e)))
-        if problems and spec.on_invalid == "skip":
-            desired.skipped.extend(problems)
-        elif problems:
-            bad.extend(problems)
-        else:
-            desired.cells.extend(cells)
+    requested = [spec.identifier_column, *spec.columns]
+    raw = _load(m, spec.source.path, spec.source.format, desired.con, name, requested)
+    missing = [c for c in requested if c not in raw.header]
+    if missing and raw.header and raw.display.endswith(".csv"):
+        raise SourceDataError(
+            [Diagnostic(Location(raw.display, 1, 1), f"missing columns: {', '.join(missing)}")]
+        )
+    typed = _type_source(desired.con, raw, attrs)
+    _slow_rows(desired.con, typed, spec.identifier_column, "empty identifier")
+    dups = _duplicates(desired.con, typed, spec.identifier_column, "identifier")
+    problems = [p for p in typed.problems if p.location.line not in dups]
+    problem_rows = {p.location.line for p in problems}
+    if spec.on_invalid == "skip":
+        desired.skipped.extend(problems)
+    else:
+        typed.bad.extend(problems)
+    bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
+    _insert(desired.con, typed, id_kind, dups, problem_rows)
 
 
 def _read_mapping(
-    m: Manifests, mapping: Resource[AudienceMappingSpec], desired: Desired, bad: list[Diagnostic]
+    m: Manifests,
+    mapping: Resource[AudienceMappingSpec],
+    desired: Desired,
+    bad: list[Diagnostic],
+    name: str,
 ) -> None:
     spec = mapping.spec
     integration = m.integrations.get(spec.integration)
@@ -138,38 +363,27 @@ def _read_mapping(
     desired.policies[attribute] = AttributePolicy(
         attribute, mapping.address, on_missing, False, False, True
     )
-    display, rows = _rows(m, spec.members.path, spec.members.format)
-    seen: dict[str, int] = {}
-    columns: list[str] | None = None
-    for row_no, row in rows:
-        columns = columns or list(row)
-        user = _identifier(row, column)
-        if user is None:
-            bad.append(_bad(display, row_no, columns, column, "empty or missing identifier"))
-        elif user in seen:
-            bad.append(
-                _bad(
-                    display,
-                    row_no,
-                    columns,
-                    column,
-                    f"duplicate member {user!r} (first at row {seen[user]})",
-                )
-            )
-        else:
-            seen[user] = row_no
-            desired.cells.append(Cell(id_kind, user, attribute, True))
-    desired.audience_members[attribute] = len(seen)
+    raw = _load(m, spec.members.path, spec.members.format, desired.con, name, [column])
+    typed = _type_source(desired.con, raw, [])
+    _slow_rows(desired.con, typed, column, "empty or missing identifier")
+    dups = _duplicates(desired.con, typed, column, "member")
+    bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
+    kind, attr = sql_literal(id_kind), sql_literal(attribute)
+    desired.con.execute(
+        f"INSERT INTO desired SELECT {kind}, uid, {attr}, 'true', NULL FROM {typed.table}_all "
+        f"WHERE row_no NOT IN (SELECT unnest(?::BIGINT[]))",
+        [sorted(dups)],
+    )
+    row = desired.con.execute(f"SELECT count(DISTINCT uid) FROM {typed.table}_all").fetchone()
+    desired.audience_members[attribute] = int(row[0]) if row else 0
 
 
-def _identifier(row: dict[str, Any], column: str) -> str | None:
-    value = row.get(column)
+def _identifier(value: Any) -> str | None:
     if value is None or isinstance(value, bool | dict | list):
         return None
     text = str(value).strip()
     return text or None
 
 
-def _bad(display: str, row: int, columns: list[str] | None, column: str, reason: str) -> Diagnostic:
-    col = columns.index(column) + 1 if columns and column in columns else 1
-    return Diagnostic(Location(display, row, col), f"{column}: {reason}")
+def _bad(raw: RawTable, row: int, column: str, reason: str) -> Diagnostic:
+    return Diagnostic(Location(raw.display, row, raw.column_no(column)), f"{column}: {reason}")

@@ -45,14 +45,24 @@ def _normalise(v: Any) -> Any:
 
 
 def canonical_value(v: Any) -> str:
-    """Canonical JSON text: sorted keys, no spaces, ASCII, normalised numbers and dates."""
-    return json.dumps(_normalise(v), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Canonical JSON text: sorted keys, no spaces, UTF-8, normalised numbers and dates.
+
+    Not ASCII-escaped, so that DuckDB's `to_json` produces the same text (the planner types
+    sources in SQL; tests/plan/test_fastpath.py holds the two to the same bytes).
+    """
+    return json.dumps(
+        _normalise(v), sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False
+    )
 
 
 def keyed_hash(key: bytes, v: Any) -> str:
     """`h:` + HMAC-SHA256(key, canonical JSON of v): detects change without storing the value."""
-    digest = hmac.new(key, canonical_value(v).encode(), hashlib.sha256).hexdigest()
-    return HASH_PREFIX + digest
+    return keyed_hash_text(key, canonical_value(v))
+
+
+def keyed_hash_text(key: bytes, canonical: str) -> str:
+    """`keyed_hash` of a value given as its canonical text (the planner works on text)."""
+    return HASH_PREFIX + hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def stored_value(v: Any, *, pii: bool, key: bytes) -> str:

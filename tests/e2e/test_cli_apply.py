@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_sandbox import SandboxServer
 
 from reconciler.manifests import load_workspace
 from reconciler.sources.desired import build_desired
 from reconciler.state import LockRequest, open_state
-from fixtures_sandbox import SandboxServer
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,9 @@ class Workspace:
         env.update({"BRAZE_REST_ENDPOINT": self.sandbox.url, "BRAZE_API_KEY": self.key, **extra})
         return env
 
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "reconciler", *args]
         command += ["--manifests", str(self.manifests), "--state", f"sqlite:///{self.state_path}"]
         return subprocess.run(
@@ -133,7 +135,7 @@ def normal(value: Any) -> Any:
 
 def desired_values(manifests: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for cell in build_desired(load_workspace(manifests)).cells:
+    for cell in build_desired(load_workspace(manifests)).iter_cells():
         if cell.value is not None:
             out.setdefault(cell.user_id, {})[cell.attribute] = normal(cell.value)
     return out
@@ -358,7 +360,7 @@ def _pii_and_identifiers(manifests: Path) -> set[str]:
     m = load_workspace(manifests)
     desired = build_desired(m)
     found: set[str] = set()
-    for cell in desired.cells:
+    for cell in desired.iter_cells():
         found.add(cell.user_id)
         if desired.policies[cell.attribute].pii and cell.value is not None:
             values = cell.value if isinstance(cell.value, list) else [cell.value]

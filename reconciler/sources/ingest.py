@@ -1,0 +1,220 @@
+"""Load a partner export into a DuckDB table of raw cells: (row_no, c0, t0, c1, t1, …).
+
+`cN` is the raw text of the Nth requested column and `tN` says whether that text is the value
+itself (a CSV cell, a JSON string) or the JSON text of a non-string value. `row_no` is the
+row as users count it: the CSV file line (the header is line 1), the JSONL line, or the 1-based
+Parquet row. CSV and Parquet are read by DuckDB without a Python loop; JSONL goes through the
+line reader, which keeps its exact line numbers and JSON error locations, and so does a CSV
+that DuckDB's strict reader refuses (mixed line endings, ragged rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from reconciler.errors import Diagnostic, Location, SourceDataError
+from reconciler.sources.fastpath import sql_literal
+from reconciler.sources.reader import read_rows
+
+BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    display: str
+    header: tuple[str, ...]  # the file's own columns, for column numbers in messages
+    requested: tuple[str, ...]  # c0, c1, … in this order
+
+    def column_no(self, column: str) -> int:
+        return self.header.index(column) + 1 if column in self.header else 1
+
+
+def load_raw(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path,
+    fmt: str,
+    display: str,
+    requested: Sequence[str],
+) -> RawTable:
+    """Create table `name`; a file that cannot be read is a located SourceDataError."""
+    if not path.is_file():
+        raise SourceDataError([Diagnostic(Location(display), "cannot read: file not found")])
+    if fmt == "csv":
+        header = _csv(con, name, path, display, requested)
+    elif fmt == "parquet":
+        header = _parquet(con, name, path, display, requested)
+    else:
+        header = _python_rows(con, name, path, "jsonl", display, requested)
+    return RawTable(name, display, tuple(header), tuple(requested))
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _csv_header(path: Path, display: str) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceDataError([Diagnostic(Location(display), f"cannot read: {e}")]) from e
+
+
+def _csv(
+    con: duckdb.DuckDBPyConnection, name: str, path: Path, display: str, requested: Sequence[str]
+) -> list[str]:
+    header = _csv_header(path, display)
+    if not header:
+        con.execute(f"CREATE TABLE {name} AS {_empty_select(requested)}")
+        return header
+    columns = "{" + ", ".join(f"{sql_literal(h)}: 'VARCHAR'" for h in header) + "}"
+    scan = (
+        f"read_csv({sql_literal(str(path))}, header=true, auto_detect=false, "
+        f"columns={columns}, delim=',', quote='\"', escape='\"', null_padding=true, "
+        "parallel=false, encoding='utf-8')"
+    )
+    cols = [
+        f"{_quote(c)} AS c{i}, true AS t{i}"
+        if c in header
+        else f"NULL::VARCHAR AS c{i}, true AS t{i}"
+        for i, c in enumerate(requested)
+    ]
+    try:
+        con.execute(f"CREATE TEMP TABLE {name}_file AS SELECT * FROM {scan}")
+    except duckdb.Error:
+        # Mixed line endings, stray quotes, ragged rows: the line reader is slower but exact,
+        # and it locates what it cannot read.
+        con.execute(f"DROP TABLE IF EXISTS {name}_file")
+        return _python_rows(con, name, path, "csv", display, requested)
+    select = ", ".join(["rowid + 2 AS row_no", *cols])
+    con.execute(f"CREATE TABLE {name} AS SELECT {select} FROM {name}_file")
+    con.execute(f"DROP TABLE {name}_file")
+    return header
+
+
+def _empty_select(requested: Sequence[str]) -> str:
+    cols = [f"NULL::VARCHAR AS c{i}, true AS t{i}" for i in range(len(requested))]
+    return "SELECT " + ", ".join(["0::BIGINT AS row_no", *cols]) + " WHERE false"
+
+
+def _parquet(
+    con: duckdb.DuckDBPyConnection, name: str, path: Path, display: str, requested: Sequence[str]
+) -> list[str]:
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {name}_file AS SELECT * FROM read_parquet({sql_literal(str(path))})"
+        )
+    except duckdb.Error as e:
+        raise SourceDataError([Diagnostic(Location(display), f"cannot read Parquet: {e}")]) from e
+    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {name}_file").fetchall()}
+    cols = []
+    for i, column in enumerate(requested):
+        if column not in types:
+            cols.append(f"NULL::VARCHAR AS c{i}, true AS t{i}")
+            continue
+        text, is_text = _parquet_text(_quote(column), types[column])
+        cols.append(f"{text} AS c{i}, {is_text} AS t{i}")
+    select = ", ".join(["rowid + 1 AS row_no", *cols])
+    con.execute(f"CREATE TABLE {name} AS SELECT {select} FROM {name}_file")
+    con.execute(f"DROP TABLE {name}_file")
+    return list(types)
+
+
+def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:
+    """The raw text of a typed Parquet column, and whether it is the value itself."""
+    if duck_type == "VARCHAR":
+        return col, "true"
+    if duck_type == "DATE":
+        return f"CAST({col} AS VARCHAR)", "true"
+    if duck_type.startswith("TIMESTAMP") and "TIME ZONE" not in duck_type:
+        text = (
+            f"CASE WHEN microsecond({col}) % 1000000 = 0 "
+            f"THEN strftime({col}, '%Y-%m-%dT%H:%M:%SZ') "
+            f"ELSE strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ') END"
+        )
+        return text, "true"
+    if duck_type in ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DOUBLE"):
+        return f"CAST({col} AS VARCHAR)", "false"
+    if duck_type.startswith("DECIMAL") or duck_type == "FLOAT":
+        return f"CAST({col} AS VARCHAR)", "false"
+    if duck_type.startswith(("U", "TIME")):
+        return f"CAST({col} AS VARCHAR)", "true"
+    return f"CAST(to_json({col}) AS VARCHAR)", "false"  # lists, structs, maps
+
+
+def _python_rows(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path,
+    fmt: str,
+    display: str,
+    requested: Sequence[str],
+) -> list[str]:
+    """Load through the row reader (JSONL always; CSV that DuckDB's strict reader refused)."""
+    fields: list[tuple[str, pa.DataType]] = [("row_no", pa.int64())]
+    for i in range(len(requested)):
+        fields += [(f"c{i}", pa.string()), (f"t{i}", pa.bool_())]
+    schema = pa.schema(fields)
+    header: dict[str, None] = {}
+    created = False
+    for batch in _row_batches(path, fmt, display, requested, schema, header):
+        con.register("_jsonl_batch", batch)
+        if not created:
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _jsonl_batch")
+            created = True
+        else:
+            con.execute(f"INSERT INTO {name} SELECT * FROM _jsonl_batch")
+        con.unregister("_jsonl_batch")
+    return list(header)
+
+
+def _row_batches(
+    path: Path,
+    fmt: str,
+    display: str,
+    requested: Sequence[str],
+    schema: pa.Schema,
+    header: dict[str, None],
+) -> Iterator[pa.RecordBatch]:
+    columns: list[list[Any]] = [[] for _ in schema.names]
+
+    def flush() -> pa.RecordBatch:
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(c, t) for c, t in zip(columns, schema.types, strict=True)], schema=schema
+        )
+        for c in columns:
+            c.clear()
+        return batch
+
+    for row_no, row in read_rows(path, fmt, display):
+        if not header:
+            header.update(dict.fromkeys(row))
+        columns[0].append(row_no)
+        for i, column in enumerate(requested):
+            value = row.get(column)
+            if value is None or isinstance(value, str):
+                columns[2 * i + 1].append(value)
+                columns[2 * i + 2].append(True)
+            else:
+                columns[2 * i + 1].append(json.dumps(value, ensure_ascii=False))
+                columns[2 * i + 2].append(False)
+        if len(columns[0]) >= BATCH_ROWS:
+            yield flush()
+    yield flush()
+
+
+def raw_value(text: str | None, is_text: bool) -> Any:
+    """The Python value a raw cell stands for, as the row readers would have produced it."""
+    if text is None or is_text:
+        return text
+    return json.loads(text)

@@ -1,0 +1,145 @@
+"""The SQL fast path agrees with `coerce` byte for byte wherever it answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from reconciler.manifests.kinds.attribute_schema import AttributeDef
+from reconciler.sources.coerce import CoerceError, coerce
+from reconciler.sources.fastpath import array_items_sql, blank, canonical_sql
+from reconciler.sources.ingest import load_raw
+from reconciler.state.values import canonical_value
+
+TYPES = ["boolean", "integer", "float", "decimal", "date", "datetime", "string", "array"]
+CON = duckdb.connect()
+
+
+def sql_canonical(attr: AttributeDef, raw: str | None, is_text: bool) -> tuple[bool, str | None]:
+    """(blank, canonical or None when the fast path is not sure)."""
+    canon, _wire = canonical_sql(attr, "r", "t")
+    row = CON.execute(
+        f"SELECT {blank('r')}, {canon} FROM (SELECT *, {array_items_sql('r')} AS r_items "
+        "FROM (SELECT ?::VARCHAR AS r, ?::BOOLEAN AS t))",
+        [raw, is_text],
+    ).fetchone()
+    assert row is not None
+    return bool(row[0]), row[1]
+
+
+def python_canonical(attr: AttributeDef, value: Any) -> str | None | CoerceError:
+    try:
+        wire = coerce(value, attr)
+    except CoerceError as e:
+        return e
+    if wire is None:
+        return None
+    return canonical_value(sorted(wire) if attr.type == "array" else wire)
+
+
+def check(attr: AttributeDef, raw: str | None, is_text: bool = True) -> None:
+    value = raw if is_text or raw is None else json.loads(raw)
+    is_blank, fast = sql_canonical(attr, raw, is_text)
+    slow = python_canonical(attr, value)
+    if is_blank:
+        assert slow is None, (raw, slow)
+    elif fast is not None:
+        assert fast == slow, (attr.type, raw, fast, slow)
+
+
+cells = st.one_of(
+    st.text(max_size=12),
+    st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}Z?)?", fullmatch=True),
+    st.sampled_from(["true", "False", "YES", "n", "1", "0", " ", "\u3000", "\t", "1e400", "nan"]),
+    st.lists(st.text(max_size=6), max_size=4).map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.floats(allow_nan=False).map(repr),
+)
+
+
+@pytest.mark.parametrize("kind", TYPES)
+@given(raw=cells)
+@example(raw="4210.75")
+@example(raw="2024-02-30")
+@example(raw="0000-01-01")
+@example(raw='["b","a","b"]')
+@example(raw="1.5e-7")
+@example(raw="1e20")
+@example(raw="-0.0")
+@example(raw="123456789012345678")
+def test_fast_path_equals_coerce_where_it_answers(kind: str, raw: str) -> None:
+    check(AttributeDef(name="x", type=kind), raw)
+
+
+@given(
+    raw=st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans())
+)
+def test_non_text_json_values_agree(raw: Any) -> None:
+    for kind in TYPES:
+        check(AttributeDef(name="x", type=kind), json.dumps(raw), is_text=False)
+
+
+def test_enum_and_length_limits_send_values_to_the_slow_path() -> None:
+    enum = AttributeDef(name="tier", type="string", enum=["gold", "silver"])
+    assert sql_canonical(enum, "gold", True) == (False, '"gold"')
+    assert sql_canonical(enum, "platinum", True) == (False, None)
+    short = AttributeDef(name="code", type="varchar", max_length=3)
+    assert sql_canonical(short, "abcd", True) == (False, None)
+    arr = AttributeDef(name="a", type="array", max_length=1)
+    assert sql_canonical(arr, '["x","y"]', True) == (False, None)
+
+
+def test_common_values_take_the_fast_path() -> None:
+    fast = {
+        "boolean": "yes",
+        "integer": "38",
+        "float": "0.05",
+        "decimal": "4210.75",
+        "date": "2019-03-14",
+        "datetime": "2026-11-02T18:22:00Z",
+        "string": "Paris Opera",
+        "array": '["b","a"]',
+    }
+    for kind, raw in fast.items():
+        assert sql_canonical(AttributeDef(name="x", type=kind), raw, True)[1] is not None, kind
+
+
+def test_csv_with_mixed_line_endings_falls_back_to_the_line_reader(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"id,v\n1,a\r\n2,b\n3\n")
+    con = duckdb.connect()
+    raw = load_raw(con, "raw", path, "csv", "a.csv", ["id", "v"])
+    assert raw.header == ("id", "v")
+    rows = con.execute("SELECT row_no, c0, c1 FROM raw ORDER BY row_no").fetchall()
+    assert rows == [(2, "1", "a"), (3, "2", "b"), (4, "3", None)]
+
+
+def test_parquet_typed_columns_become_raw_text(tmp_path: Path) -> None:
+    from datetime import date, datetime
+
+    path = tmp_path / "a.parquet"
+    table = pa.table(
+        {
+            "id": ["u1"],
+            "n": [3],
+            "when": [datetime(2026, 1, 2, 3, 4, 5)],
+            "day": [date(2026, 1, 2)],
+            "tags": [["x", "y"]],
+        }
+    )
+    pq.write_table(table, path)
+    con = duckdb.connect()
+    load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "n", "when", "day", "tags", "nope"])
+    row = con.execute("SELECT * FROM raw").fetchone()
+    assert row == (
+        1, "u1", True, "3", False, "2026-01-02T03:04:05Z", True, "2026-01-02", True,
+        '["x","y"]', False, None, True,
+    )  # fmt: skip
