@@ -607,6 +607,89 @@ def state_migrate(
     ctx.exit(run(debug, body))
 
 
+@cli.group()
+def github() -> None:
+    """GitHub Actions glue: the sticky PR comment, the job summary, the drift issue."""
+
+
+def _github_client() -> Any:
+    from reconciler.github.client import GitHubClient
+    from reconciler.github.context import api_context
+
+    ctx = api_context(os.environ)
+    backoff = float(os.environ.get("RECONCILER_GITHUB_BACKOFF_S", "1") or 1)
+    return ctx, GitHubClient(ctx.api_url, ctx.repository, ctx.token, backoff_s=backoff)
+
+
+def body_file_option(fn: F) -> F:
+    return click.option(
+        "--body-file",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The Markdown to post (from --format markdown).",
+    )(fn)
+
+
+@github.command("comment")
+@body_file_option
+@click.option("--pr", type=int, default=None, help="PR number (default: from the event).")
+@click.option("--marker", default=None, help="reconciler:<kind>:<workspace> if the body has none.")
+@debug_option
+@click.pass_context
+def github_comment(
+    ctx: click.Context, body_file: Path, pr: int | None, marker: str | None, debug: bool
+) -> None:
+    """Create or update in place the PR comment carrying the body's hidden marker."""
+    from reconciler.github.ops import body_marker, read_body, sticky_comment
+
+    def body() -> int:
+        text = read_body(body_file)
+        found = body_marker(text, body_file, marker)
+        gh, client = _github_client()
+        with client:
+            click.echo(sticky_comment(gh, client, text, found, pr).line())
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@github.command("summary")
+@body_file_option
+@debug_option
+@click.pass_context
+def github_summary(ctx: click.Context, body_file: Path, debug: bool) -> None:
+    """Append the body to $GITHUB_STEP_SUMMARY (the job summary)."""
+    from reconciler.github.context import step_summary_path
+    from reconciler.github.ops import append_summary, read_body
+
+    def body() -> int:
+        text = read_body(body_file)
+        click.echo(append_summary(step_summary_path(os.environ), text).line())
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@github.command("drift-issue")
+@body_file_option
+@click.option("--exit-code", "exit_code", type=int, required=True, help="`reconciler drift`'s.")
+@debug_option
+@click.pass_context
+def github_drift_issue(ctx: click.Context, body_file: Path, exit_code: int, debug: bool) -> None:
+    """Open or update the workspace's `drift` issue (exit code 2), close it when clean (0)."""
+    from reconciler.github.ops import body_marker, drift_issue, read_body
+
+    def body() -> int:
+        text = read_body(body_file)
+        found = body_marker(text, body_file, None)
+        gh, client = _github_client()
+        with client:
+            click.echo(drift_issue(gh, client, text, found, exit_code).line())
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
 def main() -> None:
     """Console entry point: click's usage errors exit 1 so that 2 only means changes/drift."""
     try:
