@@ -26,6 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
 	$(BIN)/mypy
 
+# Long (about an hour at 1M users): fills bench/RESULTS.md and bench/results.png.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 fmt: $(STAMP)
 	$(BIN)/ruff format reconciler tests bench
 	$(BIN)/ruff check --fix reconciler tests bench

@@ -272,25 +272,49 @@ spec: {partner: actioniq, identifier: external_id, owns: ["AIQ_*"]}""",
     return header + "\n---\n".join(docs) + "\n"
 
 
-def user_ids(n: int) -> pa.Array:
-    return pc.binary_join_element_wise(
-        "bench-", pc.utf8_lpad(pc.cast(pa.array(np.arange(n)), pa.string()), 8, "0"), ""
-    )
+def user_ids(users: np.ndarray) -> pa.Array:
+    """`bench-00000042` for user 42."""
+    digits = pc.cast(pa.array(users), pa.string())
+    return pc.binary_join_element_wise("bench-", pc.utf8_lpad(digits, 8, "0"), "")
 
 
-def write_source(path: Path, table: pa.Table, fmt: str) -> None:
+CHUNK_ROWS = 262_144  # rows rendered and written at a time: memory stays flat at 10M users
+
+
+def write_source(
+    path: Path,
+    fmt: str,
+    cols: list[Column],
+    codes: list[np.ndarray],
+    reordered: list[np.ndarray | None],
+    order: np.ndarray,
+) -> None:
+    """The AttributeSync source, rows in `order`, rendered and written a chunk at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        pq.write_table(table, path, row_group_size=128 * 1024, compression="zstd")
-    else:
-        pacsv.write_csv(table, path)
+    writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+    try:
+        for start in range(0, len(order), CHUNK_ROWS):
+            users = order[start : start + CHUNK_ROWS]
+            data = {"external_id": user_ids(users)}
+            for col, c, r in zip(cols, codes, reordered, strict=True):
+                data[col.source] = col.render(c[users], fmt, None if r is None else r[users])
+            table = pa.table(data)
+            if writer is None:
+                writer = (
+                    pq.ParquetWriter(path, table.schema, compression="zstd")
+                    if fmt == "parquet"
+                    else pacsv.CSVWriter(path, table.schema)
+                )
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
-def write_members(path: Path, ids: pa.Array, members: np.ndarray, rng: np.random.Generator) -> None:
+def write_members(path: Path, members: np.ndarray, rng: np.random.Generator) -> None:
     chosen = np.flatnonzero(members)
     rng.shuffle(chosen)
-    table = pa.table({"external_id": pc.take(ids, pa.array(chosen))})
-    pacsv.write_csv(table, path)
+    pacsv.write_csv(pa.table({"external_id": user_ids(chosen)}), path)
 
 
 @dataclass(frozen=True)
@@ -309,7 +333,6 @@ def generate(opts: Options, log: Callable[[str], None] = print) -> dict[str, Any
     started = time.perf_counter()
     rng = np.random.default_rng(opts.seed)
     n, cols = opts.users, columns_for(opts.attributes)
-    ids = user_ids(n)
     truth = Truth(changed_users=np.zeros(n, dtype=bool))
     assert truth.changed_users is not None
     total_cells = n * len(cols)
@@ -318,8 +341,10 @@ def generate(opts: Options, log: Callable[[str], None] = print) -> dict[str, Any
     cell_rows, cell_cols = flat // len(cols), flat % len(cols)
     truth.changed_users[cell_rows] = True
 
-    original: dict[str, pa.Array] = {"external_id": ids}
-    churned: dict[str, pa.Array] = {"external_id": ids}
+    # Per column: the original codes, the churned codes, and (arrays) the reordered rows.
+    original: list[np.ndarray] = []
+    churned: list[np.ndarray] = []
+    reordered: list[np.ndarray | None] = []
     for j, col in enumerate(cols):
         codes = col.initial(rng, n)
         rows = cell_rows[cell_cols == j]
@@ -328,25 +353,26 @@ def generate(opts: Options, log: Callable[[str], None] = print) -> dict[str, Any
         truth.count(col.attribute, "changed", len(rows))
         truth.array_adds += adds
         truth.array_removes += removes
-        reordered = None
+        shuffled = None
         if col.kind == "array":
             untouched = np.ones(n, dtype=bool)
             untouched[rows] = False
-            reordered = untouched & (rng.random(n) < opts.churn / 100) & (_popcount(codes) >= 2)
-            truth.array_reorders += int(reordered.sum())
-        original[col.source] = col.render(codes, opts.fmt, None)
-        churned[col.source] = col.render(new_codes, opts.fmt, reordered)
+            shuffled = untouched & (rng.random(n) < opts.churn / 100) & (_popcount(codes) >= 2)
+            truth.array_reorders += int(shuffled.sum())
+        original.append(codes)
+        churned.append(new_codes)
+        reordered.append(shuffled)
 
     audiences = _audiences(rng, opts, truth)
     source = f"data/profile.{opts.fmt}"
-    for name, data in (("original", original), ("churned", churned)):
+    copies = (("original", original, [None] * len(cols)), ("churned", churned, reordered))
+    for name, codes_of, reordered_of in copies:
         root = opts.out / name
-        order = pa.array(rng.permutation(n))
-        table = pa.table(data).take(order)
-        write_source(root / source, table, opts.fmt)
+        order = rng.permutation(n)
+        write_source(root / source, opts.fmt, cols, codes_of, reordered_of, order)
         (root / "workspace.yaml").write_text(manifests_text(cols, audiences, source))
         for a in audiences:
-            write_members(root / a.path, ids, a.members if name == "original" else a.churned, rng)
+            write_members(root / a.path, a.members if name == "original" else a.churned, rng)
     result = _ground_truth(opts, cols, audiences, truth, k)
     (opts.out / "ground_truth.json").write_text(json.dumps(result, indent=2) + "\n")
     log(

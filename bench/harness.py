@@ -33,10 +33,11 @@ class Run:
     stdout: str
     stderr: str
     timed_out: bool = False
+    over_memory: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and not self.over_memory
 
     def json(self) -> Any:
         """The last stdout line that parses as JSON (our scripts print one)."""
@@ -48,26 +49,56 @@ class Run:
         return json.loads(self.stdout)
 
 
+def rss_mb(pid: int) -> float:
+    """Current RSS of a process (Linux /proc; 0 when unknown)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def measure(
-    cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float = 7200.0
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float = 7200.0,
+    max_rss_mb: float | None = None,
 ) -> Run:
-    """Run `cmd` to completion (killed after `timeout`); wall time and the child's peak RSS."""
+    """Run `cmd` to completion; wall time and the child's peak RSS.
+
+    The child is killed after `timeout` seconds, or as soon as its RSS passes `max_rss_mb`
+    (the machine is shared: a runaway plan must not push other people's work into swap).
+    """
     out_path, err_path = cwd / ".measure.stdout", cwd / ".measure.stderr"
     with out_path.open("w") as out, err_path.open("w") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=dict(env), cwd=cwd)
-        expired = threading.Event()
+        expired, over, done = threading.Event(), threading.Event(), threading.Event()
 
-        def kill() -> None:
-            expired.set()
-            proc.kill()
+        def watch() -> None:
+            deadline = started + timeout
+            while not done.wait(0.5):
+                if time.perf_counter() > deadline:
+                    expired.set()
+                elif max_rss_mb is not None and rss_mb(proc.pid) > max_rss_mb:
+                    over.set()
+                else:
+                    continue
+                proc.kill()
+                return
 
-        timer = threading.Timer(timeout, kill)
-        timer.start()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
-            timer.cancel()
+            done.set()
+            watcher.join()
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
     run = Run(
@@ -77,6 +108,7 @@ def measure(
         stdout=out_path.read_text(),
         stderr=err_path.read_text()[-4000:],
         timed_out=expired.is_set(),
+        over_memory=over.is_set(),
     )
     out_path.unlink()
     err_path.unlink()
@@ -94,23 +126,28 @@ class Series:
     def add(self, run: Run) -> Run:
         self.runs.append(run)
         if not run.ok:
-            reason = "timed out" if run.timed_out else f"exit {run.returncode}"
+            reason = (
+                "timed out"
+                if run.timed_out
+                else f"killed above the memory cap at {run.peak_rss_mb:,.0f} MB"
+                if run.over_memory
+                else f"exit {run.returncode}"
+            )
             raise StepFailed(f"{self.name}: {reason}\n{run.stderr}")
         return run
 
-    @property
-    def seconds(self) -> list[float]:
-        return [r.seconds for r in self.runs]
-
     def summary(self) -> dict[str, Any]:
-        s = self.seconds
+        """Over the runs that finished; a killed or failed run only counts in `failed`."""
+        ok = [r for r in self.runs if r.ok]
+        s = [r.seconds for r in ok]
         return {
             "name": self.name,
             "runs": len(s),
+            "failed": len(self.runs) - len(ok),
             "median_s": round(statistics.median(s), 3) if s else None,
             "min_s": round(min(s), 3) if s else None,
             "max_s": round(max(s), 3) if s else None,
-            "peak_rss_mb": round(max(r.peak_rss_mb for r in self.runs), 1) if s else None,
+            "peak_rss_mb": round(max(r.peak_rss_mb for r in ok), 1) if s else None,
             "note": self.note,
         }
 
@@ -206,7 +243,7 @@ class Sandbox:
         result: dict[str, Any] = self._admin("GET", "stats")
         return result
 
-    def rss_mb(self) -> float:
+    def peak_rss_mb(self) -> float:
         """Peak RSS of the sandbox process so far (Linux /proc VmHWM)."""
         try:
             status = Path(f"/proc/{self.process.proc.pid}/status").read_text()

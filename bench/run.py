@@ -71,6 +71,7 @@ class Config:
     naive_max: int
     naive_timeout: float
     apply_max: int
+    max_rss_mb: float | None = None
     engine: Path | None = None  # an exported revision to run instead of the work tree
 
 
@@ -151,7 +152,8 @@ class SizeBench:
         print(f"[{dt.datetime.now():%H:%M:%S}] N={self.n:,}: {message}", flush=True)
 
     def measure(self, step: str, cmd: Sequence[str], note: str = "", **kw: Any) -> Run:
-        run = measure(cmd, env=kw.pop("env", self.env), cwd=self.dir, **kw)
+        env = kw.pop("env", self.env)
+        run = measure(cmd, env=env, cwd=self.dir, max_rss_mb=self.cfg.max_rss_mb, **kw)
         self.result.step(step, note).add(run)
         self.log(f"{step}: {run.seconds:.2f} s, peak RSS {run.peak_rss_mb:,.0f} MB")
         return run
@@ -219,7 +221,7 @@ class SizeBench:
             self.apply_and_raw(sandbox, "first.plan", "original", "original.db", first, "first")
         self.result.notes.append(
             f"the churned copy is planned against the state a real `reconciler apply` of the "
-            f"original left (sandbox peak RSS: {sandbox.rss_mb():,.0f} MB)"
+            f"original left (sandbox peak RSS: {sandbox.peak_rss_mb():,.0f} MB)"
         )
         checkpoint(self.dir / "original.db")
 
@@ -343,6 +345,9 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
     p.add_argument("--naive-timeout", type=float, default=1800.0, help="seconds (30 min)")
     p.add_argument("--apply-max", type=int, default=1_000_000, help="larger N: seed directly")
     p.add_argument(
+        "--max-rss-gb", type=float, default=16.0, help="kill a step above this RSS (0: never)"
+    )
+    p.add_argument(
         "--engine-rev", help="measure this git revision (exported) instead of the work tree"
     )
     args = p.parse_args(argv)
@@ -360,6 +365,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
         min(args.naive_max, 1_000_000) if args.with_10m else args.naive_max,
         args.naive_timeout,
         args.apply_max,
+        args.max_rss_gb * 1024 if args.max_rss_gb else None,
     )
     rev = None
     if args.engine_rev:
@@ -384,12 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     failed = False
     for n in cfg.sizes:
+        bench = SizeBench(cfg, n)
         try:
-            result = SizeBench(cfg, n).go()
-        except StepFailed as e:
+            result = bench.go()
+        except StepFailed as e:  # keep what was measured, say where it stopped
             print(f"N={n:,}: {e}", file=sys.stderr)
-            failed = True
-            break
+            result = bench.result
+            result.checks.append(f"FAIL: stopped: {str(e).splitlines()[0]}")
         doc["sizes"][str(n)] = result.as_dict()
         failed = failed or any(c.startswith("FAIL") for c in result.checks)
         doc["machine_at_end"] = machine()
