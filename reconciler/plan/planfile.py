@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,26 @@ from reconciler.plan.model import (
 
 
 def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
-    """Header, then the delta lines, then the event lines (`deltas_lines` says where they part);
-    each part carries its own sha256."""
+    """Header, then the delta lines, then the event lines (`deltas_lines` says where they part).
+
+    One sha256 covers the header (without the hash itself) and every spool line, so an edited
+    content-block body, binding or input hash is refused as surely as an edited delta.
+    """
     header = dataclasses.asdict(plan)
     header.pop("deltas_path")
     header["format_version"] = FORMAT_VERSION
     header["inputs"] = inputs
-    header["deltas_sha256"], header["deltas_lines"] = _sha_of_spool(plan.deltas_path)
+    header["deltas_lines"] = _count_lines(plan.deltas_path)
     header["events"] = plan.events.to_header()
     spools = [plan.deltas_path]
     if plan.events.spool_path is not None:
-        header["events_sha256"], _ = _sha_of_spool(plan.events.spool_path)
         spools.append(plan.events.spool_path)
+    digest = _header_digest(header)
+    for spool in spools:
+        with gzip.open(spool, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                digest.update(line.encode())
+    header[INTEGRITY_FIELD] = digest.hexdigest()
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as out:
@@ -48,14 +57,23 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
     tmp.replace(path)
 
 
-def _sha_of_spool(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    n = 0
+INTEGRITY_FIELD = "sha256"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]|^\.+")
+
+
+def _header_digest(header: dict[str, Any]) -> Any:
+    """A sha256 seeded with the header's canonical JSON, the integrity field left out.
+
+    The header is written with the same `json.dumps(sort_keys=True)`, and JSON round-trips
+    what it holds (strings, ints, floats by repr, lists), so a reader recomputes it exactly.
+    """
+    canonical = {k: v for k, v in header.items() if k != INTEGRITY_FIELD}
+    return hashlib.sha256((json.dumps(canonical, sort_keys=True) + "\n").encode())
+
+
+def _count_lines(path: Path) -> int:
     with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            digest.update(line.encode())
-            n += 1
-    return digest.hexdigest(), n
+        return sum(1 for _ in fh)
 
 
 def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
@@ -63,36 +81,44 @@ def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
     try:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             header: dict[str, Any] = json.loads(fh.readline())
-            spool = spool_dir / f"saved-{header['plan_id']}.deltas.jsonl.gz"
-            events_spool = spool_dir / f"saved-{header['plan_id']}.events.jsonl.gz"
-            digest, events_digest = hashlib.sha256(), hashlib.sha256()
-            delta_lines = header.get("deltas_lines")  # absent: a plan saved before events
+            if not isinstance(header, dict):
+                raise ValueError("the first line is not a plan header")
+            name = _SAFE_NAME.sub("_", str(header["plan_id"]))  # not yet verified: no ../
+            spool = spool_dir / f"saved-{name}.deltas.jsonl.gz"
+            events_spool = spool_dir / f"saved-{name}.events.jsonl.gz"
+            digest = _header_digest(header)
+            delta_lines = int(header.get("deltas_lines", 0))
             with (
                 gzip.open(spool, "wt", encoding="utf-8", compresslevel=1) as out,
                 gzip.open(events_spool, "wt", encoding="utf-8", compresslevel=1) as events_out,
             ):
                 for n, line in enumerate(fh):
-                    if delta_lines is None or n < delta_lines:
-                        digest.update(line.encode())
-                        out.write(line)
-                    else:
-                        events_digest.update(line.encode())
-                        events_out.write(line)
-    except (OSError, ValueError, KeyError, EOFError) as e:
+                    digest.update(line.encode())
+                    (out if n < delta_lines else events_out).write(line)
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
         raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
     if header.get("format_version") != FORMAT_VERSION:
         raise StalePlanError(
             f"{path}: plan format {header.get('format_version')!r} is not supported"
         )
-    events_sha = header.get("events_sha256", hashlib.sha256().hexdigest())
-    if digest.hexdigest() != header.get("deltas_sha256") or events_digest.hexdigest() != (
-        events_sha
-    ):
+    if INTEGRITY_FIELD not in header:
+        raise StalePlanError(
+            f"{path}: the plan has no whole-file integrity hash (saved by an older reconciler)",
+            hint="run `reconciler plan --out FILE` again",
+        )
+    if digest.hexdigest() != header[INTEGRITY_FIELD]:
         raise StalePlanError(
             f"{path}: the plan's contents do not match its integrity hash; it was modified",
             hint="run `reconciler plan --out FILE` again",
         )
-    plan = Plan(
+    try:
+        return _plan_from_header(header, spool, events_spool), dict(header.get("inputs", {}))
+    except (ValueError, KeyError, TypeError) as e:  # hashed but not a plan we can read
+        raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
+
+
+def _plan_from_header(header: dict[str, Any], spool: Path, events_spool: Path) -> Plan:
+    return Plan(
         plan_id=header["plan_id"],
         workspace=header["workspace"],
         created_at=header["created_at"],
@@ -107,7 +133,6 @@ def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
         if "events" in header
         else NO_EVENTS,
     )
-    return plan, dict(header.get("inputs", {}))
 
 
 def stale_reasons(

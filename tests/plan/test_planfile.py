@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import stat
 from pathlib import Path
 
@@ -46,4 +47,38 @@ def test_stale_reasons_say_what_changed(bench: Workbench) -> None:
         "a.yaml changed",
         "b.csv was removed",
         "c.csv was added",
+    ]
+
+
+@pytest.mark.parametrize("field", ["inputs", "binding", "summary"])
+def test_a_tampered_header_is_refused(bench: Workbench, tmp_path: Path, field: str) -> None:
+    path = tmp_path / "p.plan"
+    save_plan(bench.plan(), path, {"amperity.yaml": "abc"})
+    lines = gzip.open(path, "rt").read().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header[field] = {**header[field], "tampered": 1}
+    lines[0] = json.dumps(header, sort_keys=True) + "\n"
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(lines)
+    with pytest.raises(StalePlanError, match="modified"):
+        load_plan(path, tmp_path)
+
+
+def test_a_plan_id_cannot_steer_where_spools_are_written(bench: Workbench, tmp_path: Path) -> None:
+    path = tmp_path / "p.plan"
+    save_plan(bench.plan(), path, {})
+    lines = gzip.open(path, "rt").read().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["plan_id"] = "../../escaped"
+    lines[0] = json.dumps(header, sort_keys=True) + "\n"
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(lines)
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    with pytest.raises(StalePlanError, match="modified"):
+        load_plan(path, spools)
+    assert not list(tmp_path.glob("*escaped*"))
+    assert sorted(p.name for p in spools.iterdir()) == [
+        "saved-__.._escaped.deltas.jsonl.gz",
+        "saved-__.._escaped.events.jsonl.gz",
     ]
