@@ -1,8 +1,8 @@
 """Desired state: every AttributeSync and AudienceMapping as typed cells in a DuckDB table.
 
-The table `desired(id_kind, user_id, attribute, canon, wire)` lives in an on-disk DuckDB
-database under the plan's spool directory, so a million users times twenty attributes never
-sit in Python objects. `canon` is the canonical JSON text of the value (arrays sorted, as they
+The table `desired(id_kind, user_id, attribute, canon, wire)` lives in DuckDB, capped at
+MEMORY_LIMIT and spilling to the plan's spool directory beyond it, so a million users times
+twenty attributes never sit in Python objects. `canon` is the canonical JSON text of the value (arrays sorted, as they
 compare as sets); `wire` is set only where the text sent differs from it (arrays keep their
 order); both are NULL for an empty cell, which means "no value" (the attribute unsets).
 
@@ -42,7 +42,7 @@ from reconciler.state.values import canonical_value
 
 MAX_LISTED = 20
 OnMissing = Literal["keep", "unset", "set_false"]
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "768MB"
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,14 @@ class Desired:
 
 
 def open_workdb(workdir: Path | None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB database that spills to `workdir` (in memory when None) under a memory cap."""
-    if workdir is None:
-        con = duckdb.connect()
-    else:
+    """An in-memory DuckDB that spills to `workdir` beyond MEMORY_LIMIT (bounded memory).
+
+    In memory rather than a database file: nothing here must survive the process, and a file
+    would write every table to disk even when it fits (measured: 2-3x slower at 100k users).
+    """
+    con = duckdb.connect()
+    if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(workdir / "plan.duckdb"))
         con.execute(f"SET temp_directory = {sql_literal(str(workdir / 'spill'))}")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET enable_progress_bar = false")
