@@ -167,6 +167,7 @@ def check_plan(plan: Mapping[str, Any], truth: Mapping[str, Any]) -> list[str]:
             "data points": (summary["data_points"], truth["expected_data_points"]),
             "attribute updates (cells)": (summary["attribute_updates"], truth["changed_cells"]),
             "users": (summary["users_changed"], truth["changed_users"]),
+            "events": (summary["events"], truth["events"]),
             "requests": (summary["requests"], truth["expected_requests"]),
         }
     )
@@ -187,19 +188,22 @@ def check_sent(stats: Mapping[str, Any], truth: Mapping[str, Any]) -> list[str]:
         {
             "data points sent": (stats["data_points"], truth["expected_data_points"]),
             "requests sent": (stats["requests"].get("/users/track", 0), truth["expected_requests"]),
-            "objects accepted": (stats["objects"], truth["changed_users"]),
+            "objects accepted": (stats["objects"], truth["expected_objects"]),
             "objects rejected": (stats["rejected_objects"], 0),
         }
     )
 
 
 def check_naive(out: Mapping[str, Any], truth: Mapping[str, Any]) -> list[str]:
+    """The naive baseline fills requests to 75 objects without co-location or markers."""
+    points = truth["changed_cells"] + truth["events"]
     return _compare(
         {
-            "naive data points": (out["data_points"], truth["expected_data_points"]),
+            "naive data points": (out["data_points"], points),
             "naive cells": (out["changed_cells"], truth["changed_cells"]),
             "naive users": (out["users"], truth["changed_users"]),
-            "naive requests": (out["requests"], truth["expected_requests"]),
+            "naive events": (out["events"], truth["events"]),
+            "naive requests": (out["requests"], truth["requests_unmarked"]),
         }
     )
 
@@ -208,6 +212,7 @@ NO_CHANGES = {
     "expected_data_points": 0,
     "changed_cells": 0,
     "changed_users": 0,
+    "events": 0,
     "expected_requests": 0,
     "per_attribute": {},
 }

@@ -5,8 +5,9 @@
 It reads the manifests with pyyaml, loads the desired state (the AttributeSync source and the
 audience member files) into one dict {user: {attribute: value}}, loads the stored state (its
 own JSON snapshot of what it last sent) into another, diffs the two with DeepDiff, and turns
-the differences into /users/track objects packed 75 per request. It prints what it would send
-as one JSON line: changed cells, data points, users, requests. `--write-state` then saves the
+the differences into /users/track objects; events whose ids the snapshot has not seen follow,
+and everything is packed 75 objects per request. It prints what it would send as one JSON
+line: changed cells, data points, users, events, requests. `--write-state` then saves the
 desired state as the new snapshot (what "apply" means here; pii values are stored raw, which
 the real engine refuses to do).
 
@@ -119,6 +120,28 @@ def load_desired(root: Path, docs: list[dict[str, Any]]) -> tuple[Users, dict[st
     return users, on_exit
 
 
+def new_events(root: Path, docs: list[dict[str, Any]], sent: set[str]) -> list[dict[str, Any]]:
+    """Event objects of every EventStream whose id is not in the snapshot's sent ids."""
+    out = []
+    for d in (d for d in docs if d["kind"] == "EventStream"):
+        spec, f = d["spec"], d["spec"]["fields"]
+        with (root / spec["source"]["path"]).open() as fh:
+            for line in fh:
+                row = json.loads(line)
+                if row[f["id"]] in sent:
+                    continue
+                out.append(
+                    {
+                        "id": row[f["id"]],
+                        "external_id": row[f["identifier"]],
+                        "name": row[f["name"]],
+                        "time": row[f["time"]],
+                        "properties": row.get(f.get("properties", ""), {}),
+                    }
+                )
+    return out
+
+
 def changed_cells(stored: Users, desired: Users) -> set[tuple[str, str]]:
     """Every (user, attribute) whose value differs, from DeepDiff's tree view."""
     diff = DeepDiff(stored, desired, view="tree")
@@ -177,25 +200,31 @@ def main() -> int:
     started = time.perf_counter()
     docs = load_manifests(args.manifests)
     desired, on_exit = load_desired(args.manifests, docs)
-    stored: Users = json.loads(args.state.read_text()) if args.state.exists() else {}
+    snapshot = json.loads(args.state.read_text()) if args.state.exists() else {}
+    stored: Users = snapshot.get("users", {})
+    sent_ids: set[str] = set(snapshot.get("sent_events", []))
     loaded = time.perf_counter()
     cells = changed_cells(stored, desired)
     objects = payloads(cells, stored, desired, on_exit)
+    events = new_events(args.manifests, docs, sent_ids)
+    stream = [*objects, *({k: v for k, v in e.items() if k != "id"} for e in events)]
     requests = [
-        objects[i : i + OBJECTS_PER_REQUEST] for i in range(0, len(objects), OBJECTS_PER_REQUEST)
+        stream[i : i + OBJECTS_PER_REQUEST] for i in range(0, len(stream), OBJECTS_PER_REQUEST)
     ]
     points = sum(data_points(v) for o in objects for k, v in o.items() if k != "external_id")
     out = {
         "changed_cells": len(cells),
-        "data_points": points,
+        "data_points": points + len(events),
         "users": len(objects),
+        "events": len(events),
         "requests": len(requests),
-        "expected_requests": math.ceil(len(objects) / OBJECTS_PER_REQUEST),
+        "expected_requests": math.ceil(len(stream) / OBJECTS_PER_REQUEST),
         "load_seconds": round(loaded - started, 2),
         "diff_seconds": round(time.perf_counter() - loaded, 2),
     }
     if args.write_state:
-        args.state.write_text(json.dumps(desired))
+        sent_ids.update(e["id"] for e in events)
+        args.state.write_text(json.dumps({"users": desired, "sent_events": sorted(sent_ids)}))
     json.dump(out, sys.stdout)
     print()
     return 0

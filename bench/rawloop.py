@@ -2,61 +2,55 @@
 
     .venv/bin/python bench/rawloop.py PLANFILE URL [--key sandbox-key] [--concurrency 4]
 
-Reads the user objects of a saved plan (`reconciler plan --out`), packs them 75 per request in
-plan order, and posts them to URL/users/track from `--concurrency` keep-alive connections:
-no state, no journal, no retries, no pacing. `reconciler apply PLANFILE` does the same work
-plus all of that; `apply / rawloop` is what the bookkeeping costs. Prints one JSON line.
+Loads a saved plan (`reconciler plan --out`) and packs its user deltas and events into request
+bodies with the engine's own packing (so the bodies are the very ones apply sends, event
+markers included), then posts them to URL/users/track from `--concurrency` keep-alive
+connections: no state, no journal, no intents, no retries, no pacing. `reconciler apply
+PLANFILE` does the same plus all of that; `raw / apply` time is what the bookkeeping costs.
+Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import json
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-OBJECTS_PER_REQUEST = 75
+from reconciler.apply.batching import pack
+from reconciler.plan.planfile import load_plan
 
 
-def read_batches(planfile: Path) -> list[list[dict[str, Any]]]:
-    """The plan's user objects ({id kind: id, **attributes}), in order, 75 per request."""
-    batches: list[list[dict[str, Any]]] = [[]]
-    with gzip.open(planfile, "rt", encoding="utf-8") as fh:
-        fh.readline()  # the plan header
-        for line in fh:
-            kind, user, attributes, *_ = json.loads(line)
-            if len(batches[-1]) == OBJECTS_PER_REQUEST:
-                batches.append([])
-            batches[-1].append({kind: user, **attributes})
-    return [b for b in batches if b]
+def read_bodies(planfile: Path) -> list[bytes]:
+    """Every request body of the plan, JSON-encoded, in send order."""
+    with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
+        plan, _inputs = load_plan(planfile, Path(tmp))
+        events = plan.events.events() if plan.events.due else ()
+        batches = pack(plan.deltas(), events=events, token_prefix=f"raw-{plan.plan_id}")
+        return [json.dumps(b.payload, separators=(",", ":")).encode() for b in batches]
 
 
-async def post_all(
-    url: str, key: str, batches: list[list[dict[str, Any]]], concurrency: int
-) -> dict[str, int]:
-    headers = {"Authorization": f"Bearer {key}"}
+async def post_all(url: str, key: str, bodies: list[bytes], concurrency: int) -> dict[str, int]:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    for batch in batches:
-        queue.put_nowait(batch)
-    counts = {"requests": 0, "errors": 0, "objects": 0}
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    counts = {"requests": 0, "errors": 0}
     async with httpx.AsyncClient(
         base_url=url, headers=headers, limits=limits, timeout=60.0
     ) as client:
 
         async def worker() -> None:
             while not queue.empty():
-                batch = queue.get_nowait()
-                r = await client.post("/users/track", json={"attributes": batch})
+                body = queue.get_nowait()
+                r = await client.post("/users/track", content=body)
                 counts["requests"] += 1
-                if r.status_code == 201:
-                    counts["objects"] += len(batch)
-                else:
+                if r.status_code != 201 or "errors" in r.json():
                     counts["errors"] += 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -71,9 +65,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     started = time.perf_counter()
-    batches = read_batches(args.planfile)
+    bodies = read_bodies(args.planfile)
     read = time.perf_counter()
-    counts = asyncio.run(post_all(args.url, args.key, batches, args.concurrency))
+    counts = asyncio.run(post_all(args.url, args.key, bodies, args.concurrency))
     done = time.perf_counter()
     out = counts | {
         "read_seconds": round(read - started, 3),

@@ -61,14 +61,19 @@ def _plan_rss(size: Doc, users: int) -> tuple[str, bool | None]:
 
 
 def _points_ratio(size: Doc, _: int) -> tuple[str, bool | None]:
-    sent = size["figures"].get("churn sent by apply", {}).get("data_points")
+    """Attribute data points: what was sent, less one per event and one marker per request
+    that carried events (both checked exactly against the ground truth on their own)."""
+    truth = size["truth"]
+    extra = truth.get("events", 0) + truth.get("requests_carrying_events", 0)
+    cells = truth["changed_cells"]
     planned = size["figures"].get("churn planned", {}).get("data_points")
-    cells = size["truth"]["changed_cells"]
+    sent = size["figures"].get("churn sent by apply", {}).get("data_points")
     if sent is None:
-        r = _ratio(planned, cells)
+        r = _ratio(None if planned is None else planned - extra, cells)
         return f"planned {_fmt_ratio(r, 3)} (not sent at this N)", None if r is None else r == 1
-    r = _ratio(sent, cells)
-    return f"{_fmt_ratio(r, 3)} ({sent:,} / {cells:,})", sent == cells and planned == cells
+    r = _ratio(sent - extra, cells)
+    both = sent - extra == cells and planned is not None and planned - extra == cells
+    return f"{_fmt_ratio(r, 3)} ({sent - extra:,} / {cells:,})", both
 
 
 def _apply_ratio(label: str) -> Callable[[Doc, int], tuple[str, bool | None]]:
@@ -125,26 +130,28 @@ def timings_table(size: Doc) -> list[str]:
 
 
 def counts_table(size: Doc) -> list[str]:
-    truth = size["truth"]
+    columns = ("changed_cells", "data_points", "users", "events", "objects", "requests")
     lines = [
-        "| | changed cells | data points | users | requests |",
-        "|---|---:|---:|---:|---:|",
-        f"| ground truth (churn) | {truth['changed_cells']:,} | "
-        f"{truth['expected_data_points']:,} | {truth['changed_users']:,} | "
-        f"{truth['expected_requests']:,} |",
+        "| | changed cells | data points | users | events | objects | requests |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    first = truth.get("first_sync") or {}
-    if first:
-        lines.append(
-            f"| ground truth (first sync) | {first['changed_cells']:,} | "
-            f"{first['expected_data_points']:,} | {first['changed_users']:,} | "
-            f"{first['expected_requests']:,} |"
-        )
-    for name, c in size["figures"].items():
-        cells = f"{c['changed_cells']:,}" if "changed_cells" in c else ""
-        lines.append(
-            f"| {name} | {cells} | {c['data_points']:,} | {c['users']:,} | {c['requests']:,} |"
-        )
+
+    def row(name: str, c: Doc) -> str:
+        cells = [f"{c[k]:,}" if k in c else "" for k in columns]
+        return f"| {name} | " + " | ".join(cells) + " |"
+
+    for name, t in (("churn", size["truth"]), ("first sync", size["truth"].get("first_sync"))):
+        if t:
+            expected = {
+                "changed_cells": t["changed_cells"],
+                "data_points": t["expected_data_points"],
+                "users": t["changed_users"],
+                "events": t.get("events", 0),
+                "objects": t.get("expected_objects", t["changed_users"]),
+                "requests": t["expected_requests"],
+            }
+            lines.append(row(f"ground truth ({name})", expected))
+    lines += [row(name, c) for name, c in size["figures"].items()]
     return lines
 
 

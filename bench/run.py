@@ -71,6 +71,7 @@ class Config:
     naive_max: int
     naive_timeout: float
     apply_max: int
+    events_pct: float
     max_rss_mb: float | None = None
     engine: Path | None = None  # an exported revision to run instead of the work tree
 
@@ -91,11 +92,12 @@ class SizeResult:
         self.checks.extend([f"FAIL: {what}: {p}" for p in problems] or [f"ok: {what}"])
 
     def as_dict(self) -> dict[str, Any]:
-        keys = ("changed_cells", "expected_data_points", "changed_users", "expected_requests")
+        def small(truth: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in truth.items() if k not in ("per_attribute", "attribute_names")}
+
         return {
             "users": self.users,
-            "truth": {k: self.truth.get(k) for k in keys}
-            | {"first_sync": self.truth.get("first_sync", {})},
+            "truth": small(self.truth) | {"first_sync": small(self.truth.get("first_sync", {}))},
             "series": {k: s.summary() for k, s in self.series.items()},
             "checks": self.checks,
             "figures": self.figures,
@@ -192,6 +194,7 @@ class SizeBench:
             f"--churn={c.churn}",
             f"--seed={c.seed}",
             f"--format={c.fmt}",
+            f"--events={round(self.n * c.events_pct / 100)}",
         ]
         self.measure("generate", script("generate.py", *args, str(self.dir)))
         self.result.truth = json.loads((self.dir / "ground_truth.json").read_text())
@@ -304,7 +307,8 @@ class SizeBench:
                 )
                 out = run.json()
                 self.result.figures["churn planned by naive"] = {
-                    k: out[k] for k in ("changed_cells", "data_points", "users", "requests")
+                    k: out[k]
+                    for k in ("changed_cells", "data_points", "users", "events", "requests")
                 }
                 self.result.check("naive payloads", check_naive(out, self.result.truth))
         except StepFailed as e:
@@ -317,6 +321,7 @@ def _counts(summary: dict[str, Any]) -> dict[str, int]:
         "changed_cells": summary["attribute_updates"],
         "data_points": summary["data_points"],
         "users": summary["users_changed"],
+        "events": summary["events"],
         "requests": summary["requests"],
     }
 
@@ -324,7 +329,7 @@ def _counts(summary: dict[str, Any]) -> dict[str, int]:
 def _sent(stats: dict[str, Any]) -> dict[str, int]:
     return {
         "data_points": stats["data_points"],
-        "users": stats["objects"],
+        "objects": stats["objects"],
         "requests": stats["requests"].get("/users/track", 0),
     }
 
@@ -339,6 +344,12 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
     p.add_argument("--churn", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
+    p.add_argument(
+        "--events-pct",
+        type=float,
+        default=2.0,
+        help="events in the original stream as a percent of users; the churned copy adds 10%%",
+    )
     p.add_argument("--work", type=Path, default=Path("/tmp/reconciler-bench"))
     p.add_argument("--out", type=Path, default=BENCH, help="where RESULTS.md and the plot go")
     p.add_argument("--naive-max", type=int, default=1_000_000)
@@ -365,6 +376,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
         min(args.naive_max, 1_000_000) if args.with_10m else args.naive_max,
         args.naive_timeout,
         args.apply_max,
+        args.events_pct,
         args.max_rss_gb * 1024 if args.max_rss_gb else None,
     )
     rev = None

@@ -3,10 +3,10 @@
     .venv/bin/python bench/seed.py PLANFILE STATE_URL
 
 Reads a plan saved by `reconciler plan --out PLANFILE` (made against STATE_URL), then records
-every delta's ledger writes and unsets through the StateStore, as the executor does once Braze
-acknowledged a batch, with no HTTP at all (and one journal entry per 10,000 users instead of
-per 75). The benchmarks use it to put "the original was applied" in place at sizes where a
-real apply against the sandbox takes too long.
+every delta's ledger writes and unsets, and every due event's id, through the StateStore, as
+the executor does once Braze acknowledged a batch, with no HTTP at all (and one journal entry
+per 10,000 users instead of per 75). The benchmarks use it to put "the original was applied"
+in place at sizes where a real apply against the sandbox takes too long.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def seed(planfile: Path, state_url: str) -> tuple[int, int]:
                     writes += len(rows)
                     batch_no += 1
                     rows, unsets = [], []
-            store.record_batch(apply_id, batch_no, rows, unsets)
+            sent = [e.event_id for e in plan.events.events()] if plan.events.due else []
+            store.record_batch(apply_id, batch_no, rows, unsets, event_ids=sent)
             writes += len(rows)
             store.finish_apply(apply_id, "applied")
     return users, writes

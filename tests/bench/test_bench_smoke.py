@@ -64,15 +64,28 @@ def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> 
     size = doc["sizes"]["2000"]
     assert size["checks"] and all(c.startswith("ok: ") for c in size["checks"])
     truth = size["truth"]
-    want = {
-        "data_points": truth["expected_data_points"],
+    assert truth["events"] == 4 and truth["first_sync"]["events"] == 40  # 2% of users, +10%
+    points, requests = truth["expected_data_points"], truth["expected_requests"]
+    assert points == truth["changed_cells"] + 4 + truth["requests_carrying_events"]
+    planned = size["figures"]["churn planned"]
+    assert planned == {
+        "changed_cells": truth["changed_cells"],
+        "data_points": points,
         "users": truth["changed_users"],
-        "requests": truth["expected_requests"],
+        "events": 4,
+        "requests": requests,
     }
-    for name in ("churn planned", "churn sent by apply", "churn sent by raw loop"):
-        assert {k: size["figures"][name][k] for k in want} == want, name
-    assert size["figures"]["churn planned by naive"]["data_points"] == want["data_points"]
+    for name in ("churn sent by apply", "churn sent by raw loop"):
+        sent = size["figures"][name]
+        assert sent == {
+            "data_points": points,
+            "objects": truth["expected_objects"],
+            "requests": requests,
+        }
+    naive = size["figures"]["churn planned by naive"]
+    assert naive["data_points"] == truth["changed_cells"] + 4  # no event markers of its own
     assert set(size["series"]) >= {"plan churn", "plan no-op", "I/O floor", "naive churn"}
     results = (out / "RESULTS.md").read_text()
-    assert "bench/run.py --sizes=2000" in results and "all 13 checks passed" in results
+    assert "bench/run.py --sizes=2000" in results
+    assert f"all {len(size['checks'])} checks passed" in results
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
