@@ -1,19 +1,24 @@
-"""`demo`: the whole loop on a throwaway copy: sandbox, plan → apply → plan → edit → plan."""
+"""`demo`: the loop on a throwaway copy: sandbox, plan → apply → plan → edit → plan → drift."""
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.commands.applying import ApplyRequest, Prepared, execute
+from reconciler.commands.drifting import DriftRequest, check_drift
 from reconciler.commands.planning import make_plan
 from reconciler.errors import UsageError
 from reconciler.manifests import Manifests, load_workspace
+from reconciler.render.drift import render_text as render_drift_text
 from reconciler.render.plan import render_text
 from reconciler.sandbox.process import start_sandbox
+from reconciler.sources.events import iso, parse_time
 
 Echo = Callable[[str], None]
 
@@ -24,6 +29,7 @@ def run_demo(manifests_dir: Path, echo: Echo, *, color: bool = False) -> int:
         root = Path(tmp)
         copy = root / "manifests"
         shutil.copytree(manifests_dir, copy)
+        _recent_events(load_workspace(copy))
         state = f"sqlite:///{root / 'state.db'}"
         sandbox = start_sandbox("--db", str(root / "sandbox.db"), cwd=root)
         try:
@@ -65,6 +71,10 @@ def _loop(
     change = _change_one_value(m)
     step(4, f"edit one sample value in the copy: {change}")
     plan("plan-3")
+    step(5, "drift: live Braze against state (window 0 s: read back everything)")
+    request = DriftRequest(copy, state, sample=500, seed=1, window_seconds=0, environ=environ)
+    report = check_drift(request)
+    echo(render_drift_text(report).rstrip("\n"))
 
 
 def _change_one_value(m: Manifests) -> str:
@@ -90,3 +100,22 @@ def _change_one_value(m: Manifests) -> str:
         shown = f": {old} → {new}" if "tier" in column else " edited"  # never a pii value
         return f"{rel} row 2, {column}{shown}"
     raise UsageError("the demo needs a CSV AttributeSync to edit")
+
+
+def _recent_events(m: Manifests) -> None:
+    """Shift the copy's JSONL event times so the newest is an hour old: sample events are
+    dated, and the demo should send them whatever day it runs (the horizon is 30 days)."""
+    for stream in m.event_streams:
+        path, field = m.path(stream.spec.source.path), stream.spec.fields.time
+        if path.suffix != ".jsonl":
+            continue
+        rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        times = [parse_time(r.get(field)) for r in rows]
+        known = [t for t in times if t is not None]
+        if not known:
+            continue
+        shift = datetime.now(UTC) - timedelta(hours=1) - max(known)
+        for row, when in zip(rows, times, strict=True):
+            if when is not None:
+                row[field] = iso(when + shift)
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")

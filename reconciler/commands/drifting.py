@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ class DriftRequest:
     sample: int = DEFAULT_SAMPLE
     seed: int | None = None  # None: a fresh seed, reported so the run can be repeated
     window_seconds: float = DEFAULT_WINDOW_SECONDS
+    environ: Mapping[str, str] | None = None  # None: the process environment (the demo passes one)
 
 
 def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
@@ -37,8 +39,8 @@ def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
         raise UsageError("--window must not be negative")
     m = load_workspace(request.manifests_dir)
     url = resolve_state_url(request.manifests_dir, request.state_flag, m)
-    endpoint = resolve_endpoint(m.rest_endpoint)
-    api_key = api_key_from_env(m.workspace.spec.api_key_env)
+    endpoint = resolve_endpoint(m.rest_endpoint, request.environ)
+    api_key = api_key_from_env(m.workspace.spec.api_key_env, request.environ)
     seed = request.seed if request.seed is not None else secrets.randbelow(1_000_000)
     options = DriftOptions(UserCheckOptions(request.sample, seed, request.window_seconds))
     from reconciler.braze.client import BrazeClient  # httpx stays out of `import commands`
