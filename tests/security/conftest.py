@@ -37,10 +37,16 @@ class Workspace:
         return env
 
     def cli(
-        self, *args: str, env: dict[str, str] | None = None, state: bool = True
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        state: bool = True,
+        manifests: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "reconciler", *args, "--manifests", str(self.manifests)]
-        if state:
+        command = [sys.executable, "-m", "reconciler", *args]
+        if manifests:
+            command += ["--manifests", str(self.manifests)]
+        if state and manifests:
             command += ["--state", f"sqlite:///{self.state_path}"]
         return subprocess.run(
             command,
