@@ -42,6 +42,8 @@ def input_hashes(m: Manifests) -> dict[str, str]:
         paths.add(sync.spec.source.path)
     for mapping in m.audience_mappings:
         paths.add(mapping.spec.members.path)
+    for stream in m.event_streams:
+        paths.add(stream.spec.source.path)
     out = {}
     for rel in sorted(paths):
         digest = hashlib.sha256()

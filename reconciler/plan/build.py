@@ -11,6 +11,7 @@ from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
 from reconciler.plan.diff import Policy, diff
+from reconciler.plan.events import add_events
 from reconciler.plan.guards import evaluate_guards
 from reconciler.plan.model import (
     AttributeChange,
@@ -71,6 +72,7 @@ def build_plan(
         estimated_seconds=cost.estimated_seconds(requests, per_3s),
         resources=dict(Counter(r.action for r in resource_changes)),
     )
+    summary, events = add_events(m, state, spool_dir, plan_id, summary, spool.path)
     guards = evaluate_guards(m, desired, changes, summary, state)
     return Plan(
         plan_id=plan_id,
@@ -83,4 +85,5 @@ def build_plan(
         guards=guards,
         samples=samples,
         deltas_path=spool.path,
+        events=events,
     )

@@ -259,8 +259,7 @@ def _raise_conflicts(con: duckdb.DuckDBPyConnection) -> None:
         FROM ev e JOIN firsts x USING (event_id) JOIN ev f ON f.ord = x.ord
         WHERE e.content <> x.content ORDER BY e.ord
     """
-    found = con.execute(f"SELECT count(*) FROM ({query})").fetchone()
-    total = int(found[0]) if found else 0
+    total = _scalar(con, f"SELECT count(*) FROM ({query})")
     if not total:
         return
     problems = [
@@ -286,8 +285,7 @@ def _load_acked(con: duckdb.DuckDBPyConnection, state: StateReader) -> int:
     total = state.event_count()
     if not total:
         return 0
-    found = con.execute("SELECT count(DISTINCT event_id) FROM ev").fetchone()
-    candidates = int(found[0]) if found else 0
+    candidates = _scalar(con, "SELECT count(DISTINCT event_id) FROM ev")
     if total > PROBE_RATIO * candidates:
         batches: Iterator[list[str]] = _probed(con, state)
     else:
@@ -377,8 +375,8 @@ def _count_in_doubt(con: duckdb.DuckDBPyConnection, ids: set[str]) -> int:
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    found = con.execute(sql).fetchone()
-    return int(found[0]) if found else 0
+    rows = con.execute(sql).fetchall()  # all of it: an unfinished result blocks the connection
+    return int(rows[0][0]) if rows else 0
 
 
 def utcnow() -> dt.datetime:

@@ -44,6 +44,22 @@ def _notes(ev: EventsPlan) -> list[str]:
     return out
 
 
+def _located(ev: EventsPlan, indent: str) -> list[str]:
+    """Where the first refused events are (`file:row:col: reason`), under a heading."""
+    out = []
+    for title, located in _where(ev):
+        out += [f"{indent}{title}", *(f"{indent}  {where}" for where in located)]
+    return out
+
+
+def _where(ev: EventsPlan) -> list[tuple[str, tuple[str, ...]]]:
+    found = [
+        (f"refused, older than the {ev.retention_days}-day horizon:", ev.expired_at),
+        ("skipped, invalid:", ev.skipped_at),
+    ]
+    return [(title, located) for title, located in found if located]
+
+
 def events_warnings(plan: Plan) -> list[str]:
     return _refusals(plan.events)
 
@@ -66,8 +82,7 @@ def events_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
     for c in ev.by_name:
         lines.append(f"  {mark} {c.name:<{width}}  {c.count:>7,}  ({c.stream})")
     lines += [f"  {note}" for note in _notes(ev)]
-    lines += [f"  refused: {line}" for line in _refusals(ev)]
-    lines += [f"    {where}" for where in (*ev.expired_at, *ev.skipped_at)]
+    lines += _located(ev, "  ")
     if ev.samples:
         masked = "" if show_values else " (identifiers masked; --show-values reveals)"
         lines += ["", f"Event samples{masked}:"]
@@ -80,17 +95,17 @@ def events_markdown(plan: Plan, *, show_values: bool = False) -> list[str]:
     ev = plan.events
     if not ev.reported:
         return []
-    body = [
-        f"<details><summary>Events: {ev.due:,} to send, exactly once</summary>",
-        "",
-        "| stream | event | to send |",
-        "|---|---|---:|",
-    ]
-    body += [f"| {c.stream} | `{c.name}` | {c.count:,} |" for c in ev.by_name]
-    body += ["", *(f"- {note}" for note in _notes(ev))]
+    body = [f"<details><summary>Events: {ev.due:,} to send, exactly once</summary>", ""]
+    if ev.by_name:
+        body += ["| stream | event | to send |", "|---|---|---:|"]
+        body += [f"| {c.stream} | `{c.name}` | {c.count:,} |" for c in ev.by_name]
+        body.append("")
+    body += [f"- {note}" for note in _notes(ev)]
+    body += [f"- {title} `{where}`" for title, located in _where(ev) for where in located]
     if ev.samples:
-        body += [f"- `{_user(s, show_values)}` `{s.name}` at {s.time}" for s in ev.samples] + [""]
-    body += ["</details>", ""]
+        body += ["", "Samples:", ""]
+        body += [f"- `{_user(s, show_values)}` `{s.name}` at {s.time}" for s in ev.samples]
+    body += ["", "</details>", ""]
     return body
 
 

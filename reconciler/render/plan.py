@@ -119,7 +119,8 @@ def summary_line(plan: Plan) -> str:
     guards = "guards ok" if plan.guards_ok else "**guards tripped**"
     return (
         f"+{sets:,} ~{changed:,} −{unsets:,} cells · {_plural(s.users_changed, 'user')} · "
-        f"{_plural(s.data_points, 'data point')} · {_plural(s.requests, 'request')} · {guards}"
+        + (f"{_plural(s.events, 'event')} · " if s.events else "")
+        + f"{_plural(s.data_points, 'data point')} · {_plural(s.requests, 'request')} · {guards}"
     )
 
 

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from events.support import refresh_example_events
 from fixtures_sandbox import SandboxServer
 
 from reconciler.manifests import load_workspace
+from reconciler.plan.event_model import MARKER_ATTRIBUTE
 from reconciler.sources.desired import build_desired
 from reconciler.state import LockRequest, open_state
 
@@ -109,6 +111,7 @@ def workspace(
     keys.write_text(f"keys:\n  - key: {key}\n    workspace: production\n")
     sandbox = sandbox_server_factory("--keys", str(keys))
     shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    refresh_example_events(tmp_path / "manifests")  # inside the 30-day horizon, always
     yield Workspace(tmp_path, sandbox, key)
 
 
@@ -143,7 +146,10 @@ def desired_values(manifests: Path) -> dict[str, dict[str, Any]]:
 
 def remote_values(ws: Workspace, ids: list[str]) -> dict[str, dict[str, Any]]:
     exported = ws.export(ids)
-    return {u: {a: normal(v) for a, v in attrs.items()} for u, attrs in exported.items()}
+    return {
+        u: {a: normal(v) for a, v in attrs.items() if a != MARKER_ATTRIBUTE}  # not an attribute
+        for u, attrs in exported.items()
+    }
 
 
 def grow_amperity(ws: Workspace, users: int) -> list[str]:
@@ -190,10 +196,11 @@ def test_apply_leaves_exactly_the_desired_values_and_the_next_plan_is_empty(
 ) -> None:
     proc = workspace.cli("apply", "--auto-approve")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1].startswith("applied: 8 users applied in 1 request ")
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith("applied: 8 users and 5 events applied in 1 request ")
     desired = desired_values(workspace.manifests)
     assert remote_values(workspace, sorted(desired)) == desired
-    assert workspace.stats()["data_points"] == 83
+    assert workspace.stats()["data_points"] == 83 + 5 + 1  # attributes, events, event marker
 
     again = workspace.cli("plan", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -249,8 +256,9 @@ def test_a_saved_plan_applies_and_a_stale_one_is_refused_with_the_reason(
 
     refused = workspace.cli("apply", str(stale))
     assert refused.returncode == 1
-    # serial 0 → 4: three content blocks recorded, then one batch of users
-    assert "the saved plan is stale: the state changed since the plan (serial 0 → 4)" in (
+    # serial 0 → 6: three content blocks, then one batch of users and events (its event
+    # intent recorded before sending and cleared after, reconciler.apply.events)
+    assert "the saved plan is stale: the state changed since the plan (serial 0 → 6)" in (
         refused.stderr
     )
     assert "Traceback" not in refused.stderr
