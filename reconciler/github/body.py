@@ -63,8 +63,12 @@ def fit_body(body: str, marker: Marker, artifact_url: str | None, limit: int = M
     if len(body) <= limit:
         return body
     note = _note(artifact_url)
-    budget = limit - len(note) - 64 * 16  # room for closers
-    cut = body[:budget]
-    if "\n" in cut:
-        cut = cut[: cut.rfind("\n")]
-    return cut + _closers(cut) + note
+    budget = limit - len(note)
+    while True:
+        cut = body[:budget]
+        if "\n" in cut:
+            cut = cut[: cut.rfind("\n")]
+        text = cut + _closers(cut) + note
+        if len(text) <= limit:
+            return text
+        budget -= len(text) - limit

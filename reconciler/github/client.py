@@ -66,11 +66,11 @@ class GitHubClient:
 
     def create_comment(self, number: int, body: str) -> dict[str, Any]:
         path = f"/repos/{self._repo}/issues/{number}/comments"
-        return self._json("POST", path, {"body": body})
+        return self._object("POST", path, {"body": body})
 
     def update_comment(self, comment_id: int, body: str) -> dict[str, Any]:
         path = f"/repos/{self._repo}/issues/comments/{comment_id}"
-        return self._json("PATCH", path, {"body": body})
+        return self._object("PATCH", path, {"body": body})
 
     # -- issues ------------------------------------------------------------------------------
 
@@ -83,10 +83,10 @@ class GitHubClient:
 
     def create_issue(self, title: str, body: str, labels: list[str]) -> dict[str, Any]:
         payload = {"title": title, "body": body, "labels": labels}
-        return self._json("POST", f"/repos/{self._repo}/issues", payload)
+        return self._object("POST", f"/repos/{self._repo}/issues", payload)
 
     def update_issue(self, number: int, **fields: Any) -> dict[str, Any]:
-        return self._json("PATCH", f"/repos/{self._repo}/issues/{number}", fields)
+        return self._object("PATCH", f"/repos/{self._repo}/issues/{number}", fields)
 
     def pulls_for_commit(self, sha: str) -> list[dict[str, Any]]:
         """The pull requests a commit belongs to (how a push to main finds its merged PR)."""
@@ -107,6 +107,12 @@ class GitHubClient:
             if len(items) < 100:
                 return
             page += 1
+
+    def _object(self, method: str, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        body = self._json(method, path, payload)
+        if not isinstance(body, dict):
+            raise GitHubError(f"{method} {path}: expected a JSON object from GitHub")
+        return body
 
     def _json(
         self,
@@ -139,7 +145,7 @@ class GitHubClient:
                     raise GitHubError(
                         self._redact(f"{method} {path}: {type(e).__name__}: {e}")
                     ) from None
-                self._wait(self._backoff * 2 ** (attempt - 1))
+                self._wait(self._backoff * 2.0 ** (attempt - 1))
                 continue
             wait = self._retry_wait(response, attempt)
             if wait is None or last:
@@ -160,10 +166,10 @@ class GitHubClient:
                 reset = _seconds(headers["x-ratelimit-reset"], 0.0) - time.time()
                 return max(reset, self._backoff)
             if status == 429 or "secondary rate limit" in response.text.lower():
-                return self._backoff * 2 ** (attempt - 1)
+                return self._backoff * 2.0 ** (attempt - 1)
             return None
         if status >= 500:
-            return self._backoff * 2 ** (attempt - 1)
+            return self._backoff * 2.0 ** (attempt - 1)
         return None
 
     def _wait(self, seconds: float) -> None:
