@@ -7,7 +7,7 @@ takes longer than `HANG_SECONDS`. Mutations built to be invalid must exit 1; the
 happen to produce a valid workspace (a retyped scalar that still fits) may also exit 0.
 
 `make test` runs the fast profile (60 examples per test); `HYPOTHESIS_PROFILE=slow` runs 10,000
-per test (see docs/testing.md).
+per test (the command is in SECURITY.md).
 """
 
 from __future__ import annotations
