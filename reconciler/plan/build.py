@@ -39,9 +39,9 @@ def build_plan(
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
     total_points = 0
     try:
-        for delta in deltas:
-            spool.add(delta)
-            total_points += delta.data_points
+        for line, points in deltas:
+            spool.add_line(line)
+            total_points += points
     finally:
         spool.close()
     samples = tuple(Sample(u, a, before, canonical_value(w)) for u, a, before, w in result.samples)

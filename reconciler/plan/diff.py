@@ -9,10 +9,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from duckdb.sqltypes import VARCHAR
+from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
-from reconciler.plan.model import UserDelta
 from reconciler.state.values import keyed_hash_text
 
 # One row per cell that must change. on_missing: keep | unset | set_false; NULL = unmanaged.
@@ -27,7 +26,55 @@ LEFT JOIN policy p ON p.attribute = coalesce(d.attribute, l.attribute)
 WHERE (d.user_id IS NOT NULL AND d.stored IS DISTINCT FROM l.value)
    OR (d.user_id IS NULL AND (p.on_missing IS NULL OR p.on_missing = 'unset'
        OR (p.on_missing = 'set_false' AND l.value <> 'false')))
-ORDER BY k, u, a
+"""
+
+# Each change as Braze receives it: `kind` (set | changed | unset, set_false counting as a
+# change), the wire JSON text, the stored value to record (NULL: the row goes away) and its
+# data points. An array that is not pii and already in the ledger changes by add/remove, so
+# values other writers added are left alone.
+_TYPED = """
+CREATE TEMP TABLE changes AS
+WITH c AS (
+  SELECT *,
+    CASE WHEN NOT wanted AND on_missing = 'set_false' THEN 'changed'
+         WHEN NOT wanted OR ds IS NULL THEN 'unset'
+         WHEN lv IS NULL THEN 'set' ELSE 'changed' END AS kind,
+    (wanted AND ds IS NOT NULL AND lv IS NOT NULL AND a IN (SELECT unnest(?::VARCHAR[])))
+      AS edit
+  FROM (__CHANGES__)
+), e AS (
+  SELECT *,
+    CASE WHEN edit THEN list_filter(from_json(dw, '["VARCHAR"]'),
+         lambda x: NOT list_contains(from_json(lv, '["VARCHAR"]'), x)) END AS added,
+    CASE WHEN edit THEN list_filter(from_json(lv, '["VARCHAR"]'),
+         lambda x: NOT list_contains(from_json(dw, '["VARCHAR"]'), x)) END AS removed
+  FROM c
+)
+SELECT k, u, a, lv, on_missing, wanted, kind,
+  CASE WHEN NOT wanted AND on_missing = 'set_false' THEN 'false'
+       WHEN kind = 'unset' THEN 'null'
+       WHEN edit THEN '{' || concat_ws(',',
+            CASE WHEN len(added) > 0 THEN '"add":' || to_json(added) END,
+            CASE WHEN len(removed) > 0 THEN '"remove":' || to_json(removed) END) || '}'
+       ELSE dw END AS wire,
+  CASE WHEN NOT wanted AND on_missing = 'set_false' THEN 'false'
+       WHEN kind = 'unset' THEN NULL ELSE ds END AS stored,
+  CASE WHEN edit THEN greatest(1, len(added) + CAST(len(removed) > 0 AS INTEGER))
+       WHEN kind <> 'unset' AND starts_with(dw, '{') THEN object_points(dw)
+       ELSE 1 END AS points
+FROM e
+""".replace("__CHANGES__", _CHANGES)
+
+# One spool line per user: [id_kind, user_id, {wire}, [[attribute, stored]…], [unset…], points]
+_LINES = """
+SELECT '[' || to_json(k) || ',' || to_json(u) || ',{'
+    || string_agg(to_json(a) || ':' || wire, ',' ORDER BY a) || '},['
+    || coalesce(string_agg('[' || to_json(a) || ',' || to_json(stored) || ']', ',' ORDER BY a)
+                FILTER (WHERE stored IS NOT NULL), '') || '],['
+    || coalesce(string_agg(to_json(a), ',' ORDER BY a) FILTER (WHERE stored IS NULL), '')
+    || '],' || CAST(sum(points) AS VARCHAR) || ']' AS line,
+  CAST(sum(points) AS BIGINT) AS points
+FROM changes GROUP BY k, u ORDER BY k, u
 """
 
 
@@ -82,12 +129,13 @@ def diff(
     ledger: Iterable[pa.RecordBatch],
     policies: dict[str, Policy],
     hash_key: bytes,
-) -> tuple[Iterator[UserDelta], DiffResult]:
-    """Stream the user deltas (ordered by user) and fill the per-attribute counts as they go.
+) -> tuple[Iterator[tuple[str, int]], DiffResult]:
+    """The changes, as spool lines (one per user, ordered by user) with their data points.
 
     `con` holds the table `desired(id_kind, user_id, attribute, canon, wire)`; `pii: true`
     attributes are compared by their keyed hash, computed here, so no raw pii value is ever
-    compared with (or needs to be stored in) the ledger.
+    compared with (or needs to be stored in) the ledger. Everything is set-based: only the
+    lines themselves pass through Python, so a first sync of millions of cells stays fast.
     """
     load_ledger(con, ledger)
     con.register(
@@ -101,6 +149,7 @@ def diff(
         ),
     )
     pii = sorted(p.attribute for p in policies.values() if p.pii)
+    edited = sorted(p.attribute for p in policies.values() if p.is_array and not p.pii)
 
     def keyed(values: pa.Array) -> pa.Array:
         return pa.array(
@@ -108,7 +157,11 @@ def diff(
             pa.string(),
         )
 
+    def object_points(values: pa.Array) -> pa.Array:
+        return pa.array([data_points(json.loads(v)) for v in values.to_pylist()], pa.int64())
+
     con.create_function("keyed_hash", keyed, [VARCHAR], VARCHAR, type="arrow")
+    con.create_function("object_points", object_points, [VARCHAR], BIGINT, type="arrow")
     in_pii = "attribute IN (SELECT unnest(?::VARCHAR[]))"
     con.execute(
         "CREATE TEMP TABLE desired_stored AS SELECT id_kind, user_id, attribute, "
@@ -116,77 +169,38 @@ def diff(
         "coalesce(wire, canon) AS wire FROM desired",
         [pii],
     )
+    con.execute(_TYPED, [edited])
+    return _lines(con), _result(con)
+
+
+def _result(con: duckdb.DuckDBPyConnection) -> DiffResult:
     result = DiffResult()
-    return _deltas(con, policies, result), result
+    for a, set_, changed, unset, points in con.execute(
+        "SELECT a, count(*) FILTER (kind = 'set'), count(*) FILTER (kind = 'changed'), "
+        "count(*) FILTER (kind = 'unset'), sum(points) FROM changes GROUP BY a"
+    ).fetchall():
+        result.counts[a] = Counts(set_, changed, unset, int(points))
+    result.removed_attributes = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT a FROM changes WHERE kind = 'unset' AND on_missing IS NULL"
+        ).fetchall()
+    }
+    row = con.execute("SELECT count(*) FROM (SELECT DISTINCT k, u FROM changes)").fetchone()
+    result.users = int(row[0]) if row else 0
+    # the first change (in user order) of each attribute, for up to MAX_SAMPLES attributes
+    result.samples = [
+        (u, a, lv or "", json.loads(wire))
+        for u, a, lv, wire in con.execute(
+            "SELECT u, a, lv, wire FROM (SELECT *, row_number() OVER "
+            "(PARTITION BY a ORDER BY k, u) AS n FROM changes) WHERE n = 1 "
+            f"ORDER BY k, u, a LIMIT {MAX_SAMPLES}"
+        ).fetchall()
+    ]
+    return result
 
 
-def _deltas(
-    con: duckdb.DuckDBPyConnection, policies: dict[str, Policy], result: DiffResult
-) -> Iterator[UserDelta]:
-    cur = con.execute(_CHANGES)
-    current: tuple[str, str] | None = None
-    cells: list[tuple[Any, ...]] = []
+def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int]]:
+    cur = con.execute(_LINES)
     while rows := cur.fetchmany(10_000):
-        for row in rows:
-            key = (row[0], row[1])
-            if current is not None and key != current:
-                yield _user_delta(current, cells, policies, result)
-                cells = []
-            current = key
-            cells.append(row)
-    if current is not None:
-        yield _user_delta(current, cells, policies, result)
-
-
-def _user_delta(
-    key: tuple[str, str],
-    cells: list[tuple[Any, ...]],
-    policies: dict[str, Policy],
-    result: DiffResult,
-) -> UserDelta:
-    attributes: dict[str, Any] = {}
-    writes: list[tuple[str, str]] = []
-    unsets: list[str] = []
-    points = 0
-    for _k, _u, attr, ds, dw, lv, wanted, on_missing in cells:
-        counts = result.counts.setdefault(attr, Counts())
-        policy = policies.get(attr)
-        if not wanted and on_missing == "set_false":
-            wire: Any = False
-            writes.append((attr, "false"))
-            counts.changed += 1
-        elif not wanted or ds is None:
-            wire = None
-            unsets.append(attr)
-            counts.unset += 1
-            if on_missing is None:
-                result.removed_attributes.add(attr)
-        else:
-            wire = json.loads(dw)
-            writes.append((attr, ds))
-            if lv is None:
-                counts.set += 1
-            else:
-                counts.changed += 1
-                if policy is not None and policy.is_array and not policy.pii:
-                    wire = _array_edit(json.loads(lv), wire)
-        attributes[attr] = wire
-        if len(result.samples) < MAX_SAMPLES and all(s[1] != attr for s in result.samples):
-            result.samples.append((key[1], attr, lv or "", wire))
-        cost = data_points(wire)
-        counts.data_points += cost
-        points += cost
-    result.users += 1
-    return UserDelta(key[0], key[1], attributes, tuple(writes), tuple(unsets), points)
-
-
-def _array_edit(old: list[Any], new: list[Any]) -> dict[str, list[Any]]:
-    """An array change as Braze's add/remove, so values other writers added are left alone."""
-    edit: dict[str, list[Any]] = {}
-    added = [v for v in new if v not in old]
-    removed = [v for v in old if v not in new]
-    if added:
-        edit["add"] = added
-    if removed:
-        edit["remove"] = removed
-    return edit
+        yield from rows

@@ -179,5 +179,10 @@ class DeltaSpool:
         self._fh.write(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n")
         self.count += 1
 
+    def add_line(self, line: str) -> None:
+        """A delta already encoded as its spool line (the planner builds them in SQL)."""
+        self._fh.write(line + "\n")
+        self.count += 1
+
     def close(self) -> None:
         self._fh.close()
