@@ -21,7 +21,10 @@ async def read_markers(client: BrazeClient, users: Sequence[UserKey]) -> dict[Us
     external = sorted({u for kind, u in users if kind == "external_id"})
     for start in range(0, len(external), EXPORT_IDS_PER_REQUEST):
         chunk = external[start : start + EXPORT_IDS_PER_REQUEST]
-        payload = {"external_ids": chunk, "fields_to_export": ["external_id", "custom_attributes"]}
+        payload: dict[str, Any] = {
+            "external_ids": chunk,
+            "fields_to_export": ["external_id", "custom_attributes"],
+        }
         body, _ = await client.post_json(EXPORT_IDS_PATH, payload)
         for user in _users(body):
             out[("external_id", str(user.get("external_id")))] = _tokens(user)

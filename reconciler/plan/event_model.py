@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -87,6 +87,7 @@ class EventsPlan:
     retention_days: int = 0  # the longest horizon of the streams (what pruning keeps)
     prune_before: str | None = None
     data_points: int = 0  # events + one marker value per request carrying events
+    requests: int = 0  # every request of the apply, attribute-only ones included, as packed
     requests_with_events: int = 0
     spool_path: Path | None = field(default=None, compare=False)
 
@@ -121,6 +122,7 @@ class EventsPlan:
             "retention_days": self.retention_days,
             "prune_before": self.prune_before,
             "data_points": self.data_points,
+            "requests": self.requests,
             "requests_with_events": self.requests_with_events,
         }
 
@@ -142,12 +144,14 @@ class EventsPlan:
             retention_days=data["retention_days"],
             prune_before=data["prune_before"],
             data_points=data["data_points"],
+            requests=data["requests"],
             requests_with_events=data["requests_with_events"],
             spool_path=spool_path,
         )
 
 
 NO_EVENTS = EventsPlan()
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class EventSpool:
@@ -159,7 +163,13 @@ class EventSpool:
         self.count = 0
 
     def add(self, event: PlannedEvent) -> None:
-        self._fh.write(json.dumps(list(event), separators=(",", ":"), ensure_ascii=False) + "\n")
+        *fields, properties = event
+        self.add_json(fields, _COMPACT.encode(properties))
+
+    def add_json(self, fields: Sequence[str], properties_json: str) -> None:
+        """One event whose properties are already JSON text (the planner's canonical form)."""
+        head = _COMPACT.encode(list(fields))
+        self._fh.write(f"{head[:-1]},{properties_json}]\n")
         self.count += 1
 
     def close(self) -> None:

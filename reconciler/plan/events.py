@@ -12,7 +12,6 @@ different content is a located error, because exactly-once would then have to dr
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from reconciler.plan.event_model import (
     PlannedEvent,
 )
 from reconciler.plan.model import Summary, UserDelta, read_deltas
-from reconciler.plan.packing import pack_objects
+from reconciler.plan.packing import pack_counts
 from reconciler.sources.events import (
     FUTURE_TOLERANCE,
     MAX_LISTED,
@@ -47,7 +46,7 @@ from reconciler.state.base import StateReader
 MAX_LOCATED = 5  # expired / skipped events located in the plan
 MAX_SAMPLES = 3
 ARROW_ROWS = 20_000
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "256MB"  # beside the desired-state database (sources/desired.py)
 PROBE_RATIO = 4  # probe the ledger id by id when it is this many times larger than the streams
 
 _EVENT_SCHEMA = pa.schema(
@@ -86,8 +85,13 @@ def plan_events(
     *,
     plan_id: str,
     now: dt.datetime | None = None,
+    deltas: Iterable[UserDelta] = (),
 ) -> EventsPlan:
-    """The events part of a plan; SourceDataError lists bad events at `file:row:col`."""
+    """The events part of a plan; SourceDataError lists bad events at `file:row:col`.
+
+    `deltas` are the plan's attribute deltas: the due events are packed with them as they are
+    written to the spool, which counts the requests apply will send (one pass, no re-read).
+    """
     if not m.event_streams:
         return NO_EVENTS
     now = now or dt.datetime.now(dt.UTC)
@@ -101,12 +105,12 @@ def plan_events(
         in_doubt_ids = _intent_ids(state)
         spool = EventSpool(spool_dir / f"plan-{plan_id}.events.jsonl.gz")
         try:
-            due = _write_due(con, spool)
+            requests, carrying = _write_due(con, spool, deltas)
         finally:
             spool.close()
         retention = max(s.spec.retention_days for s in m.event_streams)
-        return EventsPlan(
-            due=due,
+        planned = EventsPlan(
+            due=spool.count,
             by_name=_by_name(con),
             samples=_samples(con),
             expired=_scalar(con, f"SELECT count(DISTINCT event_id) FROM ev WHERE {_EXPIRED}"),
@@ -122,40 +126,36 @@ def plan_events(
             read=loaded.read,
             spool_path=spool.path,
         )
+        return counted(planned, requests, carrying)
     finally:
         con.close()
         db.unlink(missing_ok=True)
 
 
 _EXPIRED = "expired AND event_id NOT IN (SELECT event_id FROM acked)"
+_NO_PROPERTIES: dict[str, Any] = {}  # packing looks at users only
 
 
-def with_events(
-    summary: Summary, events: EventsPlan, deltas: Iterable[UserDelta], per_3s: int
-) -> tuple[Summary, EventsPlan]:
-    """The summary and events plan once events share the requests with the attribute deltas.
-
-    Requests are counted by packing both spools exactly as apply will (one pass over them).
-    """
+def counted(events: EventsPlan, requests: int, carrying: int) -> EventsPlan:
+    """`events` once packed: `requests` in all, `carrying` of them with events (and a marker)."""
     if not events.due:
-        resend = summary.full_resend_data_points + events.read
-        return replace(summary, full_resend_data_points=resend), events
-    requests = carrying = 0
-    for packed in pack_objects(deltas, events.events()):
-        requests += 1
-        carrying += 1 if packed.events else 0
+        return events
     points = events.due + carrying  # one per event, one marker value per request with events
-    events = replace(events, data_points=points, requests_with_events=carrying)
-    return (
-        replace(
-            summary,
-            events=events.due,
-            data_points=summary.data_points + points,
-            requests=requests,
-            full_resend_data_points=summary.full_resend_data_points + events.read,
-            estimated_seconds=cost.estimated_seconds(requests, per_3s),
-        ),
-        events,
+    return replace(events, data_points=points, requests=requests, requests_with_events=carrying)
+
+
+def with_events(summary: Summary, events: EventsPlan, per_3s: int) -> Summary:
+    """The plan's summary once the events share its requests with the attribute deltas."""
+    resend = summary.full_resend_data_points + events.read
+    if not events.due:
+        return replace(summary, full_resend_data_points=resend)
+    return replace(
+        summary,
+        events=events.due,
+        data_points=summary.data_points + events.data_points,
+        requests=events.requests,
+        full_resend_data_points=resend,
+        estimated_seconds=cost.estimated_seconds(events.requests, per_3s),
     )
 
 
@@ -211,7 +211,6 @@ def _note_bad(loaded: _Loaded, problem: Diagnostic, skip: bool) -> None:
 
 
 def _row(e: SourceEvent, ordinal: int, display: str) -> tuple[Any, ...]:
-    props = json.dumps(e.properties, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return (
         e.event_id,
         e.stream,
@@ -223,7 +222,7 @@ def _row(e: SourceEvent, ordinal: int, display: str) -> tuple[Any, ...]:
         e.name,
         e.time,
         e.content,
-        props,
+        e.properties_json,
         e.expired,
     )
 
@@ -330,17 +329,26 @@ _DUE = """
 """
 
 
-def _write_due(con: duckdb.DuckDBPyConnection, spool: EventSpool) -> int:
-    """Due events into the spool, ordered like the deltas (by user), then by time."""
+def _write_due(
+    con: duckdb.DuckDBPyConnection, spool: EventSpool, deltas: Iterable[UserDelta]
+) -> tuple[int, int]:
+    """Due events into the spool, ordered like the deltas (by user), then by time, packed with
+    `deltas` on the way: (requests, requests carrying events)."""
     con.execute(f"CREATE TABLE due AS {_DUE}")
+    if not _scalar(con, "SELECT count(*) FROM due"):
+        return 0, 0  # nothing to pack: the plan's requests stay its attribute ones
     result = con.execute(
         "SELECT event_id, id_kind, user_id, name, time, properties FROM due "
         "ORDER BY id_kind, user_id, time, event_id"
     )
-    while rows := result.fetchmany(10_000):
-        for event_id, id_kind, user_id, name, time, props in rows:
-            spool.add(PlannedEvent(event_id, id_kind, user_id, name, time, json.loads(props)))
-    return spool.count
+
+    def written() -> Iterator[PlannedEvent]:
+        while rows := result.fetchmany(10_000):
+            for event_id, id_kind, user_id, name, time, props in rows:
+                spool.add_json((event_id, id_kind, user_id, name, time), props)
+                yield PlannedEvent(event_id, id_kind, user_id, name, time, _NO_PROPERTIES)
+
+    return pack_counts(deltas, written())
 
 
 def _by_name(con: duckdb.DuckDBPyConnection) -> tuple[EventNameCount, ...]:
@@ -393,6 +401,8 @@ def add_events(
     deltas_path: Path,
 ) -> tuple[Summary, EventsPlan]:
     """The one call build_plan makes: plan the events, then fold them into the summary."""
-    events = plan_events(m, state, spool_dir, plan_id=plan_id, now=utcnow())
+    events = plan_events(
+        m, state, spool_dir, plan_id=plan_id, now=utcnow(), deltas=read_deltas(deltas_path)
+    )
     per_3s = m.workspace.spec.rate_limits.users_track_per_3s
-    return with_events(summary, events, read_deltas(deltas_path), per_3s)
+    return with_events(summary, events, per_3s), events

@@ -109,3 +109,14 @@ class OversizedUser(ValueError):
     def __init__(self, first: UserDelta, count: int, size: int) -> None:
         super().__init__(f"{count} objects for one user exceed {size}")
         self.first, self.count, self.size = first, count, size
+
+
+def pack_counts(
+    deltas: Iterable[UserDelta], events: Iterable[PlannedEvent], size: int = OBJECTS_PER_REQUEST
+) -> tuple[int, int]:
+    """(requests, requests carrying events) that packing these would make (what plans show)."""
+    requests = carrying = 0
+    for packed in pack_objects(deltas, events, size):
+        requests += 1
+        carrying += 1 if packed.events else 0
+    return requests, carrying

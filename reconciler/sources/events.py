@@ -49,6 +49,7 @@ class SourceEvent(NamedTuple):
     time: str  # ISO 8601 in UTC with a Z
     epoch: float
     properties: Mapping[str, Any]
+    properties_json: str  # canonical JSON of `properties` (sorted keys), computed once
     content: str  # sha256 of (name, identifier, time, properties): spots reused ids
     expired: bool  # older than the stream's retention horizon: refused, reported
 
@@ -124,7 +125,8 @@ def check_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> So
     raw_props = row.get(fields.properties) if fields.properties else None
     props = _properties(raw_props, fields.properties or "properties", reader.schemas[name])
     time_text = iso(when)
-    content = content_hash(name, reader.id_kind, user, time_text, props)
+    props_json = canonical(props)
+    content = content_hash(name, reader.id_kind, user, time_text, props_json)
     if fields.id is not None:
         event_id = f"{reader.stream.name}:{_declared_id(row.get(fields.id), fields.id)}"
     else:
@@ -139,18 +141,23 @@ def check_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> So
         time_text,
         when.timestamp(),
         props,
+        props_json,
         content,
         when < reader.horizon,
     )
 
 
-def content_hash(name: str, id_kind: str, user: str, time: str, props: Mapping[str, Any]) -> str:
-    text = json.dumps(
-        [name, id_kind, user, time, props],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: one text per value (one encoder, built once)."""
+    return _CANONICAL.encode(value)
+
+
+def content_hash(name: str, id_kind: str, user: str, time: str, props_json: str) -> str:
+    """sha256 over the event's content; `props_json` is canonical(properties)."""
+    text = f"{canonical([name, id_kind, user, time])}{props_json}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from events.support import NOW, copy_manifests
+from fixtures_postgres import pg_state_url
 
 from reconciler.manifests import load_workspace
 from reconciler.plan import events as planner
@@ -34,18 +35,23 @@ class Events:
 
 
 @pytest.fixture
-def events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Events]:
+def events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str) -> Iterator[Events]:
     monkeypatch.setattr(planner, "utcnow", lambda: NOW)
     root = copy_manifests(tmp_path)
     spool = tmp_path / "spool"
     spool.mkdir()
-    with open_state(f"sqlite:///{tmp_path / 'state.db'}") as state:
+    with open_state(state_url) as state:
         yield Events(root, state, spool)
 
 
-@pytest.fixture
-def state_url(tmp_path: Path) -> str:
-    return "sqlite:///" + str(tmp_path / "s.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Apply tests run against each state backend (PostgreSQL: a schema of their own)."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "s.db")
+        return
+    with pg_state_url() as url:
+        yield url
 
 
 @pytest.fixture

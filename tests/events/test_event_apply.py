@@ -17,8 +17,9 @@ from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.result import ApplyResult
 from reconciler.apply.run import run_apply
 from reconciler.plan.event_model import INTENT_PREFIX, EventsPlan, EventSpool, PlannedEvent
-from reconciler.plan.events import with_events
+from reconciler.plan.events import counted, with_events
 from reconciler.plan.model import Plan, UserDelta
+from reconciler.plan.packing import pack_counts
 from reconciler.state import StateStore, open_state
 
 pytestmark = pytest.mark.e2e
@@ -54,8 +55,8 @@ def plan_with(
         due=len(events), streams=("s",), retention_days=30, spool_path=spool.path,
         prune_before=prune_before,
     )  # fmt: skip
-    summary, ev = with_events(base.summary, ev, base.deltas(), 3000)
-    return replace(base, summary=summary, events=ev)
+    ev = counted(ev, *pack_counts(base.deltas(), ev.events()))
+    return replace(base, summary=with_events(base.summary, ev, 3000), events=ev)
 
 
 def apply(plan: Plan, state_url: str, sandbox: Sandbox, settle: float = 0.0) -> ApplyResult:

@@ -142,7 +142,7 @@ def test_a_saved_plan_carries_its_events_and_refuses_an_edited_one(
     with gzip.open(deltas, "wt") as fh:
         fh.write(json.dumps(["external_id", "cust-0001", {"a": 1}, [["a", "1"]], [], 1]) + "\n")
     summary = Summary(1, 1, 0, 1, 1, 1, 0.0)
-    summary, ev = with_events(summary, ev, [], 3000)
+    summary = with_events(summary, ev, 3000)
     plan = Plan("p", "production", "now", Binding("l", 0, "h"), summary, (), (), (), (), deltas)
     plan = replace(plan, events=ev)
     saved = tmp_path / "saved.plan"
