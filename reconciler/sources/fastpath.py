@@ -97,9 +97,7 @@ def canonical_sql(attr: AttributeDef, r: str, t: str) -> tuple[str, str | None]:
         )
     elif kind == "float":
         x = f"TRY_CAST({s} AS DOUBLE)"
-        canon = (
-            f"CASE WHEN regexp_full_match({s}, '{_FLOAT}') THEN {_number(x)} END"
-        )
+        canon = f"CASE WHEN regexp_full_match({s}, '{_FLOAT}') THEN {_number(x)} END"
     elif kind == "decimal":
         # at most 15 significant digits: the double Braze keeps holds them exactly
         x = f"TRY_CAST({s} AS DOUBLE)"
