@@ -81,8 +81,10 @@ class LineProgress(_Counts):
     def start(self, total_objects: int, total_requests: int) -> None:
         super().start(total_objects, total_requests)
         self._last = self.started
-        self._line(f"applying {total_objects:,} users in about {total_requests:,}"
-            + (" request" if total_requests == 1 else " requests"))
+        self._line(
+            f"applying {total_objects:,} users in about {total_requests:,}"
+            + (" request" if total_requests == 1 else " requests")
+        )
 
     def advance(self, objects: int, rejected: int) -> None:
         super().advance(objects, rejected)
