@@ -66,8 +66,27 @@ def _csv_header(path: Path, display: str) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise SourceDataError([_bad_utf8(path, display)]) from e
+    except OSError as e:
         raise SourceDataError([Diagnostic(Location(display), f"cannot read: {e}")]) from e
+
+
+def _bad_utf8(path: Path, display: str) -> Diagnostic:
+    """Where the first byte that is not UTF-8 is, by line and column (the decoder's own
+    position is relative to the chunk it was decoding, not to the file)."""
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                col = len(raw[: e.start].decode("utf-8")) + 1
+                return Diagnostic(
+                    Location(display, line_no, col),
+                    f"not UTF-8: byte 0x{raw[e.start]:02x} cannot start a character here",
+                    hint="save the file as UTF-8",
+                )
+    return Diagnostic(Location(display), "cannot read: not UTF-8")
 
 
 def _csv(

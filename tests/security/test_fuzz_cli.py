@@ -105,6 +105,25 @@ def _run(command: str, mutations: list[Mutation]) -> None:
 GARBAGE = ["[", "{", "]", "}", "'", '"', "&a", "*nope", "\t", "%YAML 9", "!!python/object", "? "]
 
 
+BLOCK_SCALAR = re.compile(r":\s*[|>][-+]?\s*$")
+
+
+def _structural_lines(lines: list[str]) -> set[int]:
+    """Indexes of lines that are YAML structure, not the text of a `|` or `>` block scalar."""
+    found: set[int] = set()
+    block_indent: int | None = None
+    for i, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip(" "))
+        if block_indent is not None and (not line.strip() or indent > block_indent):
+            continue
+        block_indent = None
+        if line.strip() and not line.lstrip().startswith("#"):
+            found.add(i)
+            if BLOCK_SCALAR.search(line):
+                block_indent = indent
+    return found
+
+
 @st.composite
 def yaml_syntax_errors(draw: st.DrawFn) -> Mutation:
     """A manifest whose YAML no longer parses: an unclosed bracket or quote, a tab, an alias."""
@@ -113,16 +132,21 @@ def yaml_syntax_errors(draw: st.DrawFn) -> Mutation:
     index = draw(st.integers(0, len(lines) - 1))
     kind = draw(st.sampled_from(["unclosed", "tab", "alias", "garble", "binary"]))
     line = lines[index]
-    plain = bool(line.strip()) and "#" not in line  # no comment to swallow the edit
+    # a structural line with no comment: a block scalar's text or a comment would swallow it
+    plain = index in _structural_lines(lines) and "#" not in line
+    # after a plain scalar, `[`, `"` and `*x` are just more text; after `key:` or a flow
+    # collection or a quoted scalar they cannot be
+    value = line.split(": ", 1)[1].strip() if ": " in line else ""
+    closed = line.rstrip().endswith(":") or value[:1] in ("{", "[", '"', "'")
     if kind == "unclosed":
         lines[index] = line + draw(st.sampled_from([" [", " {", ' "', " '"]))
-        must_fail = plain
+        must_fail = plain and closed
     elif kind == "tab":
         lines[index] = "\t" + line
         must_fail = plain
     elif kind == "alias":
         lines[index] = line + " *undefined_alias"
-        must_fail = plain
+        must_fail = plain and closed
     elif kind == "garble":
         cut = draw(st.integers(0, len(line)))
         lines[index] = line[:cut] + draw(st.sampled_from(GARBAGE)) + line[cut:]
@@ -181,13 +205,16 @@ def schema_errors(draw: st.DrawFn) -> Mutation:
     kind = draw(st.sampled_from(["unknown_field", "wrong_shape", "drop", "retype", "bad_kind"]))
     must_fail = True
     if kind == "unknown_field":
-        target = parent if isinstance(parent, dict) else doc
-        if path[:-1] and path[-2:-1] in (("columns",),):  # a free-form mapping: column → attr
-            target = doc
+        # the document, its metadata or its spec: strict everywhere (deeper mappings such as
+        # `columns`, `headers` or `preview.connected_content` are free-form by design)
+        strict = [d for d in (doc, doc.get("metadata"), doc.get("spec")) if isinstance(d, dict)]
+        target = draw(st.sampled_from(strict))
         target["zz_unknown_" + draw(st.text("abc", min_size=1, max_size=4))] = draw(values)
     elif kind == "wrong_shape":
         parent[last] = _wrong_type(parent[last])
-        must_fail = not (isinstance(parent, dict) and last == "description")
+        # a field of the document, its metadata or its spec has one shape; deeper values may
+        # sit in free-form mappings (`preview.connected_content` takes any JSON)
+        must_fail = len(path) <= 2
     elif kind == "drop":
         parent_key = path[-2] if len(path) > 1 else None
         required = {"apiVersion", "kind", "metadata", "spec", "name", "type", "integration"}
@@ -300,3 +327,21 @@ def jsonl_errors(draw: st.DrawFn) -> Mutation:
 @given(st.lists(st.one_of(csv_errors(), jsonl_errors()), min_size=1, max_size=2))
 def test_malformed_data_rows_end_in_a_located_error(mutations: list[Mutation]) -> None:
     _run("plan", _merge(mutations))
+
+
+def test_a_byte_that_is_not_utf8_is_located_by_line_and_column() -> None:
+    """Found by the fuzzer: the CSV header read reported the decoder's chunk offset, unlocated."""
+    raw = (EXAMPLE / AMPERITY_CSV).read_bytes()
+    line = raw.splitlines()[3]
+    at = raw.index(line) + 12
+    broken = Mutation(AMPERITY_CSV, "csv:bytes", True, data=raw[:at] + b"\xff" + raw[at:])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "manifests"
+        shutil.copytree(EXAMPLE, root)
+        broken.apply(root)
+        state = f"sqlite:///{tmp}/state.db"
+        result = CliRunner().invoke(cli, ["plan", "--manifests", str(root), "--state", state])
+    assert result.exit_code == 1
+    assert f"{AMPERITY_CSV}:4:13: not UTF-8: byte 0xff cannot start a character here" in (
+        result.output
+    )
