@@ -10,8 +10,9 @@ from pathlib import Path
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.loader import manifest_files
 from reconciler.plan.build import build_plan
+from reconciler.plan.diff import LedgerPreload
 from reconciler.plan.model import Plan
-from reconciler.sources.desired import build_desired
+from reconciler.sources.desired import build_desired, open_workdb
 from reconciler.state import open_state
 from reconciler.state.url import default_state_url
 
@@ -62,14 +63,27 @@ def combined_hash(inputs: dict[str, str]) -> str:
 
 def make_plan(manifests_dir: Path, state_flag: str | None, spool_dir: Path) -> Planned:
     m = load_workspace(manifests_dir)
-    desired = build_desired(m, spool_dir / "work")
+    url = resolve_state_url(manifests_dir, state_flag, m)
+    inputs = input_hashes(m)
+    con = open_workdb(spool_dir / "work")
     try:
-        url = resolve_state_url(manifests_dir, state_flag, m)
-        inputs = input_hashes(m)
         with open_state(url) as state:
+            meta = state.meta()  # before the ledger: see build_plan
+            preload = LedgerPreload(con, state.ledger_arrow_batches())
+            try:
+                desired = build_desired(m, con=con)
+            except BaseException:
+                preload.cancel()
+                raise
+            preload.join()
             plan = build_plan(
-                m, desired, state, inputs_hash=combined_hash(inputs), spool_dir=spool_dir
+                m,
+                desired,
+                state,
+                inputs_hash=combined_hash(inputs),
+                spool_dir=spool_dir,
+                meta=meta,
             )
     finally:
-        desired.close()
+        con.close()
     return Planned(m, plan, inputs, url)

@@ -22,19 +22,33 @@ from reconciler.plan.model import (
     Summary,
 )
 from reconciler.sources.desired import Desired
-from reconciler.state.base import StateReader
+from reconciler.state.base import StateMeta, StateReader
 from reconciler.state.values import canonical_value
 
 
 def build_plan(
-    m: Manifests, desired: Desired, state: StateReader, *, inputs_hash: str, spool_dir: Path
+    m: Manifests,
+    desired: Desired,
+    state: StateReader,
+    *,
+    inputs_hash: str,
+    spool_dir: Path,
+    meta: StateMeta | None = None,
 ) -> Plan:
-    meta = state.meta()  # first: a concurrent apply can then only make this plan stale
+    """The plan of `desired` against `state`.
+
+    `meta`, when given, was read before a LedgerPreload began, and the ledger table is already
+    in `desired.con`; otherwise both are read here, meta first. Either way the binding is read
+    before the ledger, so an apply that lands in between can only make this plan stale.
+    """
+    preloaded = meta is not None
+    meta = meta if meta is not None else state.meta()
     key = state.hash_key().key
     policies = {
         name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
     }
-    deltas, result = diff(desired.con, state.ledger_arrow_batches(), policies, key)
+    ledger = None if preloaded else state.ledger_arrow_batches()
+    deltas, result = diff(desired.con, ledger, policies, key)
     plan_id = uuid.uuid4().hex[:12]
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
     total_points = 0

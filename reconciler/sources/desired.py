@@ -2,9 +2,10 @@
 
 The table `desired(id_kind, user_id, attribute, canon, wire)` lives in DuckDB, capped at
 MEMORY_LIMIT and spilling to the plan's spool directory beyond it, so a million users times
-twenty attributes never sit in Python objects. `canon` is the canonical JSON text of the value (arrays sorted, as they
-compare as sets); `wire` is set only where the text sent differs from it (arrays keep their
-order); both are NULL for an empty cell, which means "no value" (the attribute unsets).
+twenty attributes never sit in Python objects. `canon` is the canonical JSON text of the
+value (arrays sorted, as they compare as sets); `wire` is set only where the text sent differs
+from it (arrays keep their order); both are NULL for an empty cell, which means "no value"
+(the attribute unsets).
 
 Each source is typed in SQL (`fastpath`), and only the rows the SQL is not sure about go
 through `coerce` in Python, which also writes every error message. Bad rows are reported as
@@ -76,8 +77,8 @@ class Desired:
 
     def value_count(self) -> int:
         """Cells with a value: what a full resend would cost in data points."""
-        row = self.con.execute("SELECT count(*) FROM desired WHERE canon IS NOT NULL").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.con.execute("SELECT count(*) FROM desired WHERE canon IS NOT NULL").fetchall()
+        return int(rows[0][0])
 
     def iter_cells(self) -> Iterator[Cell]:
         """Every cell as Python values (tests and small tools; the planner stays in SQL)."""
@@ -109,9 +110,14 @@ def open_workdb(workdir: Path | None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def build_desired(m: Manifests, workdir: Path | None = None) -> Desired:
-    """Read every source; raise SourceDataError listing the first 20 bad rows and the total."""
-    con = open_workdb(workdir)
+def build_desired(
+    m: Manifests, workdir: Path | None = None, con: duckdb.DuckDBPyConnection | None = None
+) -> Desired:
+    """Read every source; raise SourceDataError listing the first 20 bad rows and the total.
+
+    `con` is a work database to build in (see open_workdb); by default a new one.
+    """
+    con = con if con is not None else open_workdb(workdir)
     con.execute(
         "CREATE TABLE desired (id_kind VARCHAR, user_id VARCHAR, attribute VARCHAR, "
         "canon VARCHAR, wire VARCHAR)"
@@ -376,8 +382,8 @@ def _read_mapping(
         f"WHERE row_no NOT IN (SELECT unnest(?::BIGINT[]))",
         [sorted(dups)],
     )
-    row = desired.con.execute(f"SELECT count(DISTINCT uid) FROM {typed.table}_all").fetchone()
-    desired.audience_members[attribute] = int(row[0]) if row else 0
+    rows = desired.con.execute(f"SELECT count(DISTINCT uid) FROM {typed.table}_all").fetchall()
+    desired.audience_members[attribute] = int(rows[0][0])
 
 
 def _identifier(value: Any) -> str | None:
