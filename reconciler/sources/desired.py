@@ -115,8 +115,10 @@ def build_desired(
 ) -> Desired:
     """Read every source; raise SourceDataError listing the first 20 bad rows and the total.
 
-    `con` is a work database to build in (see open_workdb); by default a new one.
+    `con` is a work database to build in (see open_workdb), which stays the caller's to close
+    (a LedgerPreload may be using it); by default a new one, closed here on failure.
     """
+    owned = con is None
     con = con if con is not None else open_workdb(workdir)
     con.execute(
         "CREATE TABLE desired (id_kind VARCHAR, user_id VARCHAR, attribute VARCHAR, "
@@ -130,10 +132,12 @@ def build_desired(
         for n, mapping in enumerate(m.audience_mappings):
             _read_mapping(m, mapping, desired, bad, f"mapping_{n}")
     except BaseException:
-        con.close()
+        if owned:
+            con.close()
         raise
     if bad:
-        con.close()
+        if owned:
+            con.close()
         listed = bad[:MAX_LISTED]
         more = f" (first {MAX_LISTED} shown)" if len(bad) > MAX_LISTED else ""
         raise SourceDataError(listed, summary=f"{len(bad)} bad rows in the sources{more}")

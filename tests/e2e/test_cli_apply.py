@@ -374,3 +374,15 @@ def _pii_and_identifiers(manifests: Path) -> set[str]:
             values = cell.value if isinstance(cell.value, list) else [cell.value]
             found.update(str(v) for v in values)
     return found
+
+
+def test_a_broken_source_after_an_apply_is_a_located_error(workspace: Workspace) -> None:
+    """The ledger loads on a thread while the sources are typed; a bad source must stop both."""
+    assert workspace.cli("apply", "--auto-approve").returncode == 0
+    path = workspace.manifests / AMPERITY
+    text = path.read_text()
+    path.write_text(text.replace("external_id,", "customer,", 1))
+    proc = workspace.cli("plan")
+    assert proc.returncode == 1, proc.stderr
+    assert f"{AMPERITY}:1:1: missing columns: external_id" in proc.stderr
+    assert "internal error" not in proc.stderr
