@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check reconciler tests bench
 	$(BIN)/ruff format --check reconciler tests bench
+	$(BIN)/mypy
 	$(BIN)/reconciler schemas --check
 	$(BIN)/python -m pytest -q
 

@@ -72,8 +72,8 @@ def _loop(
     step(4, f"edit one sample value in the copy: {change}")
     plan("plan-3")
     step(5, "drift: live Braze against state (window 0 s: read back everything)")
-    request = DriftRequest(copy, state, sample=500, seed=1, window_seconds=0, environ=environ)
-    report = check_drift(request)
+    drift = DriftRequest(copy, state, sample=500, seed=1, window_seconds=0, environ=environ)
+    report = check_drift(drift)
     echo(render_drift_text(report).rstrip("\n"))
 
 

@@ -21,8 +21,8 @@ def _document_model(kind: str, spec: type[BaseModel]) -> type[BaseModel]:
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{kind}Manifest",
         __config__={"extra": "forbid", "frozen": True, "title": f"reconciler {kind}"},
-        apiVersion=(Literal[API_VERSION], ...),  # type: ignore[valid-type]
-        kind=(Literal[kind], ...),  # type: ignore[valid-type]
+        apiVersion=(Literal[API_VERSION], ...),  # type: ignore[valid-type,unused-ignore]
+        kind=(Literal[kind], ...),  # type: ignore[valid-type,unused-ignore]
         metadata=(Metadata, ...),
         spec=(spec, ...),
     )

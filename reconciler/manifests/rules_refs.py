@@ -53,13 +53,15 @@ def integration_references(m: Manifests) -> Iterator[Diagnostic]:
 
 def files_exist(m: Manifests) -> Iterator[Diagnostic]:
     refs: list[tuple[Resource[Any], tuple[str, ...], str]] = []
-    for r in m.attribute_syncs + m.event_streams:
-        refs.append((r, ("source", "path"), r.spec.source.path))
-    for r in m.audience_mappings:
-        refs.append((r, ("members", "path"), r.spec.members.path))
-    for r in m.webhook_templates:
-        if r.spec.preview_user:
-            refs.append((r, ("preview_user",), r.spec.preview_user))
+    for sync in m.attribute_syncs:
+        refs.append((sync, ("source", "path"), sync.spec.source.path))
+    for stream in m.event_streams:
+        refs.append((stream, ("source", "path"), stream.spec.source.path))
+    for mapping in m.audience_mappings:
+        refs.append((mapping, ("members", "path"), mapping.spec.members.path))
+    for template in m.webhook_templates:
+        if template.spec.preview_user:
+            refs.append((template, ("preview_user",), template.spec.preview_user))
     for r, path, rel in refs:
         target = m.path(rel)
         if not target.is_file():

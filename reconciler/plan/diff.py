@@ -202,8 +202,8 @@ def diff(
     def object_points(values: pa.Array) -> pa.Array:
         return pa.array([data_points(json.loads(v)) for v in values.to_pylist()], pa.int64())
 
-    con.create_function("keyed_hash", keyed, [VARCHAR], VARCHAR, type="arrow")
-    con.create_function("object_points", object_points, [VARCHAR], BIGINT, type="arrow")
+    con.create_function("keyed_hash", keyed, [VARCHAR], VARCHAR, type="arrow")  # type: ignore[call-overload]
+    con.create_function("object_points", object_points, [VARCHAR], BIGINT, type="arrow")  # type: ignore[call-overload]
     in_pii = "attribute IN (SELECT unnest(?::VARCHAR[]))"
     con.execute(
         "CREATE TEMP TABLE desired_stored AS SELECT id_kind, user_id, attribute, "
