@@ -9,7 +9,13 @@ from reconciler.manifests.kinds.common import ENV_VAR_PATTERN, Strict
 
 class Guards(Strict):
     max_data_points: int | None = Field(default=None, ge=0)
-    max_audience_flip_pct: float | None = Field(default=None, ge=0, le=100)
+    # joins plus leaves over the audience's size, so it can pass 100 (1 member becoming 2 others)
+    max_audience_flip_pct: float | None = Field(
+        default=None,
+        ge=0,
+        description="refuse an apply whose joins + leaves exceed this % of an audience "
+        "(can exceed 100)",
+    )
 
 
 class RateLimits(Strict):
