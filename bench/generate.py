@@ -157,7 +157,8 @@ def _prefixed(prefix: str, codes: np.ndarray) -> pa.Array:
 
 
 def _popcount(masks: np.ndarray) -> np.ndarray:
-    return ((masks[:, None] >> np.arange(ARRAY_BITS)) & 1).sum(axis=1)
+    counts: np.ndarray = ((masks[:, None] >> np.arange(ARRAY_BITS)) & 1).sum(axis=1)
+    return counts
 
 
 def _random_masks(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -397,7 +398,8 @@ def generate(opts: Options, log: Callable[[str], None] = print) -> dict[str, Any
 
     audiences = _audiences(rng, opts, truth)
     source = f"data/profile.{opts.fmt}"
-    copies = (("original", original, [None] * len(cols)), ("churned", churned, reordered))
+    in_order: list[np.ndarray | None] = [None] * len(cols)
+    copies = (("original", original, in_order), ("churned", churned, reordered))
     for name, codes_of, reordered_of in copies:
         root = opts.out / name
         order = rng.permutation(n)

@@ -133,7 +133,9 @@ class Series:
                 if run.over_memory
                 else f"exit {run.returncode}"
             )
-            raise StepFailed(f"{self.name}: {reason}\n{run.stderr}")
+            said = next((line for line in run.stderr.splitlines() if line.strip()), "")
+            detail = f" ({said.strip()[:200]})" if said else ""
+            raise StepFailed(f"{self.name}: {reason}{detail}\n{run.stderr}")
         return run
 
     def summary(self) -> dict[str, Any]:

@@ -39,11 +39,12 @@ Users = dict[str, dict[str, Any]]
 
 
 def _iso_datetime(v: Any) -> str:
-    if isinstance(v, str):
-        v = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    if v.tzinfo is not None:
-        v = v.astimezone(dt.UTC).replace(tzinfo=None)
-    return v.isoformat(timespec="seconds") + "Z"
+    when: dt.datetime = (
+        dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if isinstance(v, str) else v
+    )
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when.isoformat(timespec="seconds") + "Z"
 
 
 def _iso_date(v: Any) -> str:

@@ -161,7 +161,8 @@ def counts_table(size: Doc) -> list[str]:
 
 
 def write_results(doc: Doc, path: Path) -> None:
-    m, end = doc["machine_at_start"], doc.get("machine_at_end", doc["machine_at_start"])
+    m: Doc = doc["machine_at_start"]
+    end: Doc = doc.get("machine_at_end") or m
     cfg = doc["config"]
     out = [
         "# Benchmark results",
