@@ -278,10 +278,13 @@ def _duplicates(
         f"SELECT row_no, uid FROM {typed.table} WHERE uid IS NOT NULL AND NOT slow "
         f"UNION ALL SELECT row_no, uid FROM {typed.table}_ids"
     )
+    # a grouped aggregate and a join rather than a window: both spill past the memory limit
+    # (a window over a 4M-member audience did not fit in 768 MB)
     rows = con.execute(
-        f"SELECT row_no, uid, first FROM (SELECT row_no, uid, "
-        f"min(row_no) OVER (PARTITION BY uid) AS first FROM {typed.table}_all) "
-        f"WHERE row_no <> first ORDER BY row_no"
+        f"WITH d AS (SELECT uid, min(row_no) AS first FROM {typed.table}_all "
+        f"GROUP BY uid HAVING count(*) > 1) "
+        f"SELECT a.row_no, a.uid, d.first FROM {typed.table}_all a JOIN d USING (uid) "
+        f"WHERE a.row_no <> d.first ORDER BY a.row_no"
     ).fetchall()
     for row_no, uid, first in rows:
         typed.bad.append(
@@ -386,8 +389,8 @@ def _read_mapping(
         f"WHERE row_no NOT IN (SELECT unnest(?::BIGINT[]))",
         [sorted(dups)],
     )
-    rows = desired.con.execute(f"SELECT count(DISTINCT uid) FROM {typed.table}_all").fetchall()
-    desired.audience_members[attribute] = int(rows[0][0])
+    rows = desired.con.execute(f"SELECT count(*) FROM {typed.table}_all").fetchall()
+    desired.audience_members[attribute] = int(rows[0][0]) - len(dups)  # distinct members
 
 
 def _identifier(value: Any) -> str | None:
