@@ -5,22 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import shutil
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from events.support import refresh_example_events
+from cli_workspace import CliWorkspace
 from fixtures_sandbox import SandboxServer
 
 from reconciler.manifests import load_workspace
@@ -30,46 +25,12 @@ from reconciler.state import LockRequest, open_state
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 AMPERITY = "data/amperity/braze_customer_attributes.csv"
 STANDARD = ("email", "dob")
 
 
-@dataclass
-class Workspace:
-    """A copy of manifests/ wired to a fresh sandbox and a fresh SQLite state."""
-
-    root: Path
-    sandbox: SandboxServer
-    key: str
-
-    @property
-    def manifests(self) -> Path:
-        return self.root / "manifests"
-
-    @property
-    def state_path(self) -> Path:
-        return self.root / "state.db"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "RECONCILER_"))}
-        env.update({"BRAZE_REST_ENDPOINT": self.sandbox.url, "BRAZE_API_KEY": self.key, **extra})
-        return env
-
-    def cli(
-        self, *args: str, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "reconciler", *args]
-        command += ["--manifests", str(self.manifests), "--state", f"sqlite:///{self.state_path}"]
-        return subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=env or self.env(),
-            stdin=subprocess.DEVNULL,
-            check=False,
-            timeout=120,
-        )
+class Workspace(CliWorkspace):
+    """The example workspace, with the sandbox read back as Braze exports it."""
 
     def plan_json(self) -> dict[str, Any]:
         proc = self.cli("plan", "--format", "json")
@@ -106,13 +67,7 @@ class Workspace:
 def workspace(
     tmp_path: Path, sandbox_server_factory: Callable[..., SandboxServer]
 ) -> Iterator[Workspace]:
-    key = f"brz-{uuid.uuid4().hex}"
-    keys = tmp_path / "keys.yaml"
-    keys.write_text(f"keys:\n  - key: {key}\n    workspace: production\n")
-    sandbox = sandbox_server_factory("--keys", str(keys))
-    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
-    refresh_example_events(tmp_path / "manifests")  # inside the 30-day horizon, always
-    yield Workspace(tmp_path, sandbox, key)
+    yield Workspace.start(tmp_path, sandbox_server_factory, f"brz-{uuid.uuid4().hex}")
 
 
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")

@@ -5,27 +5,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cli_workspace import CliWorkspace
 from events.support import (
     AIQ_EVENTS,
     add_sendbird_stream,
     aiq_event,
-    copy_manifests,
-    refresh_example_events,
     write_jsonl,
 )
 from fixtures_sandbox import SandboxServer
@@ -37,42 +33,8 @@ KILL_EVENTS = 50_000
 KILL_AFTER_ACKED = 10_000
 
 
-@dataclass
-class Workspace:
+class Workspace(CliWorkspace):
     """A copy of manifests/ (example events made recent) wired to a fresh sandbox and state."""
-
-    root: Path
-    sandbox: SandboxServer
-    key: str
-
-    @property
-    def manifests(self) -> Path:
-        return self.root / "manifests"
-
-    @property
-    def state_path(self) -> Path:
-        return self.root / "state.db"
-
-    def command(self, *args: str) -> list[str]:
-        command = [sys.executable, "-m", "reconciler", *args, "--manifests", str(self.manifests)]
-        if args[0] in ("plan", "apply"):
-            command += ["--state", f"sqlite:///{self.state_path}"]
-        return command
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "RECONCILER_"))}
-        return env | {"BRAZE_REST_ENDPOINT": self.sandbox.url, "BRAZE_API_KEY": self.key}
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.command(*args),
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            check=False,
-            timeout=300,
-        )
 
     def apply(self) -> subprocess.CompletedProcess[str]:
         proc = self.cli("apply", "--auto-approve", "--settle-window", "0")
@@ -102,12 +64,7 @@ class Workspace:
 def workspace(
     tmp_path: Path, sandbox_server_factory: Callable[..., SandboxServer]
 ) -> Iterator[Workspace]:
-    key = f"brz-{uuid.uuid4().hex}"
-    keys = tmp_path / "keys.yaml"
-    keys.write_text(f"keys:\n  - key: {key}\n    workspace: production\n")
-    sandbox = sandbox_server_factory("--keys", str(keys))
-    refresh_example_events(copy_manifests(tmp_path))
-    yield Workspace(tmp_path, sandbox, key)
+    yield Workspace.start(tmp_path, sandbox_server_factory, f"brz-{uuid.uuid4().hex}")
 
 
 def test_the_example_stream_is_applied_and_a_second_apply_sends_no_events(
