@@ -93,9 +93,8 @@ def _csv(
     con: duckdb.DuckDBPyConnection, name: str, path: Path, display: str, requested: Sequence[str]
 ) -> list[str]:
     header = _csv_header(path, display)
-    if not header:
-        con.execute(f"CREATE TABLE {name} AS {_empty_select(requested)}")
-        return header
+    if not header:  # an empty file: the line reader makes the empty table
+        return _python_rows(con, name, path, "csv", display, requested)
     columns = "{" + ", ".join(f"{sql_literal(h)}: 'VARCHAR'" for h in header) + "}"
     scan = (
         f"read_csv({sql_literal(str(path))}, header=true, auto_detect=false, "
@@ -119,11 +118,6 @@ def _csv(
     con.execute(f"CREATE TABLE {name} AS SELECT {select} FROM {name}_file")
     con.execute(f"DROP TABLE {name}_file")
     return header
-
-
-def _empty_select(requested: Sequence[str]) -> str:
-    cols = [f"NULL::VARCHAR AS c{i}, true AS t{i}" for i in range(len(requested))]
-    return "SELECT " + ", ".join(["0::BIGINT AS row_no", *cols]) + " WHERE false"
 
 
 def _parquet(
@@ -162,9 +156,8 @@ def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:
             f"ELSE strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ') END"
         )
         return text, "true"
-    if duck_type in ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DOUBLE"):
-        return f"CAST({col} AS VARCHAR)", "false"
-    if duck_type.startswith("DECIMAL") or duck_type == "FLOAT":
+    numbers = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
+    if duck_type in numbers or duck_type.startswith("DECIMAL"):
         return f"CAST({col} AS VARCHAR)", "false"
     if duck_type.startswith(("U", "TIME")):
         return f"CAST({col} AS VARCHAR)", "true"
