@@ -29,12 +29,12 @@ def run_demo(manifests_dir: Path, echo: Echo, *, color: bool = False) -> int:
         root = Path(tmp)
         copy = root / "manifests"
         shutil.copytree(manifests_dir, copy)
-        _recent_events(load_workspace(copy))
+        m = load_workspace(copy)
+        _recent_events(m)  # rewrites event files only; the manifests stay as loaded
         state = f"sqlite:///{root / 'state.db'}"
         sandbox = start_sandbox("--db", str(root / "sandbox.db"), cwd=root)
         try:
             environ = {"BRAZE_REST_ENDPOINT": sandbox.url}
-            m = load_workspace(copy)
             environ[m.workspace.spec.api_key_env] = sandbox.key
             _loop(copy, state, root, environ, echo, color)
         finally:
