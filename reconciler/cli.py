@@ -16,6 +16,7 @@ from reconciler.errors import (
     EXIT_BUG,
     EXIT_CHANGES,
     EXIT_ERROR,
+    EXIT_INCONCLUSIVE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     ManifestError,
@@ -182,6 +183,37 @@ def sandbox(
     ctx.exit(run(debug, lambda: serve(options, out=sys.stdout)))
 
 
+def replace_options(fn: F) -> F:
+    """--replace, --replace-user and --memory-limit: what plan and a fresh apply share."""
+    fn = click.option(
+        "--memory-limit",
+        default=None,
+        help="Memory cap of the plan's work database; beyond it, it spills to disk "
+        "(default 768MB, or $RECONCILER_MEMORY_LIMIT).",
+    )(fn)
+    fn = click.option(
+        "--replace-user",
+        "replace_users",
+        multiple=True,
+        metavar="ID",
+        help="Resend every cell of this user whatever the ledger says (repeatable).",
+    )(fn)
+    return click.option(
+        "--replace",
+        "replace_attributes",
+        multiple=True,
+        metavar="ATTRIBUTE",
+        help="Resend this attribute for every user whatever the ledger says (repeatable), "
+        "e.g. after drift found it changed in Braze.",
+    )(fn)
+
+
+def _replace(attributes: tuple[str, ...], users: tuple[str, ...]) -> Any:
+    from reconciler.plan.diff import Replace
+
+    return Replace(frozenset(attributes), frozenset(users))
+
+
 def state_option(fn: F) -> F:
     return click.option(
         "--state",
@@ -199,6 +231,7 @@ def state_option(fn: F) -> F:
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
 @click.option("--detailed-exitcode", is_flag=True, help="0 no changes, 2 changes, 1 error.")
 @click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@replace_options
 @debug_option
 @click.pass_context
 def plan(
@@ -209,6 +242,9 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     show_values: bool,
+    replace_attributes: tuple[str, ...],
+    replace_users: tuple[str, ...],
+    memory_limit: str | None,
     debug: bool,
 ) -> None:
     """Show what apply would change, with its cost; PII masked unless --show-values."""
@@ -220,7 +256,13 @@ def plan(
 
     def body() -> int:
         with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
-            planned = make_plan(manifests_dir, state_url, Path(tmp))
+            planned = make_plan(
+                manifests_dir,
+                state_url,
+                Path(tmp),
+                replace=_replace(replace_attributes, replace_users),
+                memory_limit=memory_limit,
+            )
             p = planned.plan
             if fmt == "json":
                 click.echo(render_json(p, show_values=show_values), nl=False)
@@ -272,6 +314,7 @@ def plan(
     help="How long Braze may take to show a write: a request with events whose answer was "
     "lost is settled by reading Braze back only after this (0 for the sandbox).",
 )
+@replace_options
 @debug_option
 @click.pass_context
 def apply(
@@ -286,6 +329,9 @@ def apply(
     verify_window: str,
     lock_timeout: str,
     settle_window: str,
+    replace_attributes: tuple[str, ...],
+    replace_users: tuple[str, ...],
+    memory_limit: str | None,
     debug: bool,
 ) -> None:
     """Apply a fresh plan (asks first) or the saved PLANFILE (refused if stale)."""
@@ -295,7 +341,14 @@ def apply(
     from reconciler.commands.applying import ApplyRequest, execute, prepare
     from reconciler.render.plan import render_text, summary_line
 
-    request = ApplyRequest(manifests_dir, state_url, planfile, allow_large=allow_large)
+    request = ApplyRequest(
+        manifests_dir,
+        state_url,
+        planfile,
+        allow_large=allow_large,
+        replace=_replace(replace_attributes, replace_users),
+        memory_limit=memory_limit,
+    )
 
     def confirm(_plan: object) -> bool:
         if auto_approve:
@@ -461,6 +514,11 @@ def import_(
     show_default=True,
     help="Skip users written this recently (Braze writes land asynchronously); 0 checks all.",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Mark every drifted cell the sample found in doubt, so the next plan resends it.",
+)
 @click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
 @debug_option
 @click.pass_context
@@ -472,21 +530,26 @@ def drift(
     sample: int,
     seed: int | None,
     window: str,
+    repair: bool,
     show_values: bool,
     debug: bool,
 ) -> None:
-    """Compare live Braze with state: schema, content blocks, a sample of users. Exit 2 on drift."""
+    """Compare live Braze with state: schema, blocks, sampled users. 2: drift, 4: inconclusive."""
     from reconciler.commands.drifting import DriftRequest, check_drift
     from reconciler.drift.duration import parse_duration
     from reconciler.render import drift as show
 
     def body() -> int:
-        request = DriftRequest(manifests_dir, state_url, sample, seed, parse_duration(window))
+        request = DriftRequest(
+            manifests_dir, state_url, sample, seed, parse_duration(window), repair=repair
+        )
         report = check_drift(request)
         renderer = {"json": show.render_json, "markdown": show.render_markdown}.get(
             fmt, show.render_text
         )
         click.echo(renderer(report, show_values=show_values), nl=False)
+        if report.inconclusive:
+            return EXIT_INCONCLUSIVE
         return EXIT_CHANGES if report.has_drift else EXIT_OK
 
     ctx.exit(run(debug, body))

@@ -19,6 +19,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_BUG = 3
+EXIT_INCONCLUSIVE = 4  # `drift`: nothing could be compared, so nothing is known
 EXIT_INTERRUPTED = 130
 
 
@@ -161,3 +162,7 @@ class ApplyInterruptedError(ReconcilerError):
     """Ctrl-C during apply: in-flight batches were recorded, nothing more was sent (exit 130)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class MemoryLimitError(ReconcilerError):
+    """The work database needed more memory than --memory-limit allows, even when spilling."""

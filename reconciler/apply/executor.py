@@ -1,9 +1,12 @@
 """Run a Plan: lock, journal, send batches concurrently, record every acknowledged batch.
 
-Crash safety comes from the order of effects: a batch's ledger rows and journal entry are
-written in ONE transaction only after Braze acknowledged it (a 2xx whose `errors` do not name
-the object). A crash at any point therefore loses nothing: the next plan diffs against the
-ledger and resends exactly the batches that were in flight, and nothing else.
+Crash safety comes from the order of effects. Before a batch leaves, its cells are marked in
+doubt (durably); its ledger cells and journal entry are written in ONE transaction, which also
+drops the mark, only after Braze acknowledged it (a 2xx whose `errors` do not name the object).
+A crash or a lost answer at any point therefore loses nothing and trusts nothing: the next plan
+resends exactly the cells of the batches that were in flight, whatever the ledger says, and
+nothing else. Marks and acks are group-committed (apply/journal.py): a batch's ack and the next
+batch's mark share one commit, so the mark costs no extra round trip.
 
 Ctrl-C stops taking new batches, lets in-flight ones finish and be recorded, and ends the
 apply as "interrupted"; a second Ctrl-C abandons the in-flight requests (they resend later).
@@ -36,6 +39,7 @@ from reconciler.apply.events import (
     token_prefix,
 )
 from reconciler.apply.guards import enforce_guards
+from reconciler.apply.journal import GroupCommitter, doubt_cells
 from reconciler.apply.pacing import Clock, RateGate, RetryPolicy, Sleep, send_with_retries
 from reconciler.apply.progress import NullProgress, Progress
 from reconciler.apply.protocol import BrazeWriter, TrackResult
@@ -44,9 +48,12 @@ from reconciler.apply.result import ApplyResult, FinalStatus, Rejection
 from reconciler.errors import BrazeUnavailableError, ReconcilerError
 from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
 from reconciler.render.masking import mask_identifier
-from reconciler.state.base import LedgerRow, LedgerUnset, LockRequest, StateStore
+from reconciler.state.base import BatchAck, LedgerRow, LedgerUnset, LockRequest, StateStore
 
 DEFAULT_CONCURRENCY = 4
+# Fold the log into the snapshot after an apply that leaves at least this many cells in it:
+# below, overlaying the log costs a plan less than rewriting the snapshot costs the apply.
+COMPACT_MIN_CELLS = 250_000
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,22 @@ async def apply_plan(
             raise
         finally:
             store.finish_apply(result.apply_id, result.status)
+        result.compacted = _compact(store, progress or NullProgress())
     return result
+
+
+def _compact(store: StateStore, progress: Progress) -> int:
+    """Fold the ledger log into a new snapshot once it outgrows a fraction of the snapshot
+    (still under the lock). Best effort: the log alone is a complete ledger, so a failure here
+    is reported and loses nothing."""
+    try:
+        cells = store.log_cells()
+        if cells < COMPACT_MIN_CELLS:
+            return 0
+        return store.compact_ledger(min_cells=COMPACT_MIN_CELLS)
+    except ReconcilerError as e:
+        progress.note(f"ledger compaction skipped: {e.message} (the next apply retries)")
+        return 0
 
 
 class _Run:
@@ -132,6 +154,7 @@ class _Run:
         self.workers: list[asyncio.Task[None]] = []
         self.markers = writer if isinstance(writer, MarkerReader) else None
         self.skip: set[str] = set()  # events settled (recorded) or held back before sending
+        self.committer = GroupCommitter(store, result.apply_id)
 
     @property
     def stopping(self) -> bool:
@@ -162,6 +185,7 @@ class _Run:
             events=events,
             token_prefix=token_prefix(self.result.apply_id),
         )
+        self.committer.start()
         try:
             with self._sigint_handler():
                 self.workers = [
@@ -170,8 +194,10 @@ class _Run:
                 ]
                 await asyncio.gather(*self.workers, return_exceptions=True)
         finally:
+            await self.committer.close()
             self.batches.close()  # type: ignore[attr-defined]  # a generator: close the spool
             self._tally(time.monotonic() - started)
+            self.result.commits = self.committer.commits
         if self.bug is not None:
             raise self.bug
         if any(w.cancelled() for w in self.workers) and not self.interrupted:
@@ -195,48 +221,84 @@ class _Run:
         r.paced_waits, r.elapsed_seconds = stats.paced_waits, elapsed
 
     async def _worker(self) -> None:
-        while not self.stopping:
-            batch = next(self.batches, None)
-            if batch is None:
-                self.exhausted = True
+        """Send batches one after another; each ack is committed with the next batch's mark."""
+        batch = self._take()
+        mark = await self._mark(batch) if batch is not None else None
+        while batch is not None:
+            current: Batch = batch
+            if self.stopping:
+                self._unmark(mark)  # marked, but it never leaves
                 return
             try:
-                if batch.events:
-                    record_intent(self.store, batch)
+                if current.events:
+                    record_intent(self.store, current)
                 answer = await send_with_retries(
                     self.writer,
-                    batch.payload,
+                    current.payload,
                     self.gate,
                     self.rng,
                     self.progress.note,
                     abandon=lambda: self.stopping,
                     settle=settler(
-                        self.markers, batch, self.options.settle_seconds, self.progress.note
+                        self.markers, current, self.options.settle_seconds, self.progress.note
                     )
-                    if batch.events
+                    if current.events
                     else None,
                 )
                 if answer is None:
-                    if batch.events:
-                        clear_intent(self.store, batch)  # it never left
+                    self._unmark(mark)  # it never left
+                    if current.events:
+                        clear_intent(self.store, current)
                     return
-                await self._record(batch, answer)
+                nxt = self._take()
+                next_mark = await self._record(current, answer, mark, nxt)
+                batch, mark = nxt, next_mark
+                continue
             except EventsInDoubt as e:
-                self.result.events_in_doubt += len(batch.events)
+                self.result.events_in_doubt += len(current.events)
                 self.progress.note(
-                    f"{e}: {len(batch.events)} events left in doubt (settled by a later apply)"
+                    f"{e}: {len(current.events)} events left in doubt (settled by a later apply)"
                 )
             except ReconcilerError as e:
-                if batch.events and not isinstance(e, BrazeUnavailableError):
-                    clear_intent(self.store, batch)  # refused outright: nothing landed
+                if not isinstance(e, BrazeUnavailableError):
+                    self._unmark(mark)  # refused outright: nothing landed
+                    if current.events:
+                        clear_intent(self.store, current)
                 if self.error is None:
                     self.error = e
                     self.progress.note(f"stopping: {e.message}")
             except Exception as e:  # noqa: BLE001 - a bug: stop the others, re-raise once drained
                 self.bug = self.bug or e
+            # the batch stays in doubt (its mark is kept); carry on with a fresh one
+            batch = self._take()
+            mark = await self._mark(batch) if batch is not None else None
 
-    async def _record(self, batch: Batch, answer: TrackResult) -> None:
-        """Ledger rows for every object the answer does not name, in one transaction."""
+    def _take(self) -> Batch | None:
+        if self.stopping:
+            return None
+        batch = next(self.batches, None)
+        if batch is None:
+            self.exhausted = True
+        return batch
+
+    async def _mark(self, batch: Batch) -> int | None:
+        """Mark a batch's cells in doubt, durably, before it leaves (no mark: events only)."""
+        cells = doubt_cells(batch)
+        if not cells:
+            return None
+        _, future = self.committer.submit(doubt=cells)
+        assert future is not None
+        return await future
+
+    def _unmark(self, mark: int | None) -> None:
+        if mark is not None:
+            self.store.clear_doubt(mark)
+
+    async def _record(
+        self, batch: Batch, answer: TrackResult, mark: int | None, nxt: Batch | None
+    ) -> int | None:
+        """Commit the ledger cells of every object the answer does not name, together with
+        the next batch's doubt mark (group commit); returns that mark."""
         rejected = answer.rejected("attributes")
         everything = rejected.get(-1)  # an error without an index: nothing is confirmed
         writes: list[LedgerRow] = []
@@ -263,12 +325,11 @@ class _Run:
         }
         if batch.events:
             summary |= {"events": len(batch.events), "events_rejected": len(events.rejected)}
-        # On the loop thread, on purpose: a commit takes ~2 ms, while a worker thread measured
-        # ~17 ms per commit under GIL contention, and a cancelled await would leave a commit
-        # racing finish_apply. Requests already sent keep flying while this runs.
-        serial = self.store.record_batch(
-            self.result.apply_id, batch.no, writes, unsets, events.acknowledged, summary
-        )
+        ack = BatchAck(batch.no, writes, unsets, tuple(events.acknowledged), summary, mark)
+        next_cells = doubt_cells(nxt) if nxt is not None else []
+        ack_f, mark_f = self.committer.submit(ack, next_cells or None)
+        assert ack_f is not None
+        serial = await ack_f
         if batch.events:
             clear_intent(self.store, batch)
         r = self.result
@@ -281,6 +342,7 @@ class _Run:
         r.ledger_writes += len(writes)
         r.ledger_unsets += len(unsets)
         self.progress.advance(len(batch.deltas), n_rejected)
+        return await mark_f if mark_f is not None else None
 
     def _reject_event(self, user_id: str, id_kind: str, reason: str, batch_no: int) -> None:
         r = self.result

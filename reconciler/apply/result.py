@@ -46,6 +46,8 @@ class ApplyResult:
     data_points: int = 0  # of acknowledged objects
     ledger_writes: int = 0
     ledger_unsets: int = 0
+    commits: int = 0  # state transactions of the batches (group commit: marks and acks)
+    compacted: int = 0  # log cells folded into a new ledger snapshot after the apply
     attempts: int = 0
     retries: int = 0
     rate_limited: int = 0

@@ -16,6 +16,7 @@ from reconciler.commands.planning import input_hashes, make_plan, resolve_state_
 from reconciler.errors import StalePlanError, UsageError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.endpoints import UnknownInstance, rest_base
+from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, stale_reasons
 from reconciler.state import LockRequest, open_state
@@ -29,6 +30,8 @@ class ApplyRequest:
     allow_large: bool = False
     lock_wait_seconds: float = 0.0
     settle_seconds: float = 300.0  # see ApplyOptions.settle_seconds
+    replace: Replace | None = None  # a fresh plan only: cells to resend whatever the ledger says
+    memory_limit: str | None = None  # of the fresh plan's work database
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,20 @@ def prepare(request: ApplyRequest, spool_dir: Path) -> Prepared:
             m = load_workspace(request.manifests_dir)
             url = resolve_state_url(request.manifests_dir, request.state_flag, m)
             wait_for_lock(url, request.lock_wait_seconds)
-        planned = make_plan(request.manifests_dir, request.state_flag, spool_dir)
+        planned = make_plan(
+            request.manifests_dir,
+            request.state_flag,
+            spool_dir,
+            replace=request.replace,
+            memory_limit=request.memory_limit,
+        )
         return Prepared(planned.manifests, planned.plan, planned.state_url, fresh=True)
+    if request.replace:
+        raise UsageError(
+            "--replace and --replace-user shape a fresh plan; a saved plan already says what"
+            " it sends",
+            hint="pass them to `reconciler plan --out FILE`, then apply that file",
+        )
     plan, saved_inputs = load_plan(request.planfile, spool_dir)
     m = load_workspace(request.manifests_dir)
     url = resolve_state_url(request.manifests_dir, request.state_flag, m)

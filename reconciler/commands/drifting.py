@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from reconciler.drift.run import DriftOptions, run_drift
 from reconciler.drift.users import DEFAULT_SAMPLE, DEFAULT_WINDOW_SECONDS, UserCheckOptions
 from reconciler.errors import UsageError
 from reconciler.manifests import load_workspace
-from reconciler.state import open_state
+from reconciler.state import LockRequest, StateStore, open_state
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class DriftRequest:
     seed: int | None = None  # None: a fresh seed, reported so the run can be repeated
     window_seconds: float = DEFAULT_WINDOW_SECONDS
     environ: Mapping[str, str] | None = None  # None: the process environment (the demo passes one)
+    repair: bool = False  # mark every drifted cell found in doubt, for the next apply
 
 
 def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
@@ -60,4 +62,30 @@ def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
                     sleep=asyncio.sleep,
                 )
 
-        return asyncio.run(go())
+        report = asyncio.run(go())
+        if request.repair and report.users.drifted_cells:
+            report = repair(state, report)
+        state.note_drift(drift_note(report))
+        return report
+
+
+def repair(state: StateStore, report: DriftReport) -> DriftReport:
+    """Mark the drifted cells in doubt (under the lock): the next plan resends them."""
+    cells = sorted(set(report.users.drifted_cells))
+    with state.lock(LockRequest("drift --repair", info=f"{len(cells)} cells")):
+        state.mark_in_doubt(cells, bump_serial=True)
+    return dataclasses.replace(report, repaired=len(cells))
+
+
+def drift_note(report: DriftReport) -> dict[str, Any]:
+    """What a plan says about the last drift run (StateReader.last_drift)."""
+    u = report.users
+    result = "inconclusive" if report.inconclusive else ("drift" if report.has_drift else "clean")
+    return {
+        "checked_at": report.checked_at,
+        "result": result,
+        "users_checked": u.checked,
+        "users_drifted": u.drifted_users,
+        "cells_drifted": len(u.drifted_cells),
+        "repaired": report.repaired,
+    }

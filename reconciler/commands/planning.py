@@ -7,10 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
+from reconciler.errors import MemoryLimitError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.loader import manifest_files
 from reconciler.plan.build import build_plan
-from reconciler.plan.diff import LedgerPreload
+from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.sources.desired import build_desired, open_workdb
 from reconciler.state import open_state
@@ -61,29 +64,35 @@ def combined_hash(inputs: dict[str, str]) -> str:
     ).hexdigest()
 
 
-def make_plan(manifests_dir: Path, state_flag: str | None, spool_dir: Path) -> Planned:
+def make_plan(
+    manifests_dir: Path,
+    state_flag: str | None,
+    spool_dir: Path,
+    *,
+    replace: Replace | None = None,
+    memory_limit: str | None = None,
+) -> Planned:
     m = load_workspace(manifests_dir)
     url = resolve_state_url(manifests_dir, state_flag, m)
     inputs = input_hashes(m)
-    con = open_workdb(spool_dir / "work")
+    con = open_workdb(spool_dir / "work", memory_limit)
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     try:
         with open_state(url) as state:
-            meta = state.meta()  # before the ledger: see build_plan
-            preload = LedgerPreload(con, state.ledger_arrow_batches())
-            try:
-                desired = build_desired(m, con=con)
-            except BaseException:
-                preload.cancel()
-                raise
-            preload.join()
+            desired = build_desired(m, con=con)
             plan = build_plan(
                 m,
                 desired,
                 state,
                 inputs_hash=combined_hash(inputs),
                 spool_dir=spool_dir,
-                meta=meta,
+                replace=replace,
             )
+    except duckdb.OutOfMemoryException as e:
+        raise MemoryLimitError(
+            f"planning needed more than the {limit} memory limit, even spilling to disk",
+            hint="raise it with `--memory-limit 2GB` (or RECONCILER_MEMORY_LIMIT=2GB)",
+        ) from e
     finally:
         con.close()
     return Planned(m, plan, inputs, url)

@@ -94,6 +94,21 @@ class AttributeDriftCount:
 
 
 @dataclass(frozen=True)
+class Recommendation:
+    """An attribute drifting often enough that resending it to everyone is worth its cost."""
+
+    attribute: str
+    drifted: int
+    checked: int
+    interval: Interval  # the population share drifted, 95% Wilson
+    cost: int  # data points: the ledger's cells of this attribute
+
+    @property
+    def command(self) -> str:
+        return f"reconciler plan --replace {self.attribute}"
+
+
+@dataclass(frozen=True)
 class UserDataReport:
     """The sampled read-back of ledger users and the population estimate drawn from it."""
 
@@ -112,10 +127,19 @@ class UserDataReport:
     export_per_minute: int
     unchecked_attributes: tuple[str, ...] = ()  # export cannot return them, or pii unhashable
     notes: tuple[str, ...] = ()
+    # every drifted (id_kind, user_id, attribute) the sample found: what --repair marks
+    drifted_cells: tuple[tuple[str, str, str], ...] = ()
+    recommendations: tuple[Recommendation, ...] = ()
 
     @property
     def drift(self) -> bool:
         return self.drifted_users > 0
+
+    @property
+    def inconclusive(self) -> bool:
+        """Users were drawn, but none could be compared (all inside the consistency window,
+        or none that export can look up): nothing is known, so it must not read "no drift"."""
+        return self.sampled > 0 and self.checked == 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,12 @@ class DriftReport:
     content_blocks: ContentBlockReport
     users: UserDataReport
 
+    repaired: int = 0  # drifted cells `--repair` marked in doubt for the next apply
+
     @property
     def has_drift(self) -> bool:
         return bool(self.schema.drift or self.content_blocks.findings or self.users.drift)
+
+    @property
+    def inconclusive(self) -> bool:
+        return not self.has_drift and self.users.inconclusive

@@ -20,10 +20,16 @@ from reconciler.drift.catalog import AttributeInfo
 from reconciler.drift.normalise import read_back
 from reconciler.drift.pacing import ExportPacer
 from reconciler.drift.protocol import ExportAnswer, WorkspaceReads
-from reconciler.drift.report import AttributeDriftCount, UserDataReport, ValueDrift
+from reconciler.drift.report import (
+    AttributeDriftCount,
+    Recommendation,
+    UserDataReport,
+    ValueDrift,
+)
 from reconciler.drift.sampling import UserKey, sample_users
 from reconciler.drift.stats import wilson
 from reconciler.state.base import StateReader, UserLedger
+from reconciler.state.cells import DOUBT
 from reconciler.state.values import is_hashed
 
 EXPORT_BATCH = 50  # external ids per /users/export/ids call (reference §3)
@@ -47,6 +53,7 @@ class _Tally:
     examples: list[ValueDrift] = field(default_factory=list)
     drifted_users: int = 0
     unchecked: set[str] = field(default_factory=set)
+    cells: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,25 @@ async def check_users(
         export_per_minute=pacer.per_minute,
         unchecked_attributes=tuple(sorted(tally.unchecked)),
         notes=notes,
+        drifted_cells=tuple(tally.cells),
+        recommendations=recommend(tally, state.attribute_counts()),
     )
+
+
+# Recommend `plan --replace ATTRIBUTE` when the lower end of the 95% interval of an attribute's
+# drift rate is at least this: a sample cannot repair what it did not see, a full resend can.
+REPLACE_AT = 0.05
+
+
+def recommend(tally: _Tally, counts: Mapping[str, int]) -> tuple[Recommendation, ...]:
+    out = []
+    for attribute in sorted(tally.drifted):
+        checked, drifted = tally.checked[attribute], tally.drifted[attribute]
+        holders = counts.get(attribute, 0)
+        interval = wilson(drifted, checked, max(holders, checked))
+        if interval.low >= REPLACE_AT:
+            out.append(Recommendation(attribute, drifted, checked, interval, holders))
+    return tuple(out)
 
 
 def export_fields(users: Sequence[UserLedger], catalog: Mapping[str, AttributeInfo]) -> list[str]:
@@ -208,6 +233,8 @@ def _compare_user(
 ) -> None:
     drifted = False
     for attribute, stored in sorted(ledger.values.items()):
+        if stored == DOUBT:
+            continue  # its last write may or may not have landed: the next plan resends it
         info = info_for(catalog, attribute)
         if info.export_field is None or (key is None and is_hashed(stored)):
             tally.unchecked.add(attribute)
@@ -218,6 +245,7 @@ def _compare_user(
             continue
         drifted = True
         tally.drifted[attribute] += 1
+        tally.cells.append((ledger.id_kind, ledger.user_id, attribute))
         if len(tally.examples) < options.max_examples:
             tally.examples.append(found)
     tally.drifted_users += drifted

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
-from reconciler.plan.diff import Policy, diff
+from reconciler.plan.diff import DiffResult, Policy, Replace, diff
 from reconciler.plan.events import add_events
 from reconciler.plan.guards import evaluate_guards
 from reconciler.plan.model import (
@@ -23,6 +25,7 @@ from reconciler.plan.model import (
 )
 from reconciler.sources.desired import Desired
 from reconciler.state.base import StateMeta, StateReader
+from reconciler.state.columnar import register_stored
 from reconciler.state.values import canonical_value
 
 
@@ -33,22 +36,40 @@ def build_plan(
     *,
     inputs_hash: str,
     spool_dir: Path,
-    meta: StateMeta | None = None,
+    replace: Replace | None = None,
 ) -> Plan:
     """The plan of `desired` against `state`.
 
-    `meta`, when given, was read before a LedgerPreload began, and the ledger table is already
-    in `desired.con`; otherwise both are read here, meta first. Either way the binding is read
-    before the ledger, so an apply that lands in between can only make this plan stale.
+    The binding (meta) is read before the ledger, so an apply that lands in between can only
+    make this plan stale. The ledger's snapshot is materialised under `spool_dir` and read in
+    place by DuckDB, with the log since it overlaid (state/columnar.py).
     """
-    preloaded = meta is not None
-    meta = meta if meta is not None else state.meta()
+    meta = state.meta()
     key = state.hash_key().key
     policies = {
         name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
     }
-    ledger = None if preloaded else state.ledger_arrow_batches()
-    deltas, result = diff(desired.con, ledger, policies, key)
+    ledger_dir = spool_dir / f"ledger-{uuid.uuid4().hex[:8]}"
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        stored = register_stored(desired.con, state.ledger_parts(ledger_dir))
+        deltas, result = diff(desired.con, desired.sources, stored, policies, key, replace)
+        plan = _assemble(m, desired, state, result, deltas, meta, inputs_hash, spool_dir)
+    finally:
+        shutil.rmtree(ledger_dir, ignore_errors=True)
+    return plan
+
+
+def _assemble(
+    m: Manifests,
+    desired: Desired,
+    state: StateReader,
+    result: DiffResult,
+    deltas: Iterator[tuple[str, int]],
+    meta: StateMeta,
+    inputs_hash: str,
+    spool_dir: Path,
+) -> Plan:
     plan_id = uuid.uuid4().hex[:12]
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
     total_points = 0
@@ -85,9 +106,11 @@ def build_plan(
         full_resend_data_points=desired.value_count(),
         estimated_seconds=cost.estimated_seconds(requests, per_3s),
         resources=dict(Counter(r.action for r in resource_changes)),
+        cells_in_doubt=result.in_doubt,
+        cells_replaced=result.replaced,
     )
     summary, events = add_events(m, state, spool_dir, plan_id, summary, spool.path)
-    guards = evaluate_guards(m, desired, changes, summary, state)
+    guards = evaluate_guards(m, desired, changes, summary, result.stored_counts)
     return Plan(
         plan_id=plan_id,
         workspace=m.workspace.name,
@@ -100,4 +123,5 @@ def build_plan(
         samples=samples,
         deltas_path=spool.path,
         events=events,
+        last_drift=state.last_drift(),
     )

@@ -1,10 +1,18 @@
-"""The diff: desired cells × ledger rows → per-user deltas, in DuckDB. No network, no manifests."""
+"""The diff: wide desired sources × the wide stored ledger → per-user deltas, in DuckDB.
+
+No network, no manifests. Both sides have the shape of the sources: one row per user, one
+column per attribute (sources/desired.py, state/columnar.py). The diff is one join on the user
+that compares columns, so a million users times twenty attributes is a million-row hash join,
+not a twenty-million-row one, and every operator in it can spill. Only changed users leave the
+join (`changes`: one row per user with its spool line already assembled in SQL, each
+attribute's change kind and data points), so the counts, the guards' inputs and the spool all
+come from that one table, and the spool streams out of it in user order.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,78 +21,31 @@ import pyarrow as pa
 from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
+from reconciler.sources.desired import SourceTable
+from reconciler.state.cells import DOUBT
+from reconciler.state.columnar import col, quote
 from reconciler.state.values import keyed_hash_text
 
-# One row per cell that must change. on_missing: keep | unset | set_false; NULL = unmanaged.
-_CHANGES = """
-SELECT coalesce(d.id_kind, l.id_kind) AS k, coalesce(d.user_id, l.user_id) AS u,
-       coalesce(d.attribute, l.attribute) AS a, d.stored AS ds, d.wire AS dw, l.value AS lv,
-       (d.user_id IS NOT NULL) AS wanted, p.on_missing AS on_missing
-FROM desired_stored d
-FULL OUTER JOIN ledger l
-  ON d.id_kind = l.id_kind AND d.user_id = l.user_id AND d.attribute = l.attribute
-LEFT JOIN policy p ON p.attribute = coalesce(d.attribute, l.attribute)
-WHERE (d.user_id IS NOT NULL AND d.stored IS DISTINCT FROM l.value)
-   OR (d.user_id IS NULL AND (p.on_missing IS NULL OR p.on_missing = 'unset'
-       OR (p.on_missing = 'set_false' AND l.value <> 'false')))
-"""
-
-# Each change as Braze receives it: `kind` (set | changed | unset, set_false counting as a
-# change), the wire JSON text, the stored value to record (NULL: the row goes away) and its
-# data points. An array that is not pii and already in the ledger changes by add/remove, so
-# values other writers added are left alone.
-_TYPED = """
-CREATE TEMP TABLE changes AS
-WITH c AS (
-  SELECT *,
-    CASE WHEN NOT wanted AND on_missing = 'set_false' THEN 'changed'
-         WHEN NOT wanted OR ds IS NULL THEN 'unset'
-         WHEN lv IS NULL THEN 'set' ELSE 'changed' END AS kind,
-    (wanted AND ds IS NOT NULL AND lv IS NOT NULL AND a IN (SELECT unnest(?::VARCHAR[])))
-      AS edit
-  FROM (__CHANGES__)
-), e AS (
-  SELECT *,
-    CASE WHEN edit THEN list_filter(from_json(dw, '["VARCHAR"]'),
-         lambda x: NOT list_contains(from_json(lv, '["VARCHAR"]'), x)) END AS added,
-    CASE WHEN edit THEN list_filter(from_json(lv, '["VARCHAR"]'),
-         lambda x: NOT list_contains(from_json(dw, '["VARCHAR"]'), x)) END AS removed
-  FROM c
-)
-SELECT k, u, a, lv, on_missing, wanted, kind,
-  CASE WHEN NOT wanted AND on_missing = 'set_false' THEN 'false'
-       WHEN kind = 'unset' THEN 'null'
-       WHEN edit THEN '{' || concat_ws(',',
-            CASE WHEN len(added) > 0 THEN '"add":' || to_json(added) END,
-            CASE WHEN len(removed) > 0 THEN '"remove":' || to_json(removed) END) || '}'
-       ELSE dw END AS wire,
-  CASE WHEN NOT wanted AND on_missing = 'set_false' THEN 'false'
-       WHEN kind = 'unset' THEN NULL ELSE ds END AS stored,
-  CASE WHEN edit THEN greatest(1, len(added) + CAST(len(removed) > 0 AS INTEGER))
-       WHEN kind <> 'unset' AND starts_with(dw, '{') THEN object_points(dw)
-       ELSE 1 END AS points
-FROM e
-""".replace("__CHANGES__", _CHANGES)
-
-# One spool line per user: [id_kind, user_id, {wire}, [[attribute, stored]…], [unset…], points]
-_LINES = """
-SELECT '[' || to_json(k) || ',' || to_json(u) || ',{'
-    || string_agg(to_json(a) || ':' || wire, ',' ORDER BY a) || '},['
-    || coalesce(string_agg('[' || to_json(a) || ',' || to_json(stored) || ']', ',' ORDER BY a)
-                FILTER (WHERE stored IS NOT NULL), '') || '],['
-    || coalesce(string_agg(to_json(a), ',' ORDER BY a) FILTER (WHERE stored IS NULL), '')
-    || '],' || CAST(sum(points) AS VARCHAR) || ']' AS line,
-  CAST(sum(points) AS BIGINT) AS points
-FROM changes GROUP BY k, u ORDER BY k, u
-"""
+SET, CHANGED, UNSET = 1, 2, 3
 
 
 @dataclass(frozen=True)
 class Policy:
     attribute: str
-    on_missing: str
+    on_missing: str  # keep | unset | set_false
     pii: bool
     is_array: bool
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Cells to resend whatever the ledger says (`plan --replace`, `--replace-user`)."""
+
+    attributes: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.attributes or self.users)
 
 
 @dataclass
@@ -105,94 +66,24 @@ class DiffResult:
     users: int = 0
     # (user, attribute, ledger value or "", wire value): the first change of up to 5 attributes
     samples: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    in_doubt: int = 0  # changed cells resent because the ledger marks them in doubt
+    replaced: int = 0  # changed cells resent because --replace chose them
+    stored_counts: dict[str, int] = field(default_factory=dict)  # ledger cells per attribute
 
 
-def load_ledger(
-    con: duckdb.DuckDBPyConnection,
-    batches: Iterable[pa.RecordBatch],
-    stop: threading.Event | None = None,
-) -> None:
-    """Copy the ledger into the work database batch by batch (it spills; Python holds one batch).
+@dataclass(frozen=True)
+class _Attr:
+    """One attribute of the union: where its desired and stored values are, and its rules."""
 
-    The batches are pulled here, on the caller's thread, because the state backend's cursor
-    must not be driven from DuckDB's worker threads.
-    """
-    con.execute(
-        "CREATE TABLE ledger (id_kind VARCHAR, user_id VARCHAR, attribute VARCHAR, value VARCHAR)"
-    )
-    for batch in batches:
-        if stop is not None and stop.is_set():
-            return
-        con.register("_ledger_batch", batch)
-        con.execute(
-            "INSERT INTO ledger SELECT CAST(id_kind AS VARCHAR), user_id, "
-            "CAST(attribute AS VARCHAR), value FROM _ledger_batch"
-        )
-        con.unregister("_ledger_batch")
+    name: str
+    i: int  # its index in the union (columns kind_i, pts_i of `changes`)
+    stored: str | None  # column of `stored`, or None when the ledger has no such attribute
+    source: int | None  # index of its source in the desired union, None when unmanaged
+    value: str | None  # desired column (d_i)
+    policy: Policy | None
 
 
-class LedgerPreload:
-    """Loads the ledger into the work database on a thread while the sources are being typed.
-
-    Both sides spend their time in C (SQLite's step and DuckDB release the GIL), so on two
-    cores the plan's wall time drops by the shorter of the two. `join` re-raises what failed.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, batches: Iterable[pa.RecordBatch]):
-        self._cursor = con.cursor()  # a DuckDB connection is used by one thread at a time
-        self._batches = batches
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ledger-preload", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            load_ledger(self._cursor, self._batches, stop=self._stop)
-        except BaseException as e:  # noqa: BLE001 - handed to join()
-            self._error = e
-        finally:
-            self._cursor.close()
-
-    def cancel(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def join(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
-def diff(
-    con: duckdb.DuckDBPyConnection,
-    ledger: Iterable[pa.RecordBatch] | None,
-    policies: dict[str, Policy],
-    hash_key: bytes,
-) -> tuple[Iterator[tuple[str, int]], DiffResult]:
-    """The changes, as spool lines (one per user, ordered by user) with their data points.
-
-    `con` holds the table `desired(id_kind, user_id, attribute, canon, wire)`; `pii: true`
-    attributes are compared by their keyed hash, computed here, so no raw pii value is ever
-    compared with (or needs to be stored in) the ledger. Everything is set-based: only the
-    lines themselves pass through Python, so a first sync of millions of cells stays fast.
-    `ledger` None means a LedgerPreload already filled the table.
-    """
-    if ledger is not None:
-        load_ledger(con, ledger)
-    con.register(
-        "policy",
-        pa.table(
-            {
-                "attribute": [p.attribute for p in policies.values()],
-                "on_missing": [p.on_missing for p in policies.values()],
-            },
-            schema=pa.schema([("attribute", pa.string()), ("on_missing", pa.string())]),
-        ),
-    )
-    pii = sorted(p.attribute for p in policies.values() if p.pii)
-    edited = sorted(p.attribute for p in policies.values() if p.is_array and not p.pii)
-
+def _register_udfs(con: duckdb.DuckDBPyConnection, hash_key: bytes) -> None:
     def keyed(values: pa.Array) -> pa.Array:
         return pa.array(
             [None if v is None else keyed_hash_text(hash_key, v) for v in values.to_pylist()],
@@ -202,47 +93,262 @@ def diff(
     def object_points(values: pa.Array) -> pa.Array:
         return pa.array([data_points(json.loads(v)) for v in values.to_pylist()], pa.int64())
 
-    con.create_function("keyed_hash", keyed, [VARCHAR], VARCHAR, type="arrow")  # type: ignore[call-overload]
-    con.create_function("object_points", object_points, [VARCHAR], BIGINT, type="arrow")  # type: ignore[call-overload]
-    in_pii = "attribute IN (SELECT unnest(?::VARCHAR[]))"
-    con.execute(
-        "CREATE TEMP TABLE desired_stored AS SELECT id_kind, user_id, attribute, "
-        f"CASE WHEN {in_pii} THEN keyed_hash(canon) ELSE canon END AS stored, "
-        "coalesce(wire, canon) AS wire FROM desired",
-        [pii],
+    for name, fn, ret in (("keyed_hash", keyed, VARCHAR), ("object_points", object_points, BIGINT)):
+        try:
+            con.remove_function(name)
+        except Exception:  # noqa: BLE001, S110 - not registered yet
+            pass
+        con.create_function(name, fn, [VARCHAR], ret, type="arrow")  # type: ignore[call-overload]
+
+
+def _desired_sql(sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: set[str]) -> str:
+    """One row per desired user: p<n> (present in source n), d<i> (stored form), w<i> (wire)."""
+    selects = []
+    for n, src in enumerate(sources):
+        cols = [
+            f"{quote(src.id_kind)} AS id_kind",
+            "uid AS user_id",
+            f"true AS p{n}",
+        ]
+        if src.audience is not None:
+            a = attrs[src.audience]
+            cols += [f"'true' AS d{a.i}", f"'true' AS w{a.i}"]
+        for j, name in enumerate(src.attributes, start=1):
+            a = attrs[name]
+            if a.source != n:
+                continue  # another source writes it (the later one wins)
+            canon = f"keyed_hash(v{j})" if name in pii else f"v{j}"
+            cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
+        selects.append(f"SELECT {', '.join(cols)} FROM {src.table}")
+    if len(selects) == 1:
+        return selects[0]
+    union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+    aggs = [f"bool_or(p{n}) AS p{n}" for n in range(len(sources))]
+    for a in attrs.values():
+        if a.value is not None:
+            aggs += [f"max(d{a.i}) AS d{a.i}", f"max(w{a.i}) AS w{a.i}"]
+    return f"SELECT id_kind, user_id, {', '.join(aggs)} FROM ({union}) GROUP BY id_kind, user_id"
+
+
+def _cell_sql(a: _Attr, replace: Replace) -> list[str]:
+    """kind_i, pts_i, wire_i, new_i, doubt_i, repl_i for one attribute, over the join `j`."""
+    i = a.i
+    sv = f"s.{a.stored}" if a.stored else "NULL::VARCHAR"
+    present = f"coalesce(d.p{a.source}, false)" if a.source is not None else "false"
+    dv = f"d.d{i}" if a.value is not None else "NULL::VARCHAR"
+    dw = f"d.w{i}" if a.value is not None else "NULL::VARCHAR"
+    chosen = []
+    if a.name in replace.attributes:
+        chosen.append("true")
+    if replace.users:
+        chosen.append("coalesce(d.user_id, s.user_id) IN (SELECT u FROM replace_users)")
+    repl = f"({' OR '.join(chosen)}) AND {present} AND ({sv} IS NOT NULL OR {dv} IS NOT NULL)"
+    repl = repl if chosen else "false"
+    eff = f"CASE WHEN {repl} THEN {quote(DOUBT)} ELSE {sv} END"
+    on_missing = a.policy.on_missing if a.policy else "unset"
+    if on_missing == "keep":
+        missing = "NULL"
+    elif on_missing == "set_false":
+        missing = f"CASE WHEN {sv} IS NOT NULL AND {sv} <> 'false' THEN {CHANGED} END"
+    else:
+        missing = f"CASE WHEN {sv} IS NOT NULL THEN {UNSET} END"
+    kind = (
+        f"CASE WHEN {present} THEN (CASE WHEN {dv} IS NOT DISTINCT FROM {eff} THEN NULL "
+        f"WHEN {dv} IS NULL THEN {UNSET} WHEN {eff} IS NULL THEN {SET} ELSE {CHANGED} END) "
+        f"ELSE {missing} END"
     )
-    con.execute(_TYPED, [edited])
-    return _lines(con), _result(con)
-
-
-def _result(con: duckdb.DuckDBPyConnection) -> DiffResult:
-    result = DiffResult()
-    for a, set_, changed, unset, points in con.execute(
-        "SELECT a, count(*) FILTER (kind = 'set'), count(*) FILTER (kind = 'changed'), "
-        "count(*) FILTER (kind = 'unset'), sum(points) FROM changes GROUP BY a"
-    ).fetchall():
-        result.counts[a] = Counts(set_, changed, unset, int(points))
-    result.removed_attributes = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT a FROM changes WHERE kind = 'unset' AND on_missing IS NULL"
-        ).fetchall()
-    }
-    rows = con.execute("SELECT count(*) FROM (SELECT DISTINCT k, u FROM changes)").fetchall()
-    result.users = int(rows[0][0])
-    # the first change (in user order) of each attribute, for up to MAX_SAMPLES attributes
-    result.samples = [
-        (u, a, lv or "", json.loads(wire))
-        for u, a, lv, wire in con.execute(
-            "SELECT u, a, lv, wire FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY a ORDER BY k, u) AS n FROM changes) WHERE n = 1 "
-            f"ORDER BY k, u, a LIMIT {MAX_SAMPLES}"
-        ).fetchall()
+    edit = bool(a.policy and a.policy.is_array and not a.policy.pii)
+    wire = (
+        f"CASE WHEN NOT {present} AND {kind} = {CHANGED} THEN 'false' "
+        f"WHEN {kind} = {UNSET} THEN 'null'"
+    )
+    points = f"CASE WHEN {kind} IS NULL THEN 0 WHEN {kind} = {UNSET} OR NOT {present} THEN 1"
+    if edit:
+        # an array already in the ledger changes by add/remove, so values others added stay
+        is_edit = f"({kind} = {CHANGED} AND {present} AND {eff} <> {quote(DOUBT)})"
+        added = (
+            f"list_filter(from_json({dw}, '[\"VARCHAR\"]'), "
+            f"lambda x: NOT list_contains(from_json({sv}, '[\"VARCHAR\"]'), x))"
+        )
+        removed = (
+            f"list_filter(from_json({sv}, '[\"VARCHAR\"]'), "
+            f"lambda x: NOT list_contains(from_json({dw}, '[\"VARCHAR\"]'), x))"
+        )
+        wire += (
+            f" WHEN {is_edit} THEN '{{' || concat_ws(',', "
+            f"CASE WHEN len({added}) > 0 THEN '\"add\":' || to_json({added}) END, "
+            f"CASE WHEN len({removed}) > 0 THEN '\"remove\":' || to_json({removed}) END) || '}}'"
+        )
+        points += (
+            f" WHEN {is_edit} THEN greatest(1, len({added}) + CAST(len({removed}) > 0 AS INTEGER))"
+        )
+    wire += f" ELSE {dw} END"
+    points += f" WHEN starts_with({dw}, '{{') THEN object_points({dw}) ELSE 1 END"
+    new = (
+        f"CASE WHEN NOT {present} AND {kind} = {CHANGED} THEN 'false' "
+        f"WHEN {kind} = {UNSET} THEN NULL ELSE {dv} END"
+    )
+    doubt = f"({kind} IS NOT NULL AND {sv} = {quote(DOUBT)})"
+    replaced = f"({kind} IS NOT NULL AND {repl} AND {sv} IS DISTINCT FROM {quote(DOUBT)})"
+    return [
+        f"{kind} AS kind_{i}",
+        f"{points} AS pts_{i}",
+        f"{wire} AS wire_{i}",
+        f"{new} AS new_{i}",
+        f"{doubt} AS doubt_{i}",
+        f"{replaced} AS repl_{i}",
     ]
+
+
+def _line_sql(attrs: Sequence[_Attr]) -> str:
+    """[id_kind, user_id, {wire}, [[attribute, stored]…], [unset…], points], attributes sorted."""
+    ordered = sorted(attrs, key=lambda a: a.name)
+    name = {a.i: quote(json.dumps(a.name, ensure_ascii=False)) for a in attrs}
+    wires = ", ".join(
+        f"CASE WHEN kind_{a.i} IS NOT NULL THEN {name[a.i]} || ':' || wire_{a.i} END"
+        for a in ordered
+    )
+    writes = ", ".join(
+        f"CASE WHEN kind_{a.i} IS NOT NULL AND new_{a.i} IS NOT NULL THEN "
+        f"'[' || {name[a.i]} || ',' || to_json(new_{a.i}) || ']' END"
+        for a in ordered
+    )
+    unsets = ", ".join(
+        f"CASE WHEN kind_{a.i} IS NOT NULL AND new_{a.i} IS NULL THEN {name[a.i]} END"
+        for a in ordered
+    )
+    return (
+        "'[' || to_json(k) || ',' || to_json(u) || ',{' || concat_ws(',', "
+        f"{wires}) || '}},[' || concat_ws(',', {writes}) || '],[' || concat_ws(',', {unsets}) "
+        "|| '],' || CAST(points AS VARCHAR) || ']'"
+    )
+
+
+def diff(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[SourceTable],
+    stored_attributes: Sequence[str],
+    policies: dict[str, Policy],
+    hash_key: bytes,
+    replace: Replace | None = None,
+) -> tuple[Iterator[tuple[str, int]], DiffResult]:
+    """The changes, as spool lines (one per user, ordered by user) with their data points.
+
+    `con` holds the sources' wide tables and the view `stored` (state/columnar.py) whose column
+    cN holds `stored_attributes[N]`. `pii: true` attributes are compared by their keyed hash,
+    computed here, so no raw pii value is ever compared with (or stored in) the ledger.
+    """
+    replace = replace or Replace()
+    _register_udfs(con, hash_key)
+    writer: dict[str, int] = {}
+    for n, src in enumerate(sources):
+        for name in (*src.attributes, *([src.audience] if src.audience else [])):
+            writer[name] = n
+    names = sorted(set(writer) | set(stored_attributes))
+    stored_col = {a: col(i) for i, a in enumerate(stored_attributes)}
+    attrs = {
+        name: _Attr(
+            name,
+            i,
+            stored_col.get(name),
+            writer.get(name),
+            f"d{i}" if name in writer else None,
+            policies.get(name),
+        )
+        for i, name in enumerate(names)
+    }
+    pii = {p.attribute for p in policies.values() if p.pii}
+    if replace.users:
+        con.execute("CREATE OR REPLACE TABLE replace_users (u VARCHAR)")
+        con.executemany("INSERT INTO replace_users VALUES (?)", [(u,) for u in replace.users])
+    con.execute(f"CREATE OR REPLACE TABLE desired_wide AS {_desired_sql(sources, attrs, pii)}")
+    cells = [x for a in attrs.values() for x in _cell_sql(a, replace)]
+    inner = (
+        "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
+        f"{', '.join(cells)} FROM desired_wide d FULL OUTER JOIN stored s "
+        "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
+    )
+    any_change = " OR ".join(f"kind_{a.i} IS NOT NULL" for a in attrs.values()) or "false"
+    total = " + ".join(f"pts_{a.i}" for a in attrs.values()) or "0"
+    keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in attrs.values())
+    flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in attrs.values()) or "0"
+    repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in attrs.values()) or "0"
+    con.execute(
+        f"CREATE OR REPLACE TABLE changes AS SELECT k, u, {_line_sql(list(attrs.values()))} "
+        f"AS line, points, {flags} AS doubts, {repl} AS replaced"
+        f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({inner}) "
+        f"WHERE {any_change})"
+    )
+    con.execute("DROP TABLE desired_wide")
+    result = _result(con, list(attrs.values()), stored_attributes)
+    return _lines(con), result
+
+
+def _result(
+    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], stored_attributes: Sequence[str]
+) -> DiffResult:
+    result = DiffResult()
+    if attrs:
+        aggs = ", ".join(
+            f"count(*) FILTER (kind_{a.i} = {SET}), count(*) FILTER (kind_{a.i} = {CHANGED}), "
+            f"count(*) FILTER (kind_{a.i} = {UNSET}), coalesce(sum(pts_{a.i}), 0)"
+            for a in attrs
+        )
+        row = con.execute(
+            f"SELECT count(*), coalesce(sum(doubts), 0), coalesce(sum(replaced), 0), {aggs} "
+            "FROM changes"
+        ).fetchone()
+        assert row is not None
+        result.users, result.in_doubt, result.replaced = int(row[0]), int(row[1]), int(row[2])
+        for n, a in enumerate(attrs):
+            s, c, u, p = row[3 + 4 * n : 7 + 4 * n]
+            if s or c or u:
+                result.counts[a.name] = Counts(int(s), int(c), int(u), int(p))
+                if a.policy is None:
+                    result.removed_attributes.add(a.name)
+    if stored_attributes:
+        counts = ", ".join(f"count({col(i)})" for i in range(len(stored_attributes)))
+        row = con.execute(f"SELECT {counts} FROM stored").fetchone()
+        assert row is not None
+        result.stored_counts = {a: int(n) for a, n in zip(stored_attributes, row, strict=True) if n}
+    result.samples = _samples(con, attrs, result)
     return result
 
 
+def _samples(
+    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], result: DiffResult
+) -> list[tuple[str, str, str, Any]]:
+    """The first change (in user order) of each attribute, for up to MAX_SAMPLES of them."""
+    firsts: list[tuple[str, str, _Attr]] = []
+    for a in attrs:
+        if a.name not in result.counts:
+            continue
+        row = con.execute(
+            f"SELECT k, u FROM changes WHERE kind_{a.i} IS NOT NULL ORDER BY k, u LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            firsts.append((row[0], row[1], a))
+    firsts.sort(key=lambda f: (f[0], f[1], f[2].name))
+    out = []
+    for k, u, a in firsts[:MAX_SAMPLES]:
+        line = con.execute("SELECT line FROM changes WHERE k = ? AND u = ?", [k, u]).fetchone()
+        assert line is not None
+        wire = json.loads(line[0])[2][a.name]
+        before = None
+        if a.stored is not None:
+            found = con.execute(
+                f"SELECT {a.stored} FROM stored WHERE id_kind = ? AND user_id = ?", [k, u]
+            ).fetchone()
+            before = found[0] if found else None
+        out.append((u, a.name, before or "", wire))
+    return out
+
+
 def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int]]:
-    cur = con.execute(_LINES)
-    while rows := cur.fetchmany(10_000):
-        yield from rows
+    cur = con.cursor()
+    try:
+        cur.execute("SELECT line, points FROM changes ORDER BY k, u")
+        while rows := cur.fetchmany(10_000):
+            yield from rows
+    finally:
+        cur.close()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from reconciler.manifests import Manifests
 from reconciler.manifests.partners import CONSENT_FIELDS
 from reconciler.plan.model import AttributeChange, GuardResult, Summary
 from reconciler.sources.desired import Desired
-from reconciler.state.base import StateReader
 
 
 def evaluate_guards(
@@ -16,7 +15,7 @@ def evaluate_guards(
     desired: Desired,
     changes: Sequence[AttributeChange],
     summary: Summary,
-    state: StateReader,
+    stored_counts: Mapping[str, int],
 ) -> tuple[GuardResult, ...]:
     spec = m.workspace.spec.guards
     out = []
@@ -30,7 +29,7 @@ def evaluate_guards(
             )
         )
     if spec.max_audience_flip_pct is not None:
-        out.append(_flip_guard(desired, changes, state, spec.max_audience_flip_pct))
+        out.append(_flip_guard(desired, changes, stored_counts, spec.max_audience_flip_pct))
     consent = [c for c in changes if c.attribute in CONSENT_FIELDS]
     if consent:
         touched = sum(c.set + c.changed + c.unset for c in consent)
@@ -47,13 +46,16 @@ def evaluate_guards(
 
 
 def _flip_guard(
-    desired: Desired, changes: Sequence[AttributeChange], state: StateReader, limit: float
+    desired: Desired,
+    changes: Sequence[AttributeChange],
+    counts: Mapping[str, int],
+    limit: float,
 ) -> GuardResult:
     """The largest share of an existing audience that joins plus leaves in this run.
 
     A brand-new audience (nothing in the ledger yet) is exempt: its first sync is all joins.
+    `counts` are the ledger's cells per attribute, from the diff's own scan of the ledger.
     """
-    counts = state.attribute_counts()
     worst, worst_name = 0.0, ""
     by_name = {c.attribute: c for c in changes}
     for name, policy in desired.policies.items():

@@ -102,6 +102,10 @@ class Summary:
     full_resend_data_points: int
     estimated_seconds: float
     resources: Mapping[str, int] = field(default_factory=dict)
+    # changed cells resent because an interrupted apply (or drift --repair) left them in doubt,
+    # and because `plan --replace/--replace-user` chose them: both already in the counts above
+    cells_in_doubt: int = 0
+    cells_replaced: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ class Plan:
     samples: tuple[Sample, ...]
     deltas_path: Path  # gzip JSONL spool of UserDelta rows, in send order
     events: EventsPlan = NO_EVENTS  # due events (their own spool), counts and refusals
+    # the last `drift` run recorded in state (checked_at, result, users_checked, …), if any:
+    # "no changes" is only ever "no changes against state", and this says what Braze looked like
+    last_drift: Mapping[str, Any] | None = None
 
     @property
     def has_changes(self) -> bool:

@@ -132,6 +132,7 @@ def _plan_from_header(header: dict[str, Any], spool: Path, events_spool: Path) -
         events=EventsPlan.from_header(header["events"], events_spool)
         if "events" in header
         else NO_EVENTS,
+        last_drift=header.get("last_drift"),
     )
 
 

@@ -18,7 +18,13 @@ from reconciler.drift.report import (
 )
 from reconciler.drift.stats import Interval
 from reconciler.drift.verify import VerifyReport
-from reconciler.render.drift_json import HIDDEN, SCHEMA_HOURLY_LIMIT, render_json, shown_user
+from reconciler.render.drift_json import (
+    HIDDEN,
+    SCHEMA_HOURLY_LIMIT,
+    next_steps,
+    render_json,
+    shown_user,
+)
 
 MARKDOWN_LIMIT = 65_000
 TEXT_EXAMPLES = 20
@@ -99,7 +105,26 @@ def _nothing_yet(u: UserDataReport) -> str:
 
 
 def _verdict(r: DriftReport) -> str:
+    if r.inconclusive:
+        return "inconclusive (no sampled user could be compared)"
     return "drift found" if r.has_drift else "no drift"
+
+
+def _repair_lines(r: DriftReport) -> list[str]:
+    """Recommendations, what --repair did, and what to run next."""
+    u, lines = r.users, []
+    for x in u.recommendations:
+        lines.append(
+            f"  recommend `{x.command}`: drifted in {x.drifted:,} of {x.checked:,} checked "
+            f"(95% CI {_pct(x.interval.low)}–{_pct(x.interval.high)}); resending costs "
+            f"{x.cost:,} data points"
+        )
+    if r.repaired:
+        lines.append(f"Marked {r.repaired:,} drifted cells in doubt: the next plan resends them.")
+    steps = next_steps(r)
+    if steps:
+        lines += ["Next:"] + [f"  {step}" for step in steps]
+    return lines
 
 
 # -- text -------------------------------------------------------------------------------------
@@ -110,6 +135,9 @@ def render_text(r: DriftReport, *, show_values: bool = False) -> str:
     lines += _text_schema(r)
     lines += _text_blocks(r)
     lines += _text_users(r.users, show_values)
+    repair = _repair_lines(r)
+    if repair:
+        lines += ["", *repair]
     lines += ["", f"Result: {_verdict(r)}."]
     return "\n".join(lines) + "\n"
 
@@ -214,6 +242,12 @@ def render_markdown(r: DriftReport, *, show_values: bool = False) -> str:
         "",
     ]
     body = _md_schema(r) + _md_blocks(r) + _md_users(r.users, show_values)
+    repair = _repair_lines(r)
+    if repair:
+        body += ["### What to run", "", "```sh", *[s.strip() for s in next_steps(r)], "```", ""]
+        body += [line.strip() for line in repair if line.startswith("  recommend")] + [""]
+        if r.repaired:
+            body += [f"Marked {r.repaired:,} drifted cells in doubt for the next apply.", ""]
     text = "\n".join(head + body) + "\n"
     if len(text) > MARKDOWN_LIMIT:
         note = "\n\n… truncated: the full report is in `reconciler drift --format json`.\n"

@@ -20,6 +20,27 @@ def shown_user(v: ValueDrift, show: bool) -> str:
     return v.user_id if show else mask_identifier(v.user_id)
 
 
+def next_steps(r: DriftReport) -> list[str]:
+    """What to run now, in order (shared by every renderer)."""
+    u = r.users
+    steps: list[str] = []
+    if r.inconclusive:
+        return [
+            "reconciler drift  # again, once the consistency window has passed"
+            if u.recent_skipped
+            else "reconciler drift --sample N  # with users export can look up"
+        ]
+    if u.drifted_cells and not r.repaired:
+        steps.append(
+            f"reconciler drift --repair --seed {u.seed}  # marks the {len(u.drifted_cells):,}"
+            " drifted cells found for the next apply"
+        )
+    steps += [f"{x.command}  # resends it to all {x.cost:,} holders" for x in u.recommendations]
+    if u.drifted_cells or u.recommendations:
+        steps.append("reconciler apply  # after reviewing the plan")
+    return steps
+
+
 def drift_json(r: DriftReport, *, show_values: bool = False) -> dict[str, Any]:
     s, b, u = r.schema, r.content_blocks, r.users
     return {
@@ -54,6 +75,25 @@ def drift_json(r: DriftReport, *, show_values: bool = False) -> dict[str, Any]:
             ],
         },
         "users": _users_json(u, show_values),
+        "inconclusive": r.inconclusive,
+        "repair": {
+            "drifted_cells": len(u.drifted_cells),
+            "marked_in_doubt": r.repaired,
+            "recommendations": [
+                {
+                    "attribute": x.attribute,
+                    "drifted": x.drifted,
+                    "checked": x.checked,
+                    "estimate": x.interval.estimate,
+                    "low": x.interval.low,
+                    "high": x.interval.high,
+                    "data_points": x.cost,
+                    "command": x.command,
+                }
+                for x in u.recommendations
+            ],
+            "next_steps": next_steps(r),
+        },
     }
 
 

@@ -71,7 +71,8 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
         "",
     ]
     if not plan.has_changes:
-        lines.append(c(_GREEN, "No changes. Braze matches the manifests and sources."))
+        lines.append(c(_GREEN, "No changes against state: the manifests and sources match it."))
+        lines.append(drift_status(plan))
     else:
         lines += [
             f"  users changed      {s.users_changed:,}",
@@ -80,6 +81,7 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
             f"  data points        {s.data_points:,}  (a full resend would cost "
             f"{s.full_resend_data_points:,})",
             f"  requests           {s.requests:,}  (~{s.estimated_seconds:g} s at the rate limit)",
+            *resend_lines(plan),
             "",
             "Attribute changes:",
         ]
@@ -111,6 +113,34 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
     return "\n".join(lines) + "\n"
 
 
+def resend_lines(plan: Plan) -> list[str]:
+    """The changed cells sent whatever the ledger said, and why (already in the counts)."""
+    s, out = plan.summary, []
+    if s.cells_in_doubt:
+        out.append(
+            f"  {_plural(s.cells_in_doubt, 'cell')} in doubt after an interrupted apply "
+            "(or marked by drift --repair): resent"
+        )
+    if s.cells_replaced:
+        out.append(f"  {_plural(s.cells_replaced, 'cell')} resent by --replace")
+    return out
+
+
+def drift_status(plan: Plan) -> str:
+    """When drift last compared Braze with state, and what it found."""
+    d = plan.last_drift
+    if not d:
+        return "Braze itself was not read: no drift run is recorded (`reconciler drift`)."
+    found = {
+        "clean": "no drift",
+        "drift": f"drift in {d.get('users_drifted', 0):,} of {d.get('users_checked', 0):,} "
+        "users checked",
+        "inconclusive": "nothing it could compare (inconclusive)",
+    }.get(str(d.get("result")), str(d.get("result")))
+    repaired = f"; {d['repaired']:,} cells marked for repair" if d.get("repaired") else ""
+    return f"Last drift check of Braze: {d.get('checked_at', '?')}: {found}{repaired}."
+
+
 def summary_line(plan: Plan) -> str:
     s = plan.summary
     sets = sum(c.set for c in plan.attribute_changes)
@@ -128,9 +158,11 @@ def render_markdown(plan: Plan, *, show_values: bool = False) -> str:
     head = [
         f"<!-- reconciler:plan:{plan.workspace} -->",
         f"**reconciler plan · {plan.workspace}**: "
-        + (summary_line(plan) if plan.has_changes else "no changes"),
+        + (summary_line(plan) if plan.has_changes else "no changes against state"),
         "",
     ]
+    if not plan.has_changes:
+        head += [drift_status(plan), ""]
     warnings = _warnings(plan)
     if warnings:
         head += ["> [!WARNING]"] + [f"> {w}" for w in warnings] + [""]
@@ -186,7 +218,10 @@ def plan_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
             "requests": s.requests,
             "full_resend_data_points": s.full_resend_data_points,
             "estimated_seconds": s.estimated_seconds,
+            "cells_in_doubt": s.cells_in_doubt,
+            "cells_replaced": s.cells_replaced,
         },
+        "last_drift": dict(plan.last_drift) if plan.last_drift else None,
         "resource_changes": [resource_json(r) for r in plan.resource_changes],
         **resource_extras(plan),
         "attribute_changes": [_attribute_json(c) for c in plan.attribute_changes],

@@ -97,7 +97,7 @@ def render_migrated(report: MigrationReport) -> str:
     lines += [
         f"lineage     {report.lineage}",
         f"serial      {report.serial}",
-        f"ledger      {c['ledger']:,} values in {report.attributes} attributes",
+        f"ledger      {report.values:,} values in {report.attributes} attributes",
         f"resources   {c['resources']:,}",
         f"events      {c['events']:,}",
         f"applies     {c['applies']:,} ({c['journal']:,} journal batches)",

@@ -1,11 +1,12 @@
-"""Desired state: every AttributeSync and AudienceMapping as typed cells in a DuckDB table.
+"""Desired state: every AttributeSync and AudienceMapping as one wide DuckDB table each.
 
-The table `desired(id_kind, user_id, attribute, canon, wire)` lives in DuckDB, capped at
-MEMORY_LIMIT and spilling to the plan's spool directory beyond it, so a million users times
-twenty attributes never sit in Python objects. `canon` is the canonical JSON text of the
-value (arrays sorted, as they compare as sets); `wire` is set only where the text sent differs
-from it (arrays keep their order); both are NULL for an empty cell, which means "no value"
-(the attribute unsets).
+Each source becomes `src_<n>(uid, v1, w1, …, vN, wN)`: one row per user, and per attribute
+`vJ`, the canonical JSON text of the value (arrays sorted, as they compare as sets), and `wJ`,
+set only where the text sent differs from it (arrays keep their order); both are NULL for an
+empty cell, which means "no value" (the attribute unsets). An audience is `src_<n>(uid)`: its
+members. The tables live in DuckDB, capped at MEMORY_LIMIT and spilling to the plan's spool
+directory beyond it, so a million users times twenty attributes never sit in Python objects,
+and they keep the shape of the sources: the diff joins each on the user (plan/diff.py).
 
 Each source is typed in SQL (`fastpath`), and only the rows the SQL is not sure about go
 through `coerce` in Python, which also writes every error message. Bad rows are reported as
@@ -16,6 +17,7 @@ total, and `on_invalid: skip` reports and skips them instead.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from reconciler.errors import Diagnostic, Location, SourceDataError
+from reconciler.errors import Diagnostic, Location, SourceDataError, UsageError
 from reconciler.manifests import Manifests
 from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import AttributeSyncSpec, AudienceMappingSpec
@@ -44,6 +46,7 @@ from reconciler.state.values import canonical_value
 MAX_LISTED = 20
 OnMissing = Literal["keep", "unset", "set_false"]
 MEMORY_LIMIT = "768MB"
+MEMORY_ENV = "RECONCILER_MEMORY_LIMIT"
 
 
 @dataclass(frozen=True)
@@ -66,36 +69,82 @@ class Cell:
     value: Any  # the wire value; None means "no value" (the attribute unsets)
 
 
+@dataclass(frozen=True)
+class SourceTable:
+    """One source's wide table: `attributes[j-1]` is in columns vJ/wJ (none: an audience,
+    whose members get `audience` = true)."""
+
+    table: str
+    id_kind: str
+    attributes: tuple[str, ...]
+    audience: str | None = None
+
+    def cells_sql(self) -> str:
+        """The table as narrow (id_kind, user_id, attribute, canon, wire) rows."""
+        kind = sql_literal(self.id_kind)
+        if self.audience is not None:
+            return (
+                f"SELECT {kind} AS id_kind, uid AS user_id, {sql_literal(self.audience)} "
+                f"AS attribute, 'true' AS canon, NULL::VARCHAR AS wire FROM {self.table}"
+            )
+        parts = [
+            f"SELECT {kind} AS id_kind, uid AS user_id, {sql_literal(a)} AS attribute, "
+            f"v{j} AS canon, w{j} AS wire FROM {self.table}"
+            for j, a in enumerate(self.attributes, start=1)
+        ]
+        return " UNION ALL ".join(parts)
+
+
 @dataclass
 class Desired:
-    """The typed cells (in `con`, table `desired`) and what the plan needs to know about them."""
+    """The typed sources (in `con`, one wide table each) and what the plan needs to know."""
 
     con: duckdb.DuckDBPyConnection
     policies: dict[str, AttributePolicy] = field(default_factory=dict)
     skipped: list[Diagnostic] = field(default_factory=list)
     audience_members: dict[str, int] = field(default_factory=dict)
+    sources: list[SourceTable] = field(default_factory=list)
 
     def value_count(self) -> int:
         """Cells with a value: what a full resend would cost in data points."""
-        rows = self.con.execute("SELECT count(*) FROM desired WHERE canon IS NOT NULL").fetchall()
-        return int(rows[0][0])
+        total = 0
+        for src in self.sources:
+            if src.audience is not None:
+                counted = f"SELECT count(*) FROM {src.table}"
+            elif src.attributes:
+                counted = (
+                    "SELECT "
+                    + " + ".join(f"count(v{j})" for j in range(1, len(src.attributes) + 1))
+                    + f" FROM {src.table}"
+                )
+            else:
+                continue
+            total += int(self.con.execute(counted).fetchall()[0][0])
+        return total
 
     def iter_cells(self) -> Iterator[Cell]:
         """Every cell as Python values (tests and small tools; the planner stays in SQL)."""
-        cur = self.con.execute(
-            "SELECT id_kind, user_id, attribute, coalesce(wire, canon) FROM desired "
+        if not self.sources:
+            return
+        union = " UNION ALL ".join(f"({s.cells_sql()})" for s in self.sources if s.cells_sql())
+        cur = self.con.cursor()
+        cur.execute(
+            f"SELECT id_kind, user_id, attribute, coalesce(wire, canon) FROM ({union}) "
             "ORDER BY id_kind, user_id, attribute"
         )
         while rows := cur.fetchmany(10_000):
             for kind, user, attribute, text in rows:
                 yield Cell(kind, user, attribute, None if text is None else json.loads(text))
+        cur.close()
 
     def close(self) -> None:
         self.con.close()
 
 
-def open_workdb(workdir: Path | None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to `workdir` beyond MEMORY_LIMIT (bounded memory).
+def open_workdb(workdir: Path | None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `workdir` beyond `memory_limit` (bounded memory).
+
+    The limit is `memory_limit`, else $RECONCILER_MEMORY_LIMIT, else MEMORY_LIMIT (768MB).
 
     In memory rather than a database file: nothing here must survive the process, and a file
     would write every table to disk even when it fits (measured: 2-3x slower at 100k users).
@@ -104,7 +153,15 @@ def open_workdb(workdir: Path | None) -> duckdb.DuckDBPyConnection:
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = {sql_literal(str(workdir / 'spill'))}")
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    limit = memory_limit or os.environ.get(MEMORY_ENV) or MEMORY_LIMIT
+    try:
+        con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    except duckdb.Error as e:
+        con.close()
+        raise UsageError(
+            f"--memory-limit {limit!r} is not a size DuckDB understands",
+            hint="use a size such as 768MB, 2GB or 4GiB",
+        ) from e
     con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = true")
     return con
@@ -120,10 +177,6 @@ def build_desired(
     """
     owned = con is None
     con = con if con is not None else open_workdb(workdir)
-    con.execute(
-        "CREATE TABLE desired (id_kind VARCHAR, user_id VARCHAR, attribute VARCHAR, "
-        "canon VARCHAR, wire VARCHAR)"
-    )
     desired = Desired(con)
     bad: list[Diagnostic] = []
     try:
@@ -296,35 +349,32 @@ def _duplicates(
 def _insert(
     con: duckdb.DuckDBPyConnection,
     typed: _Typed,
-    id_kind: str,
     dups: set[int],
     problem_rows: set[int],
+    out: str,
 ) -> None:
+    """Table `out(uid, v1, w1, …)`: the rows SQL typed, then the rows Python fixed."""
     excluded = dups | problem_rows
     con.execute(f"CREATE TABLE {typed.table}_skip (row_no BIGINT)")
     if excluded:
         con.executemany(f"INSERT INTO {typed.table}_skip VALUES (?)", [(r,) for r in excluded])
-    kind = sql_literal(id_kind)
+    n = len(typed.attrs)
+    # VARCHAR, not the JSON type `to_json` gives: the diff compares and quotes them as text
+    cols = "".join(f", v{j}::VARCHAR AS v{j}, w{j}::VARCHAR AS w{j}" for j in range(1, n + 1))
     con.execute(
-        f"CREATE TEMP TABLE {typed.table}_keep AS SELECT * FROM {typed.table} t "
+        f"CREATE TABLE {out} AS SELECT uid{cols} FROM {typed.table} t "
         f"WHERE uid IS NOT NULL AND NOT slow "
         f"AND NOT EXISTS (SELECT 1 FROM {typed.table}_skip s WHERE s.row_no = t.row_no)"
     )
-    selects = [
-        f"SELECT {kind}, uid, {sql_literal(attr.name)}, v{j}, w{j} FROM {typed.table}_keep"
-        for j, attr in enumerate(typed.attrs, start=1)
-    ]
-    if selects:
-        con.execute("INSERT INTO desired " + " UNION ALL ".join(selects))
-    con.execute(f"DROP TABLE {typed.table}_keep")
+    con.execute(f"DROP TABLE {typed.table}")
     fixed = [
-        (id_kind, uid, name, canon, wire)
+        (uid, *[x for _, canon, wire in cells for x in (canon, wire)])
         for row_no, uid, cells in typed.fixed
         if row_no not in dups
-        for name, canon, wire in cells
     ]
     if fixed:
-        con.executemany("INSERT INTO desired VALUES (?, ?, ?, ?, ?)", fixed)
+        marks = ", ".join("?" * (1 + 2 * n))
+        con.executemany(f"INSERT INTO {out} VALUES ({marks})", fixed)
 
 
 def _read_sync(
@@ -358,7 +408,10 @@ def _read_sync(
     else:
         typed.bad.extend(problems)
     bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
-    _insert(desired.con, typed, id_kind, dups, problem_rows)
+    out = f"src_{name}"
+    _insert(desired.con, typed, dups, problem_rows, out)
+    desired.sources.append(SourceTable(out, id_kind, tuple(a.name for a in attrs)))
+    _drop_work(desired.con, typed)
 
 
 def _read_mapping(
@@ -383,14 +436,25 @@ def _read_mapping(
     _slow_rows(desired.con, typed, column, "empty or missing identifier")
     dups = _duplicates(desired.con, typed, column, "member")
     bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
-    kind, attr = sql_literal(id_kind), sql_literal(attribute)
+    out = f"src_{name}"
     desired.con.execute(
-        f"INSERT INTO desired SELECT {kind}, uid, {attr}, 'true', NULL FROM {typed.table}_all "
+        f"CREATE TABLE {out} AS SELECT uid FROM {typed.table}_all "
         f"WHERE row_no NOT IN (SELECT unnest(?::BIGINT[]))",
         [sorted(dups)],
     )
-    rows = desired.con.execute(f"SELECT count(*) FROM {typed.table}_all").fetchall()
-    desired.audience_members[attribute] = int(rows[0][0]) - len(dups)  # distinct members
+    rows = desired.con.execute(f"SELECT count(*) FROM {out}").fetchall()
+    desired.audience_members[attribute] = int(rows[0][0])  # distinct members
+    desired.sources.append(SourceTable(out, id_kind, (), attribute))
+    _drop_work(desired.con, typed)
+
+
+def _drop_work(con: duckdb.DuckDBPyConnection, typed: _Typed) -> None:
+    """Free the raw and intermediate tables of a source once its wide table exists."""
+    for table in (typed.raw.name, typed.table, *(f"{typed.table}_{x}" for x in WORK_TABLES)):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+WORK_TABLES = ("all", "ids", "skip")
 
 
 def _identifier(value: Any) -> str | None:

@@ -17,7 +17,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pyarrow as pa
+
+    from reconciler.state.columnar import LedgerParts
 
 # How a ledger row names its user. Braze keeps external ids and Braze ids in separate
 # namespaces, so the kind is part of the ledger key. Append only: backends may store the index.
@@ -51,6 +55,20 @@ class LedgerRow(NamedTuple):
 
 
 LedgerWrite = LedgerRow
+
+DoubtCell = tuple[str, str, str]  # (id_kind, user_id, attribute): a cell whose write is in doubt
+
+
+@dataclass(frozen=True)
+class BatchAck:
+    """One acknowledged batch for StateStore.commit_batches (record_batch's arguments)."""
+
+    batch_no: int
+    writes: Sequence[LedgerRow]
+    unsets: Sequence[LedgerUnset] = ()
+    event_ids: Sequence[str] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    clear_doubt: int | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +221,23 @@ class StateReader(Protocol):
         with a higher serial were written after `when`."""
         ...
 
+    def ledger_parts(self, workdir: Path) -> LedgerParts:
+        """The columnar ledger for a plan: the snapshot materialised as a Parquet file in
+        `workdir`, and the log since it, both from one read snapshot (state/columnar.py)."""
+        ...
+
+    def last_drift(self) -> dict[str, Any] | None:
+        """What the last `drift` run found (StateStore.note_drift), if any run was recorded."""
+        ...
+
+    def cells_in_doubt(self) -> int:
+        """Cells whose last write may have landed without an answer (resent by every plan)."""
+        ...
+
+    def log_cells(self) -> int:
+        """Cells in the log that the snapshot does not hold yet."""
+        ...
+
     def resources(self) -> dict[str, ResourceRecord]: ...
 
     def has_events(self, event_ids: Collection[str]) -> frozenset[str]:
@@ -261,8 +296,31 @@ class StateStore(StateReader, Protocol):
         unsets: Sequence[LedgerUnset] = (),
         event_ids: Sequence[str] = (),
         summary: Mapping[str, Any] | None = None,
+        *,
+        clear_doubt: int | None = None,
     ) -> int:
-        """One acknowledged batch, in ONE transaction; returns the new serial."""
+        """One acknowledged batch, in ONE transaction; returns the new serial. `clear_doubt`
+        is the batch's own doubt mark (mark_in_doubt), dropped in the same transaction."""
+        ...
+
+    def commit_batches(
+        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[Sequence[DoubtCell]] = ()
+    ) -> tuple[list[int], list[int]]:
+        """Group commit: every ack (as record_batch writes it) and then every new doubt mark,
+        in ONE transaction. Returns (the acks' serials, the marks' ids)."""
+        ...
+
+    def note_drift(self, summary: Mapping[str, Any]) -> None: ...
+
+    def mark_in_doubt(self, cells: Sequence[DoubtCell], *, bump_serial: bool = False) -> int:
+        """Mark cells in doubt, durably: every plan resends them until an ack says otherwise.
+        Returns the mark's id for record_batch(clear_doubt=…) or clear_doubt()."""
+        ...
+
+    def clear_doubt(self, seq: int) -> None: ...
+
+    def compact_ledger(self, *, min_cells: int = 1) -> int:
+        """Fold the log into a new snapshot (needs the lock); returns the cells folded."""
         ...
 
     def finish_apply(self, apply_id: str, status: ApplyStatus) -> None: ...

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.errors import StateError
+from reconciler.state.cells import LEGACY_BATCH, legacy_blob
 
 Step = str | Callable[[sqlite3.Connection], None]
 
@@ -96,7 +97,34 @@ V2 = Migration(
     ("ALTER TABLE ledger ADD COLUMN serial INTEGER NOT NULL DEFAULT 0",),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2)
+
+def _v3_columnar_ledger(conn: sqlite3.Connection) -> None:
+    """Move the row-per-cell ledger into the log as acknowledged blobs, then drop it.
+
+    The rows keep their serials; the next apply folds the log into the first snapshot.
+    """
+    conn.execute(
+        "CREATE TABLE ledger_log (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " serial INTEGER NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('ack', 'doubt')),"
+        " cells INTEGER NOT NULL, data BLOB NOT NULL)"
+    )
+    conn.execute("CREATE TABLE ledger_snapshot (chunk INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    names = dict(conn.execute("SELECT aid, name FROM attributes").fetchall())
+    reader = conn.cursor()
+    reader.execute("SELECT kind, user_id, aid, value, serial FROM ledger ORDER BY kind, user_id")
+    while rows := reader.fetchmany(LEGACY_BATCH):
+        conn.execute(
+            "INSERT INTO ledger_log (serial, kind, cells, data) VALUES (?, 'ack', ?, ?)",
+            (max(r[4] for r in rows), len(rows), legacy_blob(rows, names)),
+        )
+    conn.execute("DROP TABLE ledger")
+    conn.execute("DROP TABLE attributes")  # names now travel inside the blobs
+
+
+# The ledger becomes columnar (docs/state.md): a Parquet snapshot and a log of batch blobs.
+V3 = Migration(3, "columnar ledger: snapshot and log of batches", (_v3_columnar_ledger,))
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3)
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from reconciler.errors import StateError
+from reconciler.state.cells import LEGACY_BATCH, legacy_blob
 
 PgStep = str | Callable[[psycopg.Connection], None]
 
@@ -99,7 +100,33 @@ V2 = PgMigration(
     ("ALTER TABLE ledger ADD COLUMN serial bigint NOT NULL DEFAULT 0",),
 )
 
-PG_MIGRATIONS: tuple[PgMigration, ...] = (V1, V2)
+
+def _v3_columnar_ledger(conn: psycopg.Connection) -> None:
+    """As SQLite's V3: the row-per-cell ledger moves into the log as blobs, then is dropped."""
+    conn.execute(
+        "CREATE TABLE ledger_log (seq bigserial PRIMARY KEY, serial bigint NOT NULL,"
+        " kind text NOT NULL CHECK (kind IN ('ack', 'doubt')), cells integer NOT NULL,"
+        " data bytea NOT NULL)"
+    )
+    conn.execute("CREATE TABLE ledger_snapshot (chunk integer PRIMARY KEY, data bytea NOT NULL)")
+    names: dict[int, str] = dict(conn.execute("SELECT aid, name FROM attributes").fetchall())
+    with conn.cursor(name="legacy_ledger") as reader:
+        reader.itersize = LEGACY_BATCH
+        reader.execute(
+            "SELECT kind, user_id, aid, value, serial FROM ledger ORDER BY kind, user_id"
+        )
+        while rows := reader.fetchmany(LEGACY_BATCH):
+            conn.execute(
+                "INSERT INTO ledger_log (serial, kind, cells, data) VALUES (%s, 'ack', %s, %b)",
+                (max(r[4] for r in rows), len(rows), legacy_blob(rows, names)),
+            )
+    conn.execute("DROP TABLE ledger")
+    conn.execute("DROP TABLE attributes")  # names now travel inside the blobs
+
+
+V3 = PgMigration(3, "columnar ledger: snapshot and log of batches", (_v3_columnar_ledger,))
+
+PG_MIGRATIONS: tuple[PgMigration, ...] = (V1, V2, V3)
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL

@@ -9,13 +9,11 @@ from typing import Any
 
 import psycopg
 
-from reconciler.state.tables import TABLES, select_sql
+from reconciler.state.tables import TABLES, batch_rows, select_sql
 
 
 class PostgresTransfer:
     """Mixin for PostgresState: needs its connections, error boundary and locked transaction."""
-
-    _aids: dict[str, int]
 
     @abstractmethod
     def _connect(self) -> psycopg.Connection: ...
@@ -34,21 +32,23 @@ class PostgresTransfer:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 with conn.cursor(name=f"dump_{table}", binary=True) as cur:
                     cur.execute(select_sql(table))
-                    while rows := cur.fetchmany(batch_size):
+                    while rows := cur.fetchmany(batch_rows(table, batch_size)):
                         yield rows
         finally:
             conn.close()
 
     def load_tables(self, tables: Mapping[str, Iterable[list[tuple[Any, ...]]]]) -> None:
         """Replace every table's content with `tables` by COPY, in ONE transaction (locked)."""
-        try:
-            with self._errors(), self._locked_tx() as c:
-                c.execute("TRUNCATE " + ", ".join(TABLES))
-                for table, columns in TABLES.items():
-                    query = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-                    with c.cursor() as cur, cur.copy(query) as copy:
-                        for rows in tables.get(table, ()):
-                            for row in rows:
-                                copy.write_row(row)
-        finally:
-            self._aids.clear()  # attribute ids now come from the loaded state
+        with self._errors(), self._locked_tx() as c:
+            c.execute("TRUNCATE " + ", ".join(TABLES))
+            for table, columns in TABLES.items():
+                query = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                with c.cursor() as cur, cur.copy(query) as copy:
+                    for rows in tables.get(table, ()):
+                        for row in rows:
+                            copy.write_row(row)
+            # the log's seq continues after the copied entries
+            c.execute(
+                "SELECT setval(pg_get_serial_sequence('ledger_log', 'seq'),"
+                " greatest((SELECT max(seq) FROM ledger_log), 1))"
+            )

@@ -1,10 +1,11 @@
 """PostgresState: the team StateStore in one schema of a PostgreSQL database.
 
 It behaves exactly like SqliteState (the shared suite in tests/state runs against both); what
-differs is how. Reads that stream the ledger use their own connection and one REPEATABLE READ
-snapshot, and COPY (pg_bulk.py). The writer lock is a session-level advisory lock plus a lock
-row naming the holder (postgres_writes.py). Durability is the server's: a committed batch
-survives a crash of either side.
+differs is how. The columnar ledger's snapshot lives in the database as bytea chunks (so an
+ephemeral CI runner reads the ledger the last one left), and a plan reads it and the log on a
+connection of its own in one REPEATABLE READ snapshot. The writer lock is a session-level
+advisory lock plus a lock row naming the holder (postgres_writes.py). Durability is the
+server's: a committed batch survives a crash of either side.
 
 Connections: autocommit, explicit transactions, time zone UTC, search_path = the state schema.
 The password never appears in the URL (url.py refuses it): libpq reads PGPASSWORD or ~/.pgpass.
@@ -17,30 +18,29 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Self
 
 import psycopg
-import pyarrow as pa
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from reconciler.errors import StateError
 from reconciler.state import locking
 from reconciler.state.base import (
-    ID_KINDS,
     ApplyRecord,
     HashKey,
     JournalEntry,
-    LedgerRow,
     LockInfo,
     ResourceRecord,
     StateMeta,
-    UserLedger,
 )
-from reconciler.state.pg_bulk import copy_ledger_batches
+from reconciler.state.cells import read_spooled_log, spool_log
+from reconciler.state.columnar import LedgerParts, SnapshotInfo, snapshot_info
+from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_version, migrate
 from reconciler.state.pg_transfer import PostgresTransfer
 from reconciler.state.postgres_writes import PostgresWrites
@@ -59,18 +59,12 @@ def advisory_key(schema: str, purpose: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _decoded(column: pa.DictionaryArray) -> list[str]:
-    """A dictionary column as Python strings (DictionaryArray.to_pylist is 100× slower)."""
-    names = column.dictionary.to_pylist()
-    return [names[i] for i in column.indices.to_pylist()]
-
-
 def one_line(e: BaseException) -> str:
     """A psycopg message without libpq's multi-line layout."""
     return " ".join(str(e).split())
 
 
-class PostgresState(PostgresWrites, PostgresTransfer):
+class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
     """A StateStore in one PostgreSQL schema; safe to share between threads of one process."""
 
     def __init__(
@@ -90,7 +84,6 @@ class PostgresState(PostgresWrites, PostgresTransfer):
         self._mutex = threading.RLock()
         self._held: LockInfo | None = None
         self._lock_conn: psycopg.Connection | None = None
-        self._aids: dict[str, int] = {}
         self.lock_key = advisory_key(self.schema, "lock")
         self._conn = self._connect()
         try:
@@ -178,6 +171,7 @@ class PostgresState(PostgresWrites, PostgresTransfer):
         return bool(row and row[0])
 
     def close(self) -> None:
+        self._close_duck()
         with self._mutex:
             if self._lock_conn is not None:
                 self._lock_conn.close()
@@ -212,89 +206,71 @@ class PostgresState(PostgresWrites, PostgresTransfer):
         source: Literal["env", "state"] = "env" if self._env_key else "state"
         return HashKey(key, source, key_fingerprint(key), m.get("hash_key_fp"))
 
-    def ledger_count(self, attribute: str | None = None) -> int:
-        if attribute is None:
-            return int(self._query("SELECT count(*) FROM ledger")[0][0])
-        q = "SELECT count(*) FROM ledger JOIN attributes USING (aid) WHERE name = %s"
-        return int(self._query(q, (attribute,))[0][0])
+    # -- the last drift run -----------------------------------------------------------------
 
-    def attribute_counts(self) -> dict[str, int]:
-        q = (
-            "SELECT a.name, c.n FROM (SELECT aid, count(*) AS n FROM ledger GROUP BY aid) c"
-            " JOIN attributes a USING (aid) ORDER BY a.name"
-        )
-        return {name: int(n) for name, n in self._query(q)}
-
-    def ledger_arrow_batches(
-        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """COPY on a connection of its own, in one REPEATABLE READ snapshot."""
-        conn = self._connect()
-        try:
-            with self._errors():
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                names_by_aid: list[str] = [""]
-                for aid, name in conn.execute("SELECT aid, name FROM attributes ORDER BY aid"):
-                    names_by_aid.extend([""] * (aid - len(names_by_aid)) + [name])
-                aids = None
-                if attributes is not None:
-                    keep = set(attributes)
-                    aids = [i for i, n in enumerate(names_by_aid) if i and n in keep]
-                kinds = pa.array(ID_KINDS, pa.string())
-                names = pa.array(names_by_aid, pa.string())
-                yield from copy_ledger_batches(conn, aids, batch_size, kinds, names)
-        finally:
-            conn.close()  # also ends a COPY a consumer stopped reading half way
-
-    def iter_ledger(
-        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
-    ) -> Iterator[list[LedgerRow]]:
-        for b in self.ledger_arrow_batches(batch_size, attributes):
-            yield list(
-                map(
-                    LedgerRow,
-                    b.column(1).to_pylist(),
-                    _decoded(b.column(2)),
-                    b.column(3).to_pylist(),
-                    _decoded(b.column(0)),
-                )
+    def note_drift(self, summary: Mapping[str, Any]) -> None:
+        """Remember the last drift run (a plan reports it). Not a change to the ledger, so it
+        needs no lock and moves no serial."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_drift', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(dict(summary), sort_keys=True),),
             )
 
-    def ledger_users(self, batch_size: int = 50_000) -> Iterator[list[tuple[str, str]]]:
-        """A server-side cursor in one REPEATABLE READ snapshot, on a connection of its own."""
+    def last_drift(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
+
+    def _snapshot_info(self) -> SnapshotInfo | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'ledger_snapshot'")
+        return snapshot_info(rows[0][0]) if rows else None
+
+    def _ledger_version(self) -> object:
+        return tuple(
+            self._query(
+                "SELECT (SELECT value FROM meta WHERE key = 'ledger_snapshot'),"
+                " (SELECT coalesce(max(seq), 0) FROM ledger_log),"
+                " (SELECT count(*) FROM ledger_log)"
+            )[0]
+        )
+
+    def _log_cells(self) -> int:
+        return int(self._query("SELECT coalesce(sum(cells), 0) FROM ledger_log")[0][0])
+
+    def _read_parts(self, workdir: Path) -> LedgerParts:
+        """The snapshot and the log from ONE REPEATABLE READ snapshot, spooled into `workdir`.
+
+        The snapshot lives in the database (bytea chunks), so an ephemeral CI runner reads
+        the same ledger as the last one did.
+        """
         conn = self._connect()
+        tag = uuid.uuid4().hex[:8]
+        snapshot = None
+        log = workdir / f"log-{tag}.arrow"
         try:
             with self._errors():
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                with conn.cursor(name="ledger_users") as cur:
-                    cur.execute("SELECT DISTINCT kind, user_id FROM ledger ORDER BY kind, user_id")
-                    while rows := cur.fetchmany(batch_size):
-                        yield [(ID_KINDS[k], u) for k, u in rows]
+                row = conn.execute(
+                    "SELECT value FROM meta WHERE key = 'ledger_snapshot'"
+                ).fetchone()
+                info = snapshot_info(row[0]) if row else None
+                if info is not None and info.chunks:
+                    snapshot = workdir / f"snapshot-{tag}.parquet"
+                    with conn.cursor(name="snapshot_chunks", binary=True) as cur:
+                        cur.itersize = 1
+                        cur.execute("SELECT data FROM ledger_snapshot ORDER BY chunk")
+                        write_snapshot_file((bytes(r[0]) for r in cur), snapshot)
+                with conn.cursor(name="ledger_log", binary=True) as cur:
+                    cur.itersize = 256
+                    cur.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
+                    spool_log(((int(s), bytes(d)) for s, d in cur), log)
+                conn.execute("COMMIT")
         finally:
             conn.close()
-
-    def ledger_for_users(
-        self, users: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], UserLedger]:
-        by_kind: dict[int, list[str]] = {}
-        for id_kind, user_id in set(users):
-            if id_kind in ID_KINDS:
-                by_kind.setdefault(ID_KINDS.index(id_kind), []).append(user_id)
-        values: dict[tuple[str, str], dict[str, str]] = {}
-        serials: dict[tuple[str, str], int] = {}
-        for kind, ids in sorted(by_kind.items()):
-            for i in range(0, len(ids), _IN_CHUNK):
-                rows = self._query(
-                    "SELECT l.user_id, a.name, l.value, l.serial FROM ledger l"
-                    " JOIN attributes a USING (aid)"
-                    " WHERE l.kind = %s AND l.user_id = ANY(%b::text[])",
-                    (kind, ids[i : i + _IN_CHUNK]),
-                )
-                for user_id, name, value, serial in rows:
-                    key = (ID_KINDS[kind], user_id)
-                    values.setdefault(key, {})[name] = value
-                    serials[key] = max(serials.get(key, 0), int(serial))
-        return {k: UserLedger(k[0], k[1], v, serials[k]) for k, v in sorted(values.items())}
+        return LedgerParts(snapshot, info, read_spooled_log(log))
 
     def serial_at(self, when: datetime) -> int:
         rows = self._query(

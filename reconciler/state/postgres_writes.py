@@ -19,6 +19,7 @@ from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,8 +27,9 @@ import psycopg
 from reconciler.errors import LockHeldError, StalePlanError, StateError
 from reconciler.state import locking
 from reconciler.state.base import (
-    ID_KINDS,
     ApplyStatus,
+    BatchAck,
+    DoubtCell,
     HeldLock,
     LedgerRow,
     LedgerUnset,
@@ -35,10 +37,11 @@ from reconciler.state.base import (
     LockRequest,
     ResourceRecord,
 )
-from reconciler.state.pg_bulk import delete_ledger, upsert_ledger
+from reconciler.state.cells import DOUBT, check_kinds, encode_cells, ledger_cells
+from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
+from reconciler.state.ledger_reads import snapshot_chunks
 from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
 
-_KIND_INDEX = {k: i for i, k in enumerate(ID_KINDS)}
 _LOCK_POLL_SECONDS = 0.5
 # The server ends a dead holder's session a moment after its process is gone; wait this long
 # for that when the lock row's holder is provably dead (same host, pid gone).
@@ -59,7 +62,6 @@ class PostgresWrites:
     _conn: psycopg.Connection
     _held: LockInfo | None
     _lock_conn: psycopg.Connection | None
-    _aids: dict[str, int]
     _env_key: bytes | None
 
     @abstractmethod
@@ -292,83 +294,119 @@ class PostgresWrites:
         unsets: Sequence[LedgerUnset] = (),
         event_ids: Sequence[str] = (),
         summary: Mapping[str, Any] | None = None,
+        *,
+        clear_doubt: int | None = None,
     ) -> int:
-        """Upsert `writes`, then delete `unsets`, record events, journal, bump serial: one tx.
+        """One acknowledged batch: commit_batches with one ack."""
+        ack = BatchAck(batch_no, writes, unsets, event_ids, dict(summary or {}), clear_doubt)
+        return self.commit_batches(apply_id, [ack])[0][0]
 
-        A batch naming one key twice keeps the last value (as SQLite's row-by-row upsert does);
-        PostgreSQL refuses that in one statement, so such a batch is retried de-duplicated.
-        """
-        counts = (len(writes), len(unsets), len(event_ids))  # the journal counts what was sent
-        try:
-            return self._record(apply_id, batch_no, writes, unsets, event_ids, summary, counts)
-        except psycopg.errors.CardinalityViolation:
-            last = list({(w[3], w[0], w[1]): w for w in writes}.values())
-            return self._record(apply_id, batch_no, last, unsets, event_ids, summary, counts)
-
-    def _record(
-        self,
-        apply_id: str,
-        batch_no: int,
-        writes: Sequence[LedgerRow],
-        unsets: Sequence[LedgerUnset],
-        event_ids: Sequence[str],
-        summary: Mapping[str, Any] | None,
-        counts: tuple[int, int, int],
-    ) -> int:
+    def commit_batches(
+        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[Sequence[DoubtCell]] = ()
+    ) -> tuple[list[int], list[int]]:
+        """Group commit, ONE transaction: per ack, its cells appended to the ledger log, its
+        events, its journal entry, a serial of its own, and its doubt mark dropped; then a doubt
+        mark per entry of `doubts` (the next batches, before they leave)."""
         now = locking.now()
+        cells = [ledger_cells(a.writes, a.unsets) for a in acks]
+        marks = [[(k, u, a, DOUBT) for k, u, a in group] for group in doubts]
+        for group in marks:
+            check_kinds(group)
+        serials: list[int] = []
+        seqs: list[int] = []
         with self._locked_tx() as c:
-            status = c.execute(
-                "SELECT status FROM applies WHERE apply_id = %s", (apply_id,)
-            ).fetchone()
-            if status is None or status[0] != "running":
-                raise StateError(f"apply {apply_id} is not running (status: {status})")
-            aids = self._intern(c, {w.attribute for w in writes} | {u.attribute for u in unsets})
-            serial = self._bump_serial(c)  # first: every row records the batch that wrote it
-            try:
-                k = _KIND_INDEX
-                rows = [(k[w[3]], w[0], aids[w[1]], w[2]) for w in writes]
-                gone = [(k[u[2]], u[0], aids[u[1]]) for u in unsets]
-            except KeyError as e:
-                raise StateError(f"unknown id kind {e}; expected one of {ID_KINDS}") from None
-            upsert_ledger(c, rows, serial)
-            delete_ledger(c, gone)
-            if event_ids:
+            if acks:
+                status = c.execute(
+                    "SELECT status FROM applies WHERE apply_id = %s", (apply_id,)
+                ).fetchone()
+                if status is None or status[0] != "running":
+                    raise StateError(f"apply {apply_id} is not running (status: {status})")
+            for ack, batch_cells in zip(acks, cells, strict=True):
+                serial = self._bump_serial(c)  # first: every cell records the batch that wrote it
+                serials.append(serial)
+                if batch_cells:
+                    c.execute(
+                        "INSERT INTO ledger_log (serial, kind, cells, data)"
+                        " VALUES (%s, 'ack', %s, %b)",
+                        (serial, len(batch_cells), encode_cells(batch_cells, serial)),
+                    )
+                if ack.clear_doubt is not None:
+                    c.execute(
+                        "DELETE FROM ledger_log WHERE seq = %s AND kind = 'doubt'",
+                        (ack.clear_doubt,),
+                    )
+                self._record_events(c, apply_id, ack.event_ids, now)
+                if any(is_hashed(w[2]) for w in ack.writes):
+                    self._note_hash_key(c)
                 c.execute(
-                    "INSERT INTO events (event_id, apply_id, acked_at)"
-                    " SELECT unnest(%b::text[]), %s, %s ON CONFLICT (event_id) DO NOTHING",
-                    (list(event_ids), apply_id, now),
+                    "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
+                    " events, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        apply_id,
+                        ack.batch_no,
+                        serial,
+                        now,
+                        len(ack.writes),
+                        len(ack.unsets),
+                        len(ack.event_ids),
+                        canonical_value(dict(ack.summary)),
+                    ),
                 )
-            if any(is_hashed(w[2]) for w in writes):
-                self._note_hash_key(c)
-            c.execute(
-                "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
-                " events, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    apply_id,
-                    batch_no,
-                    serial,
-                    now,
-                    *counts,
-                    canonical_value(dict(summary or {})),
-                ),
-            )
-        self._aids.update(aids)  # only now: a rolled-back insert must not be cached
-        return serial
+            if marks:
+                row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+                current = int(row[0]) if row else 0
+                for group in marks:
+                    found = c.execute(
+                        "INSERT INTO ledger_log (serial, kind, cells, data)"
+                        " VALUES (%s, 'doubt', %s, %b) RETURNING seq",
+                        (current, len(group), encode_cells(group, current)),
+                    ).fetchone()
+                    seqs.append(int(found[0]) if found else 0)
+        return serials, seqs
 
-    def _intern(self, c: psycopg.Connection, names: set[str]) -> dict[str, int]:
-        """Attribute ids for these names, creating missing ones (the lock makes max+1 safe)."""
-        aids = {n: self._aids[n] for n in names & self._aids.keys()}
-        for name in sorted(names - aids.keys()):
+    @staticmethod
+    def _record_events(
+        c: psycopg.Connection, apply_id: str, event_ids: Sequence[str], now: datetime
+    ) -> None:
+        if event_ids:
             c.execute(
-                "INSERT INTO attributes (aid, name)"
-                " SELECT coalesce(max(aid), 0) + 1, %s FROM attributes"
-                " ON CONFLICT (name) DO NOTHING",
-                (name,),
+                "INSERT INTO events (event_id, apply_id, acked_at)"
+                " SELECT unnest(%b::text[]), %s, %s ON CONFLICT (event_id) DO NOTHING",
+                (list(event_ids), apply_id, now),
             )
-            row = c.execute("SELECT aid FROM attributes WHERE name = %s", (name,)).fetchone()
-            assert row is not None
-            aids[name] = int(row[0])
-        return aids
+
+    def mark_in_doubt(self, cells: Sequence[DoubtCell], *, bump_serial: bool = False) -> int:
+        """As SqliteState.mark_in_doubt: one durable mark; returns its seq."""
+        rows = [(k, u, a, DOUBT) for k, u, a in cells]
+        check_kinds(rows)
+        with self._locked_tx() as c:
+            if bump_serial:
+                serial = self._bump_serial(c)
+            else:
+                row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+                serial = int(row[0]) if row else 0
+            found = c.execute(
+                "INSERT INTO ledger_log (serial, kind, cells, data)"
+                " VALUES (%s, 'doubt', %s, %b) RETURNING seq",
+                (serial, len(rows), encode_cells(rows, serial)),
+            ).fetchone()
+            return int(found[0]) if found else 0
+
+    def clear_doubt(self, seq: int) -> None:
+        with self._locked_tx() as c:
+            c.execute("DELETE FROM ledger_log WHERE seq = %s AND kind = 'doubt'", (seq,))
+
+    def _replace_snapshot(self, info: SnapshotInfo, path: Path) -> None:
+        with self._locked_tx() as c:
+            c.execute("DELETE FROM ledger_snapshot")
+            for n, chunk in enumerate(snapshot_chunks(path)):
+                c.execute("INSERT INTO ledger_snapshot (chunk, data) VALUES (%s, %b)", (n, chunk))
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('ledger_snapshot', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (snapshot_info_text(info),),
+            )
+            c.execute("DELETE FROM ledger_log WHERE seq <= %s", (info.upto_seq,))
 
     def _note_hash_key(self, c: psycopg.Connection) -> None:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""

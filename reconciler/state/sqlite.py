@@ -14,28 +14,25 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
-import pyarrow as pa
-
 from reconciler.errors import StateError
 from reconciler.state import locking
-from reconciler.state.arrow import ledger_batch
 from reconciler.state.base import (
-    ID_KINDS,
     ApplyRecord,
     HashKey,
     JournalEntry,
-    LedgerRow,
     LockInfo,
     ResourceRecord,
     StateMeta,
-    UserLedger,
 )
+from reconciler.state.cells import read_spooled_log, spool_log
+from reconciler.state.columnar import LedgerParts, SnapshotInfo, snapshot_info
+from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
 from reconciler.state.sqlite_transfer import SqliteTransfer
 from reconciler.state.sqlite_writes import SqliteWrites
@@ -54,7 +51,7 @@ def parse_ts(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
-class SqliteState(SqliteWrites, SqliteTransfer):
+class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
     """A StateStore in one SQLite file; safe to share between threads of one process."""
 
     def __init__(
@@ -138,6 +135,7 @@ class SqliteState(SqliteWrites, SqliteTransfer):
         return version
 
     def close(self) -> None:
+        self._close_duck()
         with self._mutex:
             self._conn.close()
 
@@ -169,65 +167,42 @@ class SqliteState(SqliteWrites, SqliteTransfer):
         source: Literal["env", "state"] = "env" if self._env_key else "state"
         return HashKey(key, source, fingerprint, m.get("hash_key_fp"))
 
-    def ledger_count(self, attribute: str | None = None) -> int:
-        if attribute is None:
-            return int(self._query("SELECT count(*) FROM ledger")[0][0])
-        sql = "SELECT count(*) FROM ledger JOIN attributes USING (aid) WHERE name = ?"
-        return int(self._query(sql, (attribute,))[0][0])
+    # -- the last drift run -----------------------------------------------------------------
 
-    def attribute_counts(self) -> dict[str, int]:
-        sql = (
-            "SELECT a.name, c.n FROM (SELECT aid, count(*) AS n FROM ledger GROUP BY aid) c "
-            "JOIN attributes a USING (aid) ORDER BY a.name"
+    def note_drift(self, summary: Mapping[str, Any]) -> None:
+        """Remember the last drift run (a plan reports it). Not a change to the ledger, so it
+        needs no lock and moves no serial."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_drift', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(dict(summary), sort_keys=True),),
+            )
+
+    def last_drift(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
+
+    def _snapshot_info(self) -> SnapshotInfo | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'ledger_snapshot'")
+        return snapshot_info(rows[0][0]) if rows else None
+
+    def _ledger_version(self) -> object:
+        return tuple(
+            self._query(
+                "SELECT (SELECT value FROM meta WHERE key = 'ledger_snapshot'),"
+                " (SELECT coalesce(max(seq), 0) FROM ledger_log),"
+                " (SELECT count(*) FROM ledger_log)"
+            )[0]
         )
-        return {name: int(n) for name, n in self._query(sql)}
 
-    def _ledger_rows(
-        self, batch_size: int, attributes: Collection[str] | None
-    ) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
-        """(names by aid, raw rows) batches from one read snapshot on a connection of its own."""
-        conn = self._guard(
-            lambda: sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("BEGIN")  # one snapshot for the whole stream
-            names_by_aid: list[str] = [""]
-            for aid, name in conn.execute("SELECT aid, name FROM attributes ORDER BY aid"):
-                names_by_aid.extend([""] * (aid - len(names_by_aid)) + [name])
-            sql, params = "SELECT kind, user_id, aid, value FROM ledger", []
-            if attributes is not None:
-                keep = set(attributes)
-                wanted = [i for i, n in enumerate(names_by_aid) if i and n in keep]
-                sql += f" WHERE aid IN ({','.join('?' * len(wanted))})"
-                params = wanted
-            cur = conn.execute(sql + " ORDER BY kind, user_id, aid", params)
-            while rows := cur.fetchmany(batch_size):
-                yield names_by_aid, rows
-        except sqlite3.DatabaseError as e:
-            raise StateError(f"state {self.path}: {e}") from e
-        finally:
-            conn.close()
+    def _log_cells(self) -> int:
+        return int(self._query("SELECT coalesce(sum(cells), 0) FROM ledger_log")[0][0])
 
-    def iter_ledger(
-        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
-    ) -> Iterator[list[LedgerRow]]:
-        for names, rows in self._ledger_rows(batch_size, attributes):
-            yield [LedgerRow(u, names[a], v, ID_KINDS[k]) for k, u, a, v in rows]
-
-    def ledger_arrow_batches(
-        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        kinds = pa.array(ID_KINDS, pa.string())
-        dictionary: pa.Array | None = None
-        for names, rows in self._ledger_rows(batch_size, attributes):
-            if dictionary is None:
-                dictionary = pa.array(names, pa.string())
-            yield ledger_batch(rows, kinds, dictionary)
-
-    def ledger_users(self, batch_size: int = 50_000) -> Iterator[list[tuple[str, str]]]:
-        # DISTINCT over the primary key's prefix: no per-row Python, ~8x faster than the rows.
+    def _read_parts(self, workdir: Path) -> LedgerParts:
+        """The snapshot and the log from ONE read transaction, spooled into `workdir`."""
         conn = self._guard(
             lambda: sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         )
@@ -235,36 +210,25 @@ class SqliteState(SqliteWrites, SqliteTransfer):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only = ON")
             conn.execute("BEGIN")
-            cur = conn.execute("SELECT DISTINCT kind, user_id FROM ledger ORDER BY kind, user_id")
-            while rows := cur.fetchmany(batch_size):
-                yield [(ID_KINDS[k], u) for k, u in rows]
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # the snapshot starts here
+            row = conn.execute("SELECT value FROM meta WHERE key = 'ledger_snapshot'").fetchone()
+            info = snapshot_info(row[0]) if row else None
+            tag = uuid.uuid4().hex[:8]
+            snapshot = None
+            if info is not None and info.chunks:
+                snapshot = workdir / f"snapshot-{tag}.parquet"
+                rows = conn.execute("SELECT data FROM ledger_snapshot ORDER BY chunk")
+                chunks = (r[0] for r in rows)
+                write_snapshot_file(chunks, snapshot)
+            log = workdir / f"log-{tag}.arrow"
+            entries = conn.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
+            spool_log(((int(s), bytes(d)) for s, d in entries), log)
+            conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise StateError(f"state {self.path}: {e}") from e
         finally:
             conn.close()
-
-    def ledger_for_users(
-        self, users: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], UserLedger]:
-        by_kind: dict[int, list[str]] = {}
-        for id_kind, user_id in set(users):
-            if id_kind in ID_KINDS:
-                by_kind.setdefault(ID_KINDS.index(id_kind), []).append(user_id)
-        values: dict[tuple[str, str], dict[str, str]] = {}
-        serials: dict[tuple[str, str], int] = {}
-        for kind, ids in sorted(by_kind.items()):
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = sorted(ids[i : i + _IN_CHUNK])
-                sql = (
-                    "SELECT l.user_id, a.name, l.value, l.serial FROM ledger l"
-                    " JOIN attributes a USING (aid)"
-                    f" WHERE l.kind = ? AND l.user_id IN ({','.join('?' * len(chunk))})"
-                )
-                for user_id, name, value, serial in self._query(sql, [kind, *chunk]):
-                    key = (ID_KINDS[kind], user_id)
-                    values.setdefault(key, {})[name] = value
-                    serials[key] = max(serials.get(key, 0), int(serial))
-        return {k: UserLedger(k[0], k[1], v, serials[k]) for k, v in sorted(values.items())}
+        return LedgerParts(snapshot, info, read_spooled_log(log))
 
     def serial_at(self, when: datetime) -> int:
         # recorded_at is ISO text in UTC (+00:00), so text order is time order.

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StateError
-from reconciler.state.tables import TABLES, select_sql, time_indexes
+from reconciler.state.tables import TABLES, batch_rows, select_sql, time_indexes
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -40,7 +40,6 @@ class SqliteTransfer:
     """Mixin for SqliteState: needs its path, locked transaction and attribute-id cache."""
 
     path: Path
-    _aids: dict[str, int]
 
     @abstractmethod
     def _locked_tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -53,7 +52,7 @@ class SqliteTransfer:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("BEGIN")
             cur = conn.execute(select_sql(table))
-            while rows := cur.fetchmany(batch_size):
+            while rows := cur.fetchmany(batch_rows(table, batch_size)):
                 yield [_to_row(r, times) for r in rows]
         except sqlite3.DatabaseError as e:
             raise StateError(f"state {self.path}: {e}") from e
@@ -76,5 +75,3 @@ class SqliteTransfer:
                         c.executemany(insert, [_from_row(r, times) for r in rows])
         except sqlite3.DatabaseError as e:
             raise StateError(f"state {self.path}: {e}; nothing was written") from e
-        finally:
-            self._aids.clear()  # attribute ids now come from the loaded state

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from reconciler.errors import LockHeldError, StalePlanError, StateError
 from reconciler.state import locking
 from reconciler.state.base import (
-    ID_KINDS,
     ApplyStatus,
+    BatchAck,
+    DoubtCell,
     HeldLock,
     LedgerRow,
     LedgerUnset,
@@ -29,15 +30,12 @@ from reconciler.state.base import (
     LockRequest,
     ResourceRecord,
 )
+from reconciler.state.cells import DOUBT, check_kinds, encode_cells, ledger_cells
+from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
+from reconciler.state.ledger_reads import snapshot_chunks
 from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
 
 T = TypeVar("T")
-_KIND_INDEX = {k: i for i, k in enumerate(ID_KINDS)}
-_UPSERT = (
-    "INSERT INTO ledger (kind, user_id, aid, value, serial) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (kind, user_id, aid) DO UPDATE SET value = excluded.value,"
-    " serial = excluded.serial"
-)
 _LOCK_POLL_SECONDS = 0.5
 
 
@@ -51,7 +49,6 @@ class SqliteWrites:
     path: Path
     _mutex: threading.RLock
     _held: LockInfo | None
-    _aids: dict[str, int]
     _env_key: bytes | None
 
     @abstractmethod
@@ -201,59 +198,121 @@ class SqliteWrites:
         unsets: Sequence[LedgerUnset] = (),
         event_ids: Sequence[str] = (),
         summary: Mapping[str, Any] | None = None,
+        *,
+        clear_doubt: int | None = None,
     ) -> int:
-        """Upsert `writes`, then delete `unsets`, record events, journal, bump serial: one tx."""
-        now = _ts(locking.now())
-        with self._locked_tx() as c:
-            status = c.execute(
-                "SELECT status FROM applies WHERE apply_id = ?", (apply_id,)
-            ).fetchone()
-            if status is None or status[0] != "running":
-                raise StateError(f"apply {apply_id} is not running (status: {status})")
-            aids = self._intern(c, {w.attribute for w in writes} | {u.attribute for u in unsets})
-            serial = self._bump_serial(c)  # first: every row records the batch that wrote it
-            try:
-                k = _KIND_INDEX
-                c.executemany(_UPSERT, [(k[w[3]], w[0], aids[w[1]], w[2], serial) for w in writes])
-                c.executemany(
-                    "DELETE FROM ledger WHERE kind = ? AND user_id = ? AND aid = ?",
-                    [(k[u[2]], u[0], aids[u[1]]) for u in unsets],
-                )
-            except KeyError as e:
-                raise StateError(f"unknown id kind {e}; expected one of {ID_KINDS}") from None
-            c.executemany(
-                "INSERT INTO events (event_id, apply_id, acked_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (event_id) DO NOTHING",
-                [(e, apply_id, now) for e in event_ids],
-            )
-            if any(is_hashed(w[2]) for w in writes):
-                self._note_hash_key(c)
-            c.execute(
-                "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
-                " events, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    apply_id,
-                    batch_no,
-                    serial,
-                    now,
-                    len(writes),
-                    len(unsets),
-                    len(event_ids),
-                    canonical_value(dict(summary or {})),
-                ),
-            )
-        self._aids.update(aids)  # only now: a rolled-back insert must not be cached
-        return serial
+        """One acknowledged batch: commit_batches with one ack."""
+        ack = BatchAck(batch_no, writes, unsets, event_ids, dict(summary or {}), clear_doubt)
+        return self.commit_batches(apply_id, [ack])[0][0]
 
-    def _intern(self, c: sqlite3.Connection, names: set[str]) -> dict[str, int]:
-        """Attribute ids for these names, creating missing ones (cached once committed)."""
-        aids = {n: self._aids[n] for n in names & self._aids.keys()}
-        for name in sorted(names - aids.keys()):
-            c.execute("INSERT INTO attributes (name) VALUES (?) ON CONFLICT DO NOTHING", (name,))
-            (aids[name],) = c.execute(
-                "SELECT aid FROM attributes WHERE name = ?", (name,)
-            ).fetchone()
-        return aids
+    def commit_batches(
+        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[Sequence[DoubtCell]] = ()
+    ) -> tuple[list[int], list[int]]:
+        """Group commit, ONE transaction: per ack, its cells appended to the ledger log, its
+        events, its journal entry, a serial of its own, and its doubt mark dropped; then a doubt
+        mark per entry of `doubts` (the next batches, before they leave)."""
+        now = _ts(locking.now())
+        cells = [ledger_cells(a.writes, a.unsets) for a in acks]
+        marks = [[(k, u, a, DOUBT) for k, u, a in group] for group in doubts]
+        for group in marks:
+            check_kinds(group)
+        serials: list[int] = []
+        seqs: list[int] = []
+        with self._locked_tx() as c:
+            if acks:
+                status = c.execute(
+                    "SELECT status FROM applies WHERE apply_id = ?", (apply_id,)
+                ).fetchone()
+                if status is None or status[0] != "running":
+                    raise StateError(f"apply {apply_id} is not running (status: {status})")
+            for ack, batch_cells in zip(acks, cells, strict=True):
+                serial = self._bump_serial(c)  # first: every cell records the batch that wrote it
+                serials.append(serial)
+                if batch_cells:
+                    c.execute(
+                        "INSERT INTO ledger_log (serial, kind, cells, data)"
+                        " VALUES (?, 'ack', ?, ?)",
+                        (serial, len(batch_cells), encode_cells(batch_cells, serial)),
+                    )
+                if ack.clear_doubt is not None:
+                    c.execute(
+                        "DELETE FROM ledger_log WHERE seq = ? AND kind = 'doubt'",
+                        (ack.clear_doubt,),
+                    )
+                self._record_events(c, apply_id, ack.event_ids, now)
+                if any(is_hashed(w[2]) for w in ack.writes):
+                    self._note_hash_key(c)
+                c.execute(
+                    "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
+                    " events, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        apply_id,
+                        ack.batch_no,
+                        serial,
+                        now,
+                        len(ack.writes),
+                        len(ack.unsets),
+                        len(ack.event_ids),
+                        canonical_value(dict(ack.summary)),
+                    ),
+                )
+            if marks:
+                row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+                current = int(row[0]) if row else 0
+                for group in marks:
+                    found = c.execute(
+                        "INSERT INTO ledger_log (serial, kind, cells, data)"
+                        " VALUES (?, 'doubt', ?, ?) RETURNING seq",
+                        (current, len(group), encode_cells(group, current)),
+                    ).fetchone()
+                    seqs.append(int(found[0]) if found else 0)
+        return serials, seqs
+
+    @staticmethod
+    def _record_events(
+        c: sqlite3.Connection, apply_id: str, event_ids: Sequence[str], now: str
+    ) -> None:
+        c.executemany(
+            "INSERT INTO events (event_id, apply_id, acked_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            [(e, apply_id, now) for e in event_ids],
+        )
+
+    def mark_in_doubt(self, cells: Sequence[DoubtCell], *, bump_serial: bool = False) -> int:
+        """Mark cells in doubt (a write about to leave, or drift found); returns the mark's seq.
+
+        `bump_serial` for marks that change what the next plan sends (drift --repair), so a
+        plan saved before them is stale; a batch's own mark needs none (its ack bumps).
+        """
+        rows = [(k, u, a, DOUBT) for k, u, a in cells]
+        check_kinds(rows)
+        with self._locked_tx() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+            serial = self._bump_serial(c) if bump_serial else int(row[0])
+            cur = c.execute(
+                "INSERT INTO ledger_log (serial, kind, cells, data) VALUES (?, 'doubt', ?, ?)",
+                (serial, len(rows), encode_cells(rows, serial)),
+            )
+            return int(cur.lastrowid or 0)
+
+    def clear_doubt(self, seq: int) -> None:
+        """Drop a batch's doubt mark: its request never left, so nothing can have landed."""
+        with self._locked_tx() as c:
+            c.execute("DELETE FROM ledger_log WHERE seq = ? AND kind = 'doubt'", (seq,))
+
+    def _replace_snapshot(self, info: SnapshotInfo, path: Path) -> None:
+        with self._locked_tx() as c:
+            c.execute("DELETE FROM ledger_snapshot")
+            c.executemany(
+                "INSERT INTO ledger_snapshot (chunk, data) VALUES (?, ?)",
+                enumerate(snapshot_chunks(path)),
+            )
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('ledger_snapshot', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (snapshot_info_text(info),),
+            )
+            c.execute("DELETE FROM ledger_log WHERE seq <= ?", (info.upto_seq,))
 
     def _note_hash_key(self, c: sqlite3.Connection) -> None:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""

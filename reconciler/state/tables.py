@@ -10,7 +10,6 @@ from __future__ import annotations
 # Load order: a journal row needs its apply first.
 TABLES: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
-    "attributes": ("aid", "name"),
     "resources": ("address", "spec_hash", "remote_id", "spec", "updated_at"),
     "applies": (
         "apply_id",
@@ -32,18 +31,28 @@ TABLES: dict[str, tuple[str, ...]] = {
         "summary",
     ),
     "events": ("event_id", "apply_id", "acked_at"),
-    "ledger": ("kind", "user_id", "aid", "value", "serial"),
+    "ledger_log": ("seq", "serial", "kind", "cells", "data"),
+    "ledger_snapshot": ("chunk", "data"),
 }
 
 ORDER_BY: dict[str, str] = {
     "meta": "key",
-    "attributes": "aid",
     "resources": "address",
     "applies": "apply_id",
     "journal": "apply_id, batch_no",
     "events": "event_id",
-    "ledger": "kind, user_id, aid",
+    "ledger_log": "seq",
+    "ledger_snapshot": "chunk",
 }
+
+# Rows per dump batch for the tables of blobs (a log entry is a batch of cells, a snapshot
+# chunk up to 64 MiB), so that a copy holds a bounded amount in memory.
+BLOB_BATCH_ROWS: dict[str, int] = {"ledger_log": 256, "ledger_snapshot": 1}
+
+
+def batch_rows(table: str, batch_size: int) -> int:
+    return min(batch_size, BLOB_BATCH_ROWS.get(table, batch_size))
+
 
 TIME_COLUMNS = frozenset({"updated_at", "started_at", "finished_at", "recorded_at", "acked_at"})
 

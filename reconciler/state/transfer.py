@@ -1,9 +1,10 @@
 """`reconciler state migrate`: copy a whole state to another backend, then prove the copy.
 
 The copy keeps everything that makes a state itself: lineage, serial, created_at, the hash
-secret and the fingerprint of the key the ledger's hashes used, attribute ids, the ledger with
-each row's write serial, resources, acknowledged event ids, applies and the journal. Saved plans
-made against the source therefore apply against the copy, and pii hashes still match.
+secret and the fingerprint of the key the ledger's hashes used, the columnar ledger (snapshot
+and log, with each cell's write serial), resources, acknowledged event ids, applies and the
+journal. Saved plans made against the source therefore apply against the copy, and pii hashes
+still match.
 
 Both stores are locked for the whole copy (so no apply writes under it), and the target is
 written in one transaction: it holds either the old content or the whole copy. Afterwards the
@@ -87,6 +88,7 @@ class MigrationReport:
     counts: Mapping[str, int]
     sha256: str
     attributes: int
+    values: int  # ledger cells with a value
     overwrote: StateMeta | None  # the target's own state, replaced under --force
 
 
@@ -139,6 +141,7 @@ def migrate_state(source: StateStore, target: StateStore, *, force: bool) -> Mig
             + (f" (row counts differ in {', '.join(differ)})" if differ else " (content hash)"),
             hint="do not use the target; the source is unchanged. Rerun with --force",
         )
+    counts = target.attribute_counts()
     return MigrationReport(
         source=where_from,
         target=where_to,
@@ -146,6 +149,7 @@ def migrate_state(source: StateStore, target: StateStore, *, force: bool) -> Mig
         serial=meta.serial,
         counts=dict(read.counts),
         sha256=read.sha256,
-        attributes=read.counts["attributes"],
+        attributes=len(counts),
+        values=sum(counts.values()),
         overwrote=overwrote,
     )

@@ -159,9 +159,9 @@ def test_apply_leaves_exactly_the_desired_values_and_the_next_plan_is_empty(
 
     again = workspace.cli("plan", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "No changes." in again.stdout
+    assert "No changes against state" in again.stdout
     second = workspace.cli("apply", "--auto-approve")
-    assert second.returncode == 0 and "No changes." in second.stdout
+    assert second.returncode == 0 and "No changes against state" in second.stdout
     assert workspace.stats()["requests"]["/users/track"] == 1
 
 

@@ -89,7 +89,7 @@ def test_the_example_stream_is_applied_and_a_second_apply_sends_no_events(
 
     assert workspace.plan_json()["summary"]["events"] == 0
     again = workspace.cli("apply", "--auto-approve")
-    assert again.returncode == 0 and "No changes." in again.stdout
+    assert again.returncode == 0 and "No changes against state" in again.stdout
     assert len(workspace.events()) == 5
     assert workspace.track_requests() == 1
 

@@ -36,7 +36,7 @@ def test_demo_runs_plan_apply_plan_edit_plan_and_leaves_nothing_behind(
     out = proc.stdout
     steps = out.split("\n── ")
     assert [s.split(" ", 1)[0] for s in steps[1:]] == ["1.", "2.", "3.", "4.", "5."]
-    assert "No changes." in steps[3]
+    assert "No changes against state" in steps[3]
     assert "users changed      1\n" in steps[4] and "data points        1 " in steps[4]
     assert '"gold" → "silver"' in steps[4]
     assert "Result: no drift." in steps[5]

@@ -229,7 +229,7 @@ def test_a_second_concurrent_apply_fails_fast_naming_the_holder(
     assert ledger(pg_state) == reference_ledger(team, tmp_path)
     assert team.track_requests() == requests  # the second apply sent nothing
     again = team.run(pg_state, "plan", "--detailed-exitcode")
-    assert again.returncode == 0 and "No changes." in again.stdout
+    assert again.returncode == 0 and "No changes against state" in again.stdout
 
 
 def test_with_lock_timeout_the_second_apply_waits_then_has_nothing_left_to_do(
@@ -246,7 +246,7 @@ def test_with_lock_timeout_the_second_apply_waits_then_has_nothing_left_to_do(
     requests = team.track_requests()
     code, out, err = finish(second)
     assert code == 0, err
-    assert "No changes." in out  # it planned after the first apply, against its ledger
+    assert "No changes against state" in out  # it planned after the first apply, against its ledger
     assert team.track_requests() == requests  # and sent nothing
     team.slow_down(0)
     assert ledger(pg_state) == reference_ledger(team, tmp_path)

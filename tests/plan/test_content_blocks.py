@@ -121,7 +121,7 @@ def test_a_removed_template_is_reported_as_an_orphan_and_is_not_a_change(
     assert not plan.has_changes  # nothing to apply: Braze has no delete
     out = render_text(plan)
     assert out.startswith("Plan for workspace 'production'")
-    assert "No changes." in out
+    assert "No changes against state" in out
     assert out[out.index("Content blocks") :] == snapshot
 
 

@@ -1,0 +1,107 @@
+"""Group commit for the executor: doubt marks before a batch leaves, acks after it lands.
+
+Every batch costs two durable facts: *this batch is about to leave* (its cells are marked in
+doubt, so a write that lands while its answer is lost is resent by the next plan, never
+trusted) and *Braze acknowledged it* (its cells enter the ledger and the mark goes). Each must
+be durable before what depends on it: the mark before the request leaves, the ack before the
+apply reports success. Neither must wait for the other batches.
+
+So the workers hand both to one committer, which writes everything queued in ONE transaction
+on a worker thread (SQLite's and PostgreSQL's commit wait releases the GIL), while the event
+loop keeps the other requests flying. A worker that just got its answer queues its ack
+together with the mark of its next batch, so one commit serves both; whatever else queued up
+during a commit goes in the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reconciler.apply.batching import Batch
+from reconciler.state.base import BatchAck, DoubtCell, StateStore
+
+
+def doubt_cells(batch: Batch) -> list[DoubtCell]:
+    """The (id_kind, user_id, attribute) cells a batch writes or unsets."""
+    return [
+        (d.id_kind, d.user_id, a)
+        for d in batch.deltas
+        for a in (*(w[0] for w in d.writes), *d.unsets)
+    ]
+
+
+@dataclass
+class _Pending:
+    acks: list[BatchAck] = field(default_factory=list)
+    doubts: list[list[DoubtCell]] = field(default_factory=list)
+    ack_futures: list[asyncio.Future[int]] = field(default_factory=list)
+    doubt_futures: list[asyncio.Future[int]] = field(default_factory=list)
+
+
+class GroupCommitter:
+    """Queues acks and doubt marks; commits all that are queued in one transaction."""
+
+    def __init__(self, store: StateStore, apply_id: str) -> None:
+        self.store, self.apply_id = store, apply_id
+        self._pending = _Pending()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.commits = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def submit(
+        self, ack: BatchAck | None = None, doubt: Sequence[DoubtCell] | None = None
+    ) -> tuple[asyncio.Future[int] | None, asyncio.Future[int] | None]:
+        """Queue an ack and/or a doubt mark; each future resolves once durable (serial, seq)."""
+        loop = asyncio.get_running_loop()
+        ack_f = doubt_f = None
+        if ack is not None:
+            ack_f = loop.create_future()
+            self._pending.acks.append(ack)
+            self._pending.ack_futures.append(ack_f)
+        if doubt is not None:
+            doubt_f = loop.create_future()
+            self._pending.doubts.append(list(doubt))
+            self._pending.doubt_futures.append(doubt_f)
+        self._wake.set()
+        return ack_f, doubt_f
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, _Pending()
+            if batch.acks or batch.doubts:
+                try:
+                    serials, seqs = await asyncio.to_thread(
+                        self.store.commit_batches, self.apply_id, batch.acks, batch.doubts
+                    )
+                except BaseException as e:  # noqa: BLE001 - handed to every waiter
+                    for f in (*batch.ack_futures, *batch.doubt_futures):
+                        if not f.done():
+                            f.set_exception(e)
+                    if not isinstance(e, Exception):
+                        raise
+                else:
+                    self.commits += 1
+                    for f, serial in zip(batch.ack_futures, serials, strict=True):
+                        if not f.done():
+                            f.set_result(serial)
+                    for f, seq in zip(batch.doubt_futures, seqs, strict=True):
+                        if not f.done():
+                            f.set_result(seq)
+            if self._closed and not (self._pending.acks or self._pending.doubts):
+                return
+
+    async def close(self) -> None:
+        """Commit whatever is queued, then stop. Never cancelled half way: a commit in flight
+        finishes before the apply records its end."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.shield(self._task)

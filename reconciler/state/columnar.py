@@ -1,0 +1,238 @@
+"""The columnar ledger as DuckDB sees it: a wide snapshot overlaid with the log of batches.
+
+Storage (both backends, docs/state.md): one Parquet snapshot with one row per user and one
+column per attribute (`c0…cN`, named by the snapshot's attribute list, since DuckDB column
+names are case-insensitive where Braze attribute names are not), plus an append-only log of
+cell blobs (cells.py) written after it. `stored` is the view every reader uses:
+
+    stored(id_kind, user_id, serial, c0 … cN)
+
+where `serial` is the batch that last wrote any of the user's cells and each cN is the stored
+value (values.py), NULL for none, or cells.DOUBT. The log is overlaid cell by cell, the latest
+entry winning, so a plan never needs the log to have been folded in; compaction (`compact`)
+writes `stored` back out as the next snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from reconciler.state.base import ID_KINDS
+from reconciler.state.cells import DOUBT
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """The current snapshot: which attribute each column holds, and up to which log entry."""
+
+    attributes: tuple[str, ...]
+    serial: int  # the state serial it reflects
+    upto_seq: int  # log entries with seq <= this are folded in
+    rows: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class LedgerParts:
+    """What a reader needs to build `stored`: the materialised snapshot and the log's tables."""
+
+    snapshot: Path | None
+    info: SnapshotInfo | None
+    log: Iterable[pa.Table]  # cells with their seq, in any order
+
+
+def kind_order(column: str = "id_kind") -> str:
+    """Sort key of an id kind as the backends always ordered them (base.ID_KINDS order)."""
+    kinds = ", ".join(quote(k) for k in ID_KINDS)
+    return f"list_position([{kinds}], {column})"
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def col(i: int) -> str:
+    return f"c{i}"
+
+
+def register_stored(
+    con: duckdb.DuckDBPyConnection, parts: LedgerParts, prefix: str = ""
+) -> tuple[str, ...]:
+    """Create the view `<prefix>stored`; return the attribute each column c0… holds.
+
+    The log is copied into DuckDB table by table (it spills), so memory stays bounded even
+    when a first sync's twenty million cells have not been compacted yet.
+    """
+    p = prefix
+    snap_attrs = parts.info.attributes if parts.info else ()
+    con.execute(
+        f"CREATE OR REPLACE TABLE {p}ledger_log (id_kind VARCHAR, user_id VARCHAR, "
+        "attribute VARCHAR, value VARCHAR, serial BIGINT, seq BIGINT)"
+    )
+    for table in parts.log:
+        if table.num_rows:
+            con.register(f"{p}_log_part", table)
+            con.execute(
+                f"INSERT INTO {p}ledger_log SELECT id_kind, user_id, attribute, value, serial, "
+                f"seq FROM {p}_log_part"
+            )
+            con.unregister(f"{p}_log_part")
+    log_attrs = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT attribute FROM {p}ledger_log ORDER BY attribute"
+        ).fetchall()
+    ]
+    attributes = tuple(snap_attrs) + tuple(a for a in log_attrs if a not in set(snap_attrs))
+    cols = [col(i) for i in range(len(attributes))]
+    if parts.snapshot is not None:
+        snap = f"read_parquet({quote(str(parts.snapshot))})"
+        snap_cols = [f"{col(i)}" for i in range(len(snap_attrs))]
+        extra = [f"NULL::VARCHAR AS {c}" for c in cols[len(snap_attrs) :]]
+        snap_sql = f"SELECT id_kind, user_id, serial, {', '.join(snap_cols + extra)} FROM {snap}"
+    else:
+        nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in cols)
+        snap_sql = (
+            "SELECT NULL::VARCHAR AS id_kind, NULL::VARCHAR AS user_id, 0::BIGINT AS serial"
+            + (f", {nulls}" if nulls else "")
+            + " WHERE false"
+        )
+    if not log_attrs:
+        con.execute(f"CREATE OR REPLACE VIEW {p}stored AS {snap_sql}")
+        return attributes
+    # the latest entry per cell, tagged so that an unset ('-') differs from "not in the log"
+    pivots = ", ".join(
+        f"arg_max(tag, seq) FILTER (WHERE attribute = {quote(a)}) AS o{i}"
+        for i, a in enumerate(attributes)
+        if a in set(log_attrs)
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {p}overlay AS SELECT id_kind, user_id, "
+        f"max(serial) AS serial, {pivots} FROM (SELECT *, coalesce('=' || value, '-') AS tag "
+        f"FROM {p}ledger_log) GROUP BY id_kind, user_id"
+    )
+    merged = []
+    for i, a in enumerate(attributes):
+        if a in set(log_attrs):
+            merged.append(
+                f"CASE WHEN o.o{i} IS NULL THEN s.{col(i)} WHEN o.o{i} = '-' THEN NULL "
+                f"ELSE substr(o.o{i}, 2) END AS {col(i)}"
+            )
+        else:
+            merged.append(f"s.{col(i)} AS {col(i)}")
+    con.execute(
+        f"CREATE OR REPLACE VIEW {p}stored AS SELECT "
+        "coalesce(s.id_kind, o.id_kind) AS id_kind, coalesce(s.user_id, o.user_id) AS user_id, "
+        "greatest(coalesce(s.serial, 0), coalesce(o.serial, 0)) AS serial, "
+        f"{', '.join(merged)} FROM ({snap_sql}) s FULL OUTER JOIN {p}overlay o "
+        "ON s.id_kind = o.id_kind AND s.user_id = o.user_id"
+    )
+    return attributes
+
+
+def attribute_counts(
+    con: duckdb.DuckDBPyConnection, attributes: Sequence[str], view: str = "stored"
+) -> dict[str, int]:
+    """Acknowledged cells per attribute (cells in doubt hold no known value: not counted)."""
+    if not attributes:
+        return {}
+    counts = ", ".join(
+        f"count({col(i)}) FILTER ({col(i)} <> {quote(DOUBT)})" for i in range(len(attributes))
+    )
+    row = con.execute(f"SELECT {counts} FROM {view}").fetchone()
+    assert row is not None
+    return {a: int(n) for a, n in sorted(zip(attributes, row, strict=True)) if n}
+
+
+def users_sql(attributes: Sequence[str], view: str = "stored") -> str:
+    known = " OR ".join(f"{doubt_free(i)} IS NOT NULL" for i in range(len(attributes)))
+    return (
+        f"SELECT id_kind, user_id FROM {view} WHERE {known or 'false'} "
+        f"ORDER BY {kind_order()}, user_id"
+    )
+
+
+def arrow_reader(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> pa.RecordBatchReader:
+    """The query's rows as a stream of Arrow batches, without a copy of the whole result."""
+    rel = con.sql(sql)
+    read = getattr(rel, "to_arrow_reader", None) or getattr(rel, "fetch_arrow_reader")  # noqa: B009
+    reader: pa.RecordBatchReader = read(batch_size)
+    return reader
+
+
+def doubt_free(i: int) -> str:
+    """Column ci with cells in doubt read as no value (readers that want known values)."""
+    return f"nullif({col(i)}, {quote(DOUBT)})"
+
+
+def compact(
+    con: duckdb.DuckDBPyConnection, attributes: Sequence[str], out: Path, view: str = "stored"
+) -> tuple[tuple[str, ...], int]:
+    """Write `stored` as the next snapshot; return (its attributes, its rows).
+
+    Attributes with no value left are dropped, and so are users with none.
+    """
+    row = (
+        con.execute(
+            "SELECT "
+            + ", ".join(f"count({col(i)})" for i in range(len(attributes)))
+            + f" FROM {view}"
+        ).fetchone()
+        if attributes
+        else ()
+    )
+    assert row is not None
+    keep = [(i, a) for i, a in enumerate(attributes) if row[i]]  # doubt marks are kept
+    select = ", ".join(f"{col(i)} AS {col(j)}" for j, (i, _) in enumerate(keep))
+    select = f", {select}" if select else ""
+    where = " OR ".join(f"{col(i)} IS NOT NULL" for i, _ in keep) or "false"
+    con.execute(
+        f"COPY (SELECT id_kind, user_id, serial{select} FROM {view} WHERE {where} "
+        f"ORDER BY id_kind, user_id) TO {quote(str(out))} "
+        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)"
+    )
+    rows = con.execute(f"SELECT count(*) FROM read_parquet({quote(str(out))})").fetchone()
+    assert rows is not None
+    return tuple(a for _, a in keep), int(rows[0])
+
+
+def doubt_count(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> int:
+    if not attributes:
+        return 0
+    total = " + ".join(
+        f"count(*) FILTER ({col(i)} = {quote(DOUBT)})" for i in range(len(attributes))
+    )
+    row = con.execute(f"SELECT {total} FROM stored").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def snapshot_info(text: str) -> SnapshotInfo:
+    """SnapshotInfo from the JSON the backends keep in `meta` under `ledger_snapshot`."""
+    d = json.loads(text)
+    return SnapshotInfo(
+        tuple(d["attributes"]),
+        int(d["serial"]),
+        int(d["upto_seq"]),
+        int(d["rows"]),
+        int(d["chunks"]),
+    )
+
+
+def snapshot_info_text(info: SnapshotInfo) -> str:
+    return json.dumps(
+        {
+            "attributes": list(info.attributes),
+            "serial": info.serial,
+            "upto_seq": info.upto_seq,
+            "rows": info.rows,
+            "chunks": info.chunks,
+        },
+        sort_keys=True,
+    )

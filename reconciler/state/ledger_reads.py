@@ -1,0 +1,232 @@
+"""The ledger half of StateReader, shared by both backends: every read goes through DuckDB.
+
+A backend supplies `_read_parts(workdir)` (the snapshot, materialised as a Parquet file, and
+the log since it, read in one consistent database snapshot) and `_ledger_version()` (cheap: it
+changes whenever the log or the snapshot does). Reads here register `stored` once per version
+in a private DuckDB work database, so a drift run's several reads cost one materialisation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from abc import abstractmethod
+from collections.abc import Collection, Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from reconciler.state import columnar
+from reconciler.state.base import LedgerRow, StateMeta, UserLedger
+from reconciler.state.columnar import LedgerParts, SnapshotInfo
+
+MEMORY_LIMIT = "768MB"
+
+
+def open_duck(workdir: Path, memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB capped at `memory_limit` that spills to `workdir`."""
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = {columnar.quote(str(workdir / 'spill'))}")
+    con.execute(f"SET memory_limit = {columnar.quote(memory_limit)}")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def write_snapshot_file(chunks: Iterator[bytes], path: Path) -> None:
+    with path.open("wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+
+
+class ColumnarReads:
+    """Mixin: the StateReader ledger methods over `stored` (columnar.py)."""
+
+    _duck: duckdb.DuckDBPyConnection | None = None
+    _duck_dir: Path | None = None
+    _duck_version: object = None
+    _duck_attrs: tuple[str, ...] = ()
+
+    @abstractmethod
+    def _read_parts(self, workdir: Path) -> LedgerParts: ...
+
+    @abstractmethod
+    def _ledger_version(self) -> object: ...
+
+    @abstractmethod
+    def _snapshot_info(self) -> SnapshotInfo | None: ...
+
+    def ledger_parts(self, workdir: Path) -> LedgerParts:
+        """The snapshot (as a Parquet file in `workdir`) and the log: what a plan diffs against."""
+        return self._read_parts(workdir)
+
+    def _stored(self) -> tuple[duckdb.DuckDBPyConnection, tuple[str, ...]]:
+        version = self._ledger_version()
+        if self._duck is not None and version == self._duck_version:
+            return self._duck, self._duck_attrs
+        self._close_duck()
+        self._duck_dir = Path(tempfile.mkdtemp(prefix="reconciler-ledger-"))
+        con = open_duck(self._duck_dir)
+        parts = self._read_parts(self._duck_dir)
+        self._duck_attrs = columnar.register_stored(con, parts)
+        self._duck, self._duck_version = con, version
+        return con, self._duck_attrs
+
+    def _close_duck(self) -> None:
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
+        if self._duck_dir is not None:
+            shutil.rmtree(self._duck_dir, ignore_errors=True)
+            self._duck_dir = None
+        self._duck_version = None
+
+    def cells_in_doubt(self) -> int:
+        """Cells whose last write may have landed without an answer: the next plan resends."""
+        con, attrs = self._stored()
+        return columnar.doubt_count(con, attrs)
+
+    def ledger_count(self, attribute: str | None = None) -> int:
+        counts = self.attribute_counts()
+        if attribute is None:
+            return sum(counts.values())
+        return counts.get(attribute, 0)
+
+    def attribute_counts(self) -> dict[str, int]:
+        con, attrs = self._stored()
+        return columnar.attribute_counts(con, attrs)
+
+    def ledger_arrow_batches(
+        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        con, attrs = self._stored()
+        picked = [a for a in attrs if attributes is None or a in set(attributes)]
+        keep = [attrs.index(a) for a in picked]
+        narrow = " UNION ALL ".join(
+            f"SELECT id_kind, user_id, {columnar.quote(attrs[i])} AS attribute, "
+            f"{columnar.col(i)} AS value FROM stored "
+            f"WHERE {columnar.doubt_free(i)} IS NOT NULL"
+            for i in keep
+        )
+        if not narrow:
+            return
+        sql = f"SELECT * FROM ({narrow}) ORDER BY {columnar.kind_order()}, user_id, attribute"
+        cur = con.cursor()
+        try:
+            for batch in columnar.arrow_reader(cur, sql, batch_size):
+                if batch.num_rows:
+                    yield batch
+        finally:
+            cur.close()
+
+    def iter_ledger(
+        self, batch_size: int = 50_000, attributes: Collection[str] | None = None
+    ) -> Iterator[list[LedgerRow]]:
+        for b in self.ledger_arrow_batches(batch_size, attributes):
+            cols = [b.column(i).to_pylist() for i in range(4)]
+            yield [LedgerRow(u, a, v, k) for k, u, a, v in zip(*cols, strict=True)]
+
+    def ledger_users(self, batch_size: int = 50_000) -> Iterator[list[tuple[str, str]]]:
+        con, attrs = self._stored()
+        cur = con.cursor()
+        try:
+            reader = columnar.arrow_reader(cur, columnar.users_sql(attrs), batch_size)
+            for batch in reader:
+                if batch.num_rows:
+                    kinds, users = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+                    yield list(zip(kinds, users, strict=True))
+        finally:
+            cur.close()
+
+    def ledger_for_users(
+        self, users: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], UserLedger]:
+        wanted = sorted(set(users))
+        if not wanted:
+            return {}
+        con, attrs = self._stored()
+        cur = con.cursor()
+        try:
+            cur.register(
+                "_wanted",
+                pa.table(
+                    {"k": [k for k, _ in wanted], "u": [u for _, u in wanted]},
+                    schema=pa.schema([("k", pa.string()), ("u", pa.string())]),
+                ),
+            )
+            cols = ", ".join(columnar.doubt_free(i) for i in range(len(attrs)))
+            rows = cur.execute(
+                f"SELECT s.id_kind, s.user_id, s.serial{', ' + cols if cols else ''} "
+                "FROM stored s JOIN _wanted w ON s.id_kind = w.k AND s.user_id = w.u "
+                f"ORDER BY {columnar.kind_order('s.id_kind')}, s.user_id"
+            ).fetchall()
+        finally:
+            cur.close()
+        out: dict[tuple[str, str], UserLedger] = {}
+        for row in rows:
+            values = {a: v for a, v in zip(attrs, row[3:], strict=True) if v is not None}
+            if values:
+                out[(row[0], row[1])] = UserLedger(row[0], row[1], values, int(row[2] or 0))
+        return out
+
+
+SNAPSHOT_CHUNK_BYTES = 64 << 20  # a blob per 64 MiB: under SQLite's and PostgreSQL's limits
+
+
+def snapshot_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(SNAPSHOT_CHUNK_BYTES):
+            yield chunk
+
+
+class ColumnarCompaction(ColumnarReads):
+    """Mixin for stores: fold the log into the next snapshot, in one transaction."""
+
+    @abstractmethod
+    def _log_cells(self) -> int: ...
+
+    @abstractmethod
+    def _replace_snapshot(self, info: SnapshotInfo, path: Path) -> None:
+        """In ONE locked transaction: the new chunks, the new info, and the folded log gone."""
+        ...
+
+    @abstractmethod
+    def meta(self) -> StateMeta: ...
+
+    def log_cells(self) -> int:
+        """Cells in the log since the snapshot: what every plan overlays until compaction."""
+        return self._log_cells()
+
+    def compact_ledger(self, *, min_cells: int = 1) -> int:
+        """Fold the log into a new snapshot when it holds at least `min_cells` cells.
+
+        Needs the lock (the caller holds it, so nothing is appended meanwhile). A kill at any
+        moment leaves either the old snapshot and the whole log, or the new snapshot and the
+        log after it: the transaction that swaps them is the only write. Returns the cells
+        folded (0: nothing done).
+        """
+        cells = self._log_cells()
+        if cells == 0 or cells < min_cells:
+            return 0
+        workdir = Path(tempfile.mkdtemp(prefix="reconciler-compact-"))
+        try:
+            con = open_duck(workdir)
+            try:
+                parts = self._read_parts(workdir)
+                attrs = columnar.register_stored(con, parts)
+                row = con.execute("SELECT max(seq) FROM ledger_log").fetchone()
+                upto = int(row[0]) if row and row[0] is not None else 0
+                if upto == 0:
+                    return 0
+                out = workdir / "next.parquet"
+                kept, rows = columnar.compact(con, attrs, out)
+            finally:
+                con.close()
+            chunks = -(-out.stat().st_size // SNAPSHOT_CHUNK_BYTES)
+            info = SnapshotInfo(kept, self.meta().serial, upto, rows, chunks)
+            self._replace_snapshot(info, out)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self._close_duck()
+        return cells
