@@ -49,6 +49,7 @@ def seed(planfile: Path, state_url: str) -> tuple[int, int]:
             store.record_batch(apply_id, batch_no, rows, unsets, event_ids=sent)
             writes += len(rows)
             store.finish_apply(apply_id, "applied")
+            store.compact_ledger()  # as apply does after a big batch of writes
     return users, writes
 
 

@@ -11,6 +11,7 @@ come from that one table, and the spool streams out of it in user order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,10 @@ from reconciler.plan.cost import data_points
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
 from reconciler.state.columnar import col, quote
-from reconciler.state.values import keyed_hash_text
+from reconciler.state.values import HASH_PREFIX
 
 SET, CHANGED, UNSET = 1, 2, 3
+HMAC_BLOCK = 64  # SHA-256's block size
 
 
 @dataclass(frozen=True)
@@ -83,22 +85,31 @@ class _Attr:
     policy: Policy | None
 
 
-def _register_udfs(con: duckdb.DuckDBPyConnection, hash_key: bytes) -> None:
-    def keyed(values: pa.Array) -> pa.Array:
-        return pa.array(
-            [None if v is None else keyed_hash_text(hash_key, v) for v in values.to_pylist()],
-            pa.string(),
-        )
-
+def _register_udfs(con: duckdb.DuckDBPyConnection) -> None:
     def object_points(values: pa.Array) -> pa.Array:
         return pa.array([data_points(json.loads(v)) for v in values.to_pylist()], pa.int64())
 
-    for name, fn, ret in (("keyed_hash", keyed, VARCHAR), ("object_points", object_points, BIGINT)):
+    for name, fn, ret in (("object_points", object_points, BIGINT),):
         try:
             con.remove_function(name)
         except Exception:  # noqa: BLE001, S110 - not registered yet
             pass
         con.create_function(name, fn, [VARCHAR], ret, type="arrow")  # type: ignore[call-overload]
+
+
+def _hmac_macro(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    """keyed_hash_sql(x): values.keyed_hash_text in SQL (HMAC-SHA256 from DuckDB's sha256), so
+    a million pii cells hash at scan speed instead of through a Python function."""
+    if len(key) > HMAC_BLOCK:
+        key = hashlib.sha256(key).digest()
+    block = key.ljust(HMAC_BLOCK, b"\0")
+    inner = bytes(b ^ 0x36 for b in block).hex()
+    outer = bytes(b ^ 0x5C for b in block).hex()
+    con.execute(
+        "CREATE OR REPLACE MACRO keyed_hash_sql(x) AS CASE WHEN x IS NULL THEN NULL ELSE "
+        f"{quote(HASH_PREFIX)} || sha256(unhex('{outer}') || "
+        f"unhex(sha256(unhex('{inner}') || encode(x)))) END"
+    )
 
 
 def _desired_sql(sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: set[str]) -> str:
@@ -117,21 +128,24 @@ def _desired_sql(sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: s
             a = attrs[name]
             if a.source != n:
                 continue  # another source writes it (the later one wins)
-            canon = f"keyed_hash(v{j})" if name in pii else f"v{j}"
+            canon = f"keyed_hash_sql(v{j})" if name in pii else f"v{j}"
             cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
         selects.append(f"SELECT {', '.join(cols)} FROM {src.table}")
     if len(selects) == 1:
         return selects[0]
-    union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-    aggs = [f"bool_or(p{n}) AS p{n}" for n in range(len(sources))]
-    for a in attrs.values():
-        if a.value is not None:
-            aggs += [f"max(d{a.i}) AS d{a.i}", f"max(w{a.i}) AS w{a.i}"]
-    return f"SELECT id_kind, user_id, {', '.join(aggs)} FROM ({union}) GROUP BY id_kind, user_id"
+    # hash joins on the user (each source holds a user once): less memory than aggregating a
+    # union of the sources (measured at 100k: 580 MB against 715 MB peak, the same time)
+    joined = " FULL OUTER JOIN ".join(
+        f"({sql}) AS j{n}" + (" USING (id_kind, user_id)" if n else "")
+        for n, sql in enumerate(selects)
+    )
+    return f"SELECT * FROM {joined}"
 
 
-def _cell_sql(a: _Attr, replace: Replace) -> list[str]:
-    """kind_i, pts_i, wire_i, new_i, doubt_i, repl_i for one attribute, over the join `j`."""
+def _stage_join(a: _Attr, replace: Replace) -> list[str]:
+    """Over the join: s_i (the ledger's value), e_i (what the diff compares: the ledger's
+    value, or DOUBT for a cell --replace chose), d_i/w_i (desired), pr_i (the user is in the
+    attribute's source)."""
     i = a.i
     sv = f"s.{a.stored}" if a.stored else "NULL::VARCHAR"
     present = f"coalesce(d.p{a.source}, false)" if a.source is not None else "false"
@@ -142,37 +156,56 @@ def _cell_sql(a: _Attr, replace: Replace) -> list[str]:
         chosen.append("true")
     if replace.users:
         chosen.append("coalesce(d.user_id, s.user_id) IN (SELECT u FROM replace_users)")
-    repl = f"({' OR '.join(chosen)}) AND {present} AND ({sv} IS NOT NULL OR {dv} IS NOT NULL)"
-    repl = repl if chosen else "false"
-    eff = f"CASE WHEN {repl} THEN {quote(DOUBT)} ELSE {sv} END"
+    eff = sv
+    if chosen:
+        repl = f"({' OR '.join(chosen)}) AND {present} AND ({sv} IS NOT NULL OR {dv} IS NOT NULL)"
+        eff = f"CASE WHEN {repl} THEN {quote(DOUBT)} ELSE {sv} END"
+    return [
+        f"{sv} AS s_{i}",
+        f"{eff} AS e_{i}",
+        f"{present} AS pr_{i}",
+        f"{dv} AS d_{i}",
+        f"{dw} AS w_{i}",
+    ]
+
+
+def _stage_kind(a: _Attr) -> str:
+    """kind_i: SET, CHANGED, UNSET, or NULL (no change), from the stage-join columns."""
+    i = a.i
     on_missing = a.policy.on_missing if a.policy else "unset"
     if on_missing == "keep":
         missing = "NULL"
     elif on_missing == "set_false":
-        missing = f"CASE WHEN {sv} IS NOT NULL AND {sv} <> 'false' THEN {CHANGED} END"
+        missing = f"CASE WHEN s_{i} IS NOT NULL AND s_{i} <> 'false' THEN {CHANGED} END"
     else:
-        missing = f"CASE WHEN {sv} IS NOT NULL THEN {UNSET} END"
-    kind = (
-        f"CASE WHEN {present} THEN (CASE WHEN {dv} IS NOT DISTINCT FROM {eff} THEN NULL "
-        f"WHEN {dv} IS NULL THEN {UNSET} WHEN {eff} IS NULL THEN {SET} ELSE {CHANGED} END) "
-        f"ELSE {missing} END"
+        missing = f"CASE WHEN s_{i} IS NOT NULL THEN {UNSET} END"
+    return (
+        f"CASE WHEN pr_{i} THEN (CASE WHEN d_{i} IS NOT DISTINCT FROM e_{i} THEN NULL "
+        f"WHEN d_{i} IS NULL THEN {UNSET} WHEN e_{i} IS NULL THEN {SET} ELSE {CHANGED} END) "
+        f"ELSE {missing} END AS kind_{i}"
     )
+
+
+def _stage_cell(a: _Attr) -> list[str]:
+    """wire_i, new_i, pts_i, doubt_i, repl_i of a changed row, from kind_i."""
+    i = a.i
     edit = bool(a.policy and a.policy.is_array and not a.policy.pii)
     wire = (
-        f"CASE WHEN NOT {present} AND {kind} = {CHANGED} THEN 'false' "
-        f"WHEN {kind} = {UNSET} THEN 'null'"
+        f"CASE WHEN kind_{i} IS NULL THEN NULL "
+        f"WHEN NOT pr_{i} AND kind_{i} = {CHANGED} THEN 'false' "
+        f"WHEN kind_{i} = {UNSET} THEN 'null'"
     )
-    points = f"CASE WHEN {kind} IS NULL THEN 0 WHEN {kind} = {UNSET} OR NOT {present} THEN 1"
+    points = f"CASE WHEN kind_{i} IS NULL THEN 0 WHEN kind_{i} = {UNSET} OR NOT pr_{i} THEN 1"
     if edit:
         # an array already in the ledger changes by add/remove, so values others added stay
-        is_edit = f"({kind} = {CHANGED} AND {present} AND {eff} <> {quote(DOUBT)})"
+        is_edit = f"(kind_{i} = {CHANGED} AND pr_{i} AND e_{i} <> {quote(DOUBT)})"
         added = (
-            f"list_filter(from_json({dw}, '[\"VARCHAR\"]'), "
-            f"lambda x: NOT list_contains(from_json({sv}, '[\"VARCHAR\"]'), x))"
+            f"list_filter(from_json(w_{i}, '[\"VARCHAR\"]'), "
+            f"lambda x: NOT list_contains(from_json(s_{i}, '[\"VARCHAR\"]'), x))"
         )
         removed = (
-            f"list_filter(from_json({sv}, '[\"VARCHAR\"]'), "
-            f"lambda x: NOT list_contains(from_json({dw}, '[\"VARCHAR\"]'), x))"
+            f"list_filter(from_json(s_{i}, '[\"VARCHAR\"]'), "
+            f"lambda x: NOT list_contains(from_json(w_{i}, '[\"VARCHAR\"]'), x))"
         )
         wire += (
             f" WHEN {is_edit} THEN '{{' || concat_ws(',', "
@@ -182,21 +215,19 @@ def _cell_sql(a: _Attr, replace: Replace) -> list[str]:
         points += (
             f" WHEN {is_edit} THEN greatest(1, len({added}) + CAST(len({removed}) > 0 AS INTEGER))"
         )
-    wire += f" ELSE {dw} END"
-    points += f" WHEN starts_with({dw}, '{{') THEN object_points({dw}) ELSE 1 END"
+    wire += f" ELSE w_{i} END"
+    points += f" WHEN starts_with(w_{i}, '{{') THEN object_points(w_{i}) ELSE 1 END"
     new = (
-        f"CASE WHEN NOT {present} AND {kind} = {CHANGED} THEN 'false' "
-        f"WHEN {kind} = {UNSET} THEN NULL ELSE {dv} END"
+        f"CASE WHEN NOT pr_{i} AND kind_{i} = {CHANGED} THEN 'false' "
+        f"WHEN kind_{i} = {UNSET} THEN NULL ELSE d_{i} END"
     )
-    doubt = f"({kind} IS NOT NULL AND {sv} = {quote(DOUBT)})"
-    replaced = f"({kind} IS NOT NULL AND {repl} AND {sv} IS DISTINCT FROM {quote(DOUBT)})"
     return [
-        f"{kind} AS kind_{i}",
-        f"{points} AS pts_{i}",
         f"{wire} AS wire_{i}",
         f"{new} AS new_{i}",
-        f"{doubt} AS doubt_{i}",
-        f"{replaced} AS repl_{i}",
+        f"{points} AS pts_{i}",
+        f"(kind_{i} IS NOT NULL AND s_{i} = {quote(DOUBT)}) AS doubt_{i}",
+        f"(kind_{i} IS NOT NULL AND e_{i} = {quote(DOUBT)} "
+        f"AND s_{i} IS DISTINCT FROM {quote(DOUBT)}) AS repl_{i}",
     ]
 
 
@@ -239,7 +270,8 @@ def diff(
     computed here, so no raw pii value is ever compared with (or stored in) the ledger.
     """
     replace = replace or Replace()
-    _register_udfs(con, hash_key)
+    _register_udfs(con)
+    _hmac_macro(con, hash_key)
     writer: dict[str, int] = {}
     for n, src in enumerate(sources):
         for name in (*src.attributes, *([src.audience] if src.audience else [])):
@@ -261,25 +293,31 @@ def diff(
     if replace.users:
         con.execute("CREATE OR REPLACE TABLE replace_users (u VARCHAR)")
         con.executemany("INSERT INTO replace_users VALUES (?)", [(u,) for u in replace.users])
-    con.execute(f"CREATE OR REPLACE TABLE desired_wide AS {_desired_sql(sources, attrs, pii)}")
-    cells = [x for a in attrs.values() for x in _cell_sql(a, replace)]
-    inner = (
+    con.execute(f"CREATE OR REPLACE VIEW desired_wide AS {_desired_sql(sources, attrs, pii)}")
+    listed = list(attrs.values())
+    joined = [x for a in listed for x in _stage_join(a, replace)]
+    join = (
         "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
-        f"{', '.join(cells)} FROM desired_wide d FULL OUTER JOIN stored s "
+        f"{', '.join(joined)} FROM desired_wide d FULL OUTER JOIN stored s "
         "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
     )
-    any_change = " OR ".join(f"kind_{a.i} IS NOT NULL" for a in attrs.values()) or "false"
-    total = " + ".join(f"pts_{a.i}" for a in attrs.values()) or "0"
-    keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in attrs.values())
-    flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in attrs.values()) or "0"
-    repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in attrs.values()) or "0"
+    kinds = ", ".join(_stage_kind(a) for a in listed)
+    any_change = " OR ".join(f"kind_{a.i} IS NOT NULL" for a in listed) or "false"
+    cells = ", ".join(x for a in listed for x in _stage_cell(a))
+    total = " + ".join(f"pts_{a.i}" for a in listed) or "0"
+    keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
+    flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
+    repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
+    # stages, so each expression is computed once, and the wire only for changed users
+    changed = f"SELECT * FROM (SELECT *, {kinds} FROM ({join})) WHERE {any_change}"
+    if listed:
+        changed = f"SELECT *, {cells} FROM ({changed})"
     con.execute(
-        f"CREATE OR REPLACE TABLE changes AS SELECT k, u, {_line_sql(list(attrs.values()))} "
+        f"CREATE OR REPLACE TABLE changes AS SELECT k, u, {_line_sql(listed)} "
         f"AS line, points, {flags} AS doubts, {repl} AS replaced"
-        f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({inner}) "
-        f"WHERE {any_change})"
+        f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed}))"
     )
-    con.execute("DROP TABLE desired_wide")
+    con.execute("DROP VIEW desired_wide")
     result = _result(con, list(attrs.values()), stored_attributes)
     return _lines(con), result
 

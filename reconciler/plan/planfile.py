@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,31 +31,46 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
 
     One sha256 covers the header (without the hash itself) and every spool line, so an edited
     content-block body, binding or input hash is refused as surely as an edited delta.
+
+    The file is a multi-member gzip: the header is compressed here, and each spool is
+    appended as the gzip member it already is, so saving a first sync of a million users does
+    not compress its lines a second time; the digest reads them in 1 MiB chunks.
     """
     header = dataclasses.asdict(plan)
     header.pop("deltas_path")
     header["format_version"] = FORMAT_VERSION
     header["inputs"] = inputs
-    header["deltas_lines"] = _count_lines(plan.deltas_path)
     header["events"] = plan.events.to_header()
     spools = [plan.deltas_path]
     if plan.events.spool_path is not None:
         spools.append(plan.events.spool_path)
+    header["deltas_lines"] = _digest_spool(plan.deltas_path, None)
     digest = _header_digest(header)
     for spool in spools:
-        with gzip.open(spool, "rt", encoding="utf-8") as lines:
-            for line in lines:
-                digest.update(line.encode())
+        _digest_spool(spool, digest)
     header[INTEGRITY_FIELD] = digest.hexdigest()
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as out:
-        out.write(json.dumps(header, sort_keys=True) + "\n")
+    with os.fdopen(fd, "wb") as raw:
+        raw.write(gzip.compress((json.dumps(header, sort_keys=True) + "\n").encode()))
         for spool in spools:
-            with gzip.open(spool, "rt", encoding="utf-8") as lines:
-                for line in lines:
-                    out.write(line)
+            with spool.open("rb") as member:
+                shutil.copyfileobj(member, raw, CHUNK)
     tmp.replace(path)
+
+
+CHUNK = 1 << 20
+
+
+def _digest_spool(spool: Path, digest: Any) -> int:
+    """Feed the spool's decompressed bytes to `digest` (if any); return its line count."""
+    lines = 0
+    with gzip.open(spool, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if digest is not None:
+                digest.update(chunk)
+            lines += chunk.count(b"\n")
+    return lines
 
 
 INTEGRITY_FIELD = "sha256"
@@ -71,16 +87,33 @@ def _header_digest(header: dict[str, Any]) -> Any:
     return hashlib.sha256((json.dumps(canonical, sort_keys=True) + "\n").encode())
 
 
-def _count_lines(path: Path) -> int:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return sum(1 for _ in fh)
+def _split_lines(source: Any, first: int, digest: Any, out: Any, rest: Any) -> None:
+    """Copy `source` in 1 MiB chunks: its first `first` lines to `out`, the others to `rest`,
+    every byte through `digest` (no per-line Python: a first sync has a million lines)."""
+    left = first
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        if left <= 0:
+            rest.write(chunk)
+            continue
+        lines = chunk.count(b"\n")
+        if lines < left:
+            out.write(chunk)
+            left -= lines
+            continue
+        cut = 0
+        for _ in range(left):  # the boundary is in this chunk
+            cut = chunk.index(b"\n", cut) + 1
+        out.write(chunk[:cut])
+        rest.write(chunk[cut:])
+        left = 0
 
 
 def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
     """The saved plan and its input hashes; a tampered or unreadable file is refused."""
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            header: dict[str, Any] = json.loads(fh.readline())
+        with gzip.open(path, "rb") as fh:
+            header: dict[str, Any] = json.loads(fh.readline().decode("utf-8"))
             if not isinstance(header, dict):
                 raise ValueError("the first line is not a plan header")
             name = _SAFE_NAME.sub("_", str(header["plan_id"]))  # not yet verified: no ../
@@ -89,12 +122,10 @@ def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
             digest = _header_digest(header)
             delta_lines = int(header.get("deltas_lines", 0))
             with (
-                gzip.open(spool, "wt", encoding="utf-8", compresslevel=1) as out,
-                gzip.open(events_spool, "wt", encoding="utf-8", compresslevel=1) as events_out,
+                gzip.open(spool, "wb", compresslevel=1) as out,
+                gzip.open(events_spool, "wb", compresslevel=1) as events_out,
             ):
-                for n, line in enumerate(fh):
-                    digest.update(line.encode())
-                    (out if n < delta_lines else events_out).write(line)
+                _split_lines(fh, delta_lines, digest, out, events_out)
     except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
         raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
     if header.get("format_version") != FORMAT_VERSION:

@@ -236,8 +236,8 @@ def _type_source(
 ) -> _Typed:
     """Type every cell in SQL; mark the rows whose identifier or cells need Python.
 
-    Two steps, so that each cell's expression is evaluated once: the values and blank flags,
-    then the row's `slow` flag from them.
+    One statement in two projections, so that each cell's expression is evaluated once: the
+    values and blank flags, then the row's `slow` flag from them.
     """
     typed = _Typed(raw, attrs)
     tidy = f"{visible('c0')} AND {visible('right(c0, 1)')}"  # no whitespace to strip
@@ -265,14 +265,12 @@ def _type_source(
     source = raw.name
     if lists:  # parse each array cell once, not once per use
         source = f"(SELECT *, {', '.join(lists)} FROM {raw.name})"
-    con.execute(
-        f"CREATE TEMP TABLE {typed.table}_cells AS SELECT row_no, {', '.join(cols)} FROM {source}"
-    )
+    # one statement, the cells' expressions in an inner projection: evaluated once per cell,
+    # with no intermediate table (materialising one cost 4x at 1M users)
     con.execute(
         f"CREATE TABLE {typed.table} AS SELECT row_no, {', '.join(outs)}, "
-        f"{' OR '.join(slow)} AS slow FROM {typed.table}_cells"
+        f"{' OR '.join(slow)} AS slow FROM (SELECT row_no, {', '.join(cols)} FROM {source})"
     )
-    con.execute(f"DROP TABLE {typed.table}_cells")
     return typed
 
 
