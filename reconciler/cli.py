@@ -383,13 +383,26 @@ def apply(
             for line in result.summary_lines():
                 click.echo(line)
             report = None
-            if verify_n and result.acknowledged:
-                from reconciler.commands.verifying import raise_for_drops, verify_applied
+            from reconciler.commands.verifying import (
+                default_verify,
+                raise_for_drops,
+                unrecord_missing,
+                verify_applied,
+            )
+
+            n = verify_n or default_verify(prepared)
+            if n and result.acknowledged:
                 from reconciler.render.drift import verify_lines
 
-                report = verify_applied(prepared, verify_n, window)
+                report = verify_applied(prepared, n, window)
                 for line in verify_lines(report, show_values=show_values):
                     click.echo(line)
+                unrecorded = unrecord_missing(prepared, report)
+                if unrecorded:
+                    click.echo(
+                        f"{unrecorded:,} cells of users Braze does not hold were un-recorded: "
+                        "the next plan shows them again (not found in Braze)"
+                    )
             result.raise_for_status()
             if report is not None:
                 raise_for_drops(report)

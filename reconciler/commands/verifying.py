@@ -12,7 +12,7 @@ from reconciler.drift.catalog import build_catalog
 from reconciler.drift.pacing import ExportPacer
 from reconciler.drift.verify import VerifyReport, verify_apply
 from reconciler.errors import SilentDropError
-from reconciler.state import open_state
+from reconciler.state import LockRequest, open_state
 
 
 def verify_applied(
@@ -48,6 +48,32 @@ def verify_applied(
                 )
 
         return asyncio.run(go())
+
+
+# Users read back after an apply to a braze_id-keyed integration when --verify is not given:
+# Braze drops writes to unknown braze_ids silently, so a sample is always checked.
+BRAZE_ID_VERIFY = 50
+
+
+def default_verify(prepared: Prepared) -> int:
+    """How many users to verify when `--verify` was not given: BRAZE_ID_VERIFY for a plan
+    that writes to braze_id-keyed users, else none."""
+    keyed = any(i.spec.identifier == "braze_id" for i in prepared.manifests.integrations.values())
+    return BRAZE_ID_VERIFY if keyed else 0
+
+
+def unrecord_missing(prepared: Prepared, report: VerifyReport) -> int:
+    """Mark the cells of verified users Braze does not hold in doubt, so the next plan shows
+    (and resends) them instead of trusting an acknowledgement Braze did not honour."""
+    cells = sorted(
+        {(d.id_kind, d.user_id, d.attribute) for d in report.dropped if d.kind == "user_missing"}
+    )
+    if not cells:
+        return 0
+    with open_state(prepared.state_url, create=False) as state:
+        with state.lock(LockRequest("apply --verify", info=f"{len(cells)} cells")):
+            state.mark_in_doubt(cells, bump_serial=True)
+    return len(cells)
 
 
 def raise_for_drops(report: VerifyReport) -> None:

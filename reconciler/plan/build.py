@@ -124,4 +124,20 @@ def _assemble(
         deltas_path=spool.path,
         events=events,
         last_drift=state.last_drift(),
+        warnings=braze_id_warnings(m, result),
     )
+
+
+def braze_id_warnings(m: Manifests, result: DiffResult) -> tuple[str, ...]:
+    """Braze cannot create a user from a braze_id and drops writes to unknown ids silently
+    (the 201 does not say so): every integration keyed on braze_id with changes is named."""
+    out = []
+    for name, integration in sorted(m.integrations.items()):
+        if integration.spec.identifier != "braze_id":
+            continue
+        out.append(
+            f"integration {name} keys users on braze_id: Braze drops writes to braze_ids it "
+            "does not know without an error; apply reads a sample back (--verify) and "
+            "un-records the users Braze does not hold, so the next plan shows them again"
+        )
+    return tuple(out) if result.users else ()

@@ -133,6 +133,7 @@ class Plan:
     # the last `drift` run recorded in state (checked_at, result, users_checked, …), if any:
     # "no changes" is only ever "no changes against state", and this says what Braze looked like
     last_drift: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()  # about the workspace itself (e.g. braze_id-keyed sources)
 
     @property
     def has_changes(self) -> bool:

@@ -164,6 +164,7 @@ def _plan_from_header(header: dict[str, Any], spool: Path, events_spool: Path) -
         if "events" in header
         else NO_EVENTS,
         last_drift=header.get("last_drift"),
+        warnings=tuple(header.get("warnings", ())),
     )
 
 

@@ -45,7 +45,8 @@ def _pii(plan: Plan) -> set[str]:
 
 
 def _warnings(plan: Plan) -> list[str]:
-    out = [
+    out = list(plan.warnings)
+    out += [
         f"{c.unset} users lose `{c.attribute}` ({c.reason})"
         for c in plan.attribute_changes
         if c.reason

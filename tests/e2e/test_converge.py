@@ -183,3 +183,46 @@ def test_a_drift_run_that_compared_nothing_is_inconclusive(site: Site) -> None:
     assert "Result: inconclusive" in proc.stdout and "no drift" not in proc.stdout
     plan = site.cli("plan")
     assert "nothing it could compare (inconclusive)" in plan.stdout
+
+
+BRAZE_ID_WORKSPACE = """\
+apiVersion: reconciler/v1
+kind: Workspace
+metadata: {name: ids}
+spec: {rest_endpoint: https://rest.iad-03.braze.com}
+---
+apiVersion: reconciler/v1
+kind: Integration
+metadata: {name: actioniq}
+spec: {partner: actioniq, identifier: braze_id}
+---
+apiVersion: reconciler/v1
+kind: AudienceMapping
+metadata: {name: aiq-vip}
+spec:
+  integration: actioniq
+  audience_id: "777"
+  split_id: "1"
+  members: {path: members.csv, identifier_column: braze_id}
+  on_exit: set_false
+"""
+
+
+def test_writes_to_unknown_braze_ids_are_warned_verified_and_unrecorded(
+    tmp_path: Path, sandbox_server_factory: Callable[..., SandboxServer]
+) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "workspace.yaml").write_text(BRAZE_ID_WORKSPACE)
+    (manifests / "members.csv").write_text(
+        "braze_id\n5f0c0ffee0000000000000a1\n5f0c0ffee0000000000000a2\n"
+    )
+    site = Site(manifests, tmp_path / "state.db", sandbox_server_factory())
+    planned = site.cli("plan")
+    assert planned.returncode == 0, planned.stderr
+    assert "keys users on braze_id" in planned.stdout
+    proc = site.cli("apply", "--auto-approve", "--verify-window", "0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # silent drops, reported
+    assert "2 cells of users Braze does not hold were un-recorded" in proc.stdout
+    again = plan_json(site)
+    assert again["summary"]["users_changed"] == 2 and again["summary"]["cells_in_doubt"] == 2
