@@ -382,11 +382,33 @@ def _samples(
     return out
 
 
+SPOOL_CHUNK = 20_000  # changed users sorted at a time when streaming the spool
+
+
 def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int]]:
+    """The spool lines in user order, sorted a chunk of users at a time.
+
+    One sort of every changed row would hold the wide lines in the sort; instead the keys alone
+    are sorted to find chunk boundaries, and each chunk of SPOOL_CHUNK users is fetched and
+    sorted on its own, so even a first sync under a tiny memory cap streams out.
+    """
     cur = con.cursor()
     try:
-        cur.execute("SELECT line, points FROM changes ORDER BY k, u")
-        while rows := cur.fetchmany(10_000):
-            yield from rows
+        bounds = cur.execute(
+            "SELECT k, u FROM (SELECT k, u, row_number() OVER (ORDER BY k, u) AS n "
+            f"FROM changes) WHERE n % {SPOOL_CHUNK} = 1 ORDER BY k, u"
+        ).fetchall()
+        for n, (k, u) in enumerate(bounds):
+            upper = ""
+            params: list[str] = [k, u]
+            if n + 1 < len(bounds):
+                upper = " AND (k, u) < (?, ?)"
+                params += list(bounds[n + 1])
+            cur.execute(
+                f"SELECT line, points FROM changes WHERE (k, u) >= (?, ?){upper} ORDER BY k, u",
+                params,
+            )
+            while rows := cur.fetchmany(10_000):
+                yield from rows
     finally:
         cur.close()
