@@ -89,12 +89,7 @@ def _register_udfs(con: duckdb.DuckDBPyConnection) -> None:
     def object_points(values: pa.Array) -> pa.Array:
         return pa.array([data_points(json.loads(v)) for v in values.to_pylist()], pa.int64())
 
-    for name, fn, ret in (("object_points", object_points, BIGINT),):
-        try:
-            con.remove_function(name)
-        except Exception:  # noqa: BLE001, S110 - not registered yet
-            pass
-        con.create_function(name, fn, [VARCHAR], ret, type="arrow")  # type: ignore[call-overload]
+    con.create_function("object_points", object_points, [VARCHAR], BIGINT, type="arrow")  # type: ignore[call-overload]
 
 
 def _hmac_macro(con: duckdb.DuckDBPyConnection, key: bytes) -> None:

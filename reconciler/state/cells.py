@@ -69,14 +69,6 @@ def decode_cells(blob: bytes, seq: int) -> pa.Table:
 LOG_SCHEMA = CELL_SCHEMA.append(pa.field("seq", pa.int64()))
 
 
-def log_table(entries: Iterable[tuple[int, bytes]]) -> pa.Table:
-    """Every (seq, blob) entry as one table of cells (empty with the schema when none)."""
-    tables = [decode_cells(blob, seq) for seq, blob in entries]
-    if not tables:
-        return LOG_SCHEMA.empty_table()
-    return pa.concat_tables(tables)
-
-
 def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
     """Decode the log entries into one Arrow IPC file at `path`; return the cells written.
 

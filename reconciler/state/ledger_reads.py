@@ -8,11 +8,13 @@ in a private DuckDB work database, so a drift run's several reads cost one mater
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from abc import abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -52,10 +54,21 @@ class ColumnarReads:
     def _read_parts(self, workdir: Path) -> LedgerParts: ...
 
     @abstractmethod
-    def _ledger_version(self) -> object: ...
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
-    @abstractmethod
-    def _snapshot_info(self) -> SnapshotInfo | None: ...
+    def _ledger_version(self) -> object:
+        """Changes whenever the snapshot or the log does (both backends, the same SQL)."""
+        return tuple(
+            self._query(
+                "SELECT (SELECT value FROM meta WHERE key = 'ledger_snapshot'),"
+                " (SELECT coalesce(max(seq), 0) FROM ledger_log),"
+                " (SELECT count(*) FROM ledger_log)"
+            )[0]
+        )
+
+    def last_drift(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
+        return dict(json.loads(rows[0][0])) if rows else None
 
     def ledger_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot (as a Parquet file in `workdir`) and the log: what a plan diffs against."""
@@ -183,8 +196,8 @@ def snapshot_chunks(path: Path) -> Iterator[bytes]:
 class ColumnarCompaction(ColumnarReads):
     """Mixin for stores: fold the log into the next snapshot, in one transaction."""
 
-    @abstractmethod
-    def _log_cells(self) -> int: ...
+    def _log_cells(self) -> int:
+        return int(self._query("SELECT coalesce(sum(cells), 0) FROM ledger_log")[0][0])
 
     @abstractmethod
     def _replace_snapshot(self, info: SnapshotInfo, path: Path) -> None:

@@ -39,7 +39,7 @@ from reconciler.state.base import (
     StateMeta,
 )
 from reconciler.state.cells import read_spooled_log, spool_log
-from reconciler.state.columnar import LedgerParts, SnapshotInfo, snapshot_info
+from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_version, migrate
 from reconciler.state.pg_transfer import PostgresTransfer
@@ -218,27 +218,7 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
                 (json.dumps(dict(summary), sort_keys=True),),
             )
 
-    def last_drift(self) -> dict[str, Any] | None:
-        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
-        return dict(json.loads(rows[0][0])) if rows else None
-
     # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
-
-    def _snapshot_info(self) -> SnapshotInfo | None:
-        rows = self._query("SELECT value FROM meta WHERE key = 'ledger_snapshot'")
-        return snapshot_info(rows[0][0]) if rows else None
-
-    def _ledger_version(self) -> object:
-        return tuple(
-            self._query(
-                "SELECT (SELECT value FROM meta WHERE key = 'ledger_snapshot'),"
-                " (SELECT coalesce(max(seq), 0) FROM ledger_log),"
-                " (SELECT count(*) FROM ledger_log)"
-            )[0]
-        )
-
-    def _log_cells(self) -> int:
-        return int(self._query("SELECT coalesce(sum(cells), 0) FROM ledger_log")[0][0])
 
     def _read_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot and the log from ONE REPEATABLE READ snapshot, spooled into `workdir`.

@@ -213,9 +213,8 @@ class SqliteWrites:
         mark per entry of `doubts` (the next batches, before they leave)."""
         now = _ts(locking.now())
         cells = [ledger_cells(a.writes, a.unsets) for a in acks]
-        marks = [[(k, u, a, DOUBT) for k, u, a in group] for group in doubts]
-        for group in marks:
-            check_kinds(group)
+        for group in doubts:
+            check_kinds([(k, u, a, DOUBT) for k, u, a in group])
         serials: list[int] = []
         seqs: list[int] = []
         with self._locked_tx() as c:
@@ -256,16 +255,8 @@ class SqliteWrites:
                         canonical_value(dict(ack.summary)),
                     ),
                 )
-            if marks:
-                row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
-                current = int(row[0]) if row else 0
-                for group in marks:
-                    found = c.execute(
-                        "INSERT INTO ledger_log (serial, kind, cells, data)"
-                        " VALUES (?, 'doubt', ?, ?) RETURNING seq",
-                        (current, len(group), encode_cells(group, current)),
-                    ).fetchone()
-                    seqs.append(int(found[0]) if found else 0)
+            if doubts:
+                seqs = self._append_doubts(c, doubts, bump_serial=False)
         return serials, seqs
 
     @staticmethod
@@ -284,16 +275,29 @@ class SqliteWrites:
         `bump_serial` for marks that change what the next plan sends (drift --repair), so a
         plan saved before them is stale; a batch's own mark needs none (its ack bumps).
         """
-        rows = [(k, u, a, DOUBT) for k, u, a in cells]
-        check_kinds(rows)
+        check_kinds([(k, u, a, DOUBT) for k, u, a in cells])
         with self._locked_tx() as c:
+            return self._append_doubts(c, [cells], bump_serial=bump_serial)[0]
+
+    def _append_doubts(
+        self, c: sqlite3.Connection, groups: Sequence[Sequence[DoubtCell]], *, bump_serial: bool
+    ) -> list[int]:
+        """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs."""
+        if bump_serial:
+            serial = self._bump_serial(c)
+        else:
             row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
-            serial = self._bump_serial(c) if bump_serial else int(row[0])
-            cur = c.execute(
-                "INSERT INTO ledger_log (serial, kind, cells, data) VALUES (?, 'doubt', ?, ?)",
-                (serial, len(rows), encode_cells(rows, serial)),
-            )
-            return int(cur.lastrowid or 0)
+            serial = int(row[0]) if row else 0
+        seqs = []
+        for group in groups:
+            cells = [(k, u, a, DOUBT) for k, u, a in group]
+            found = c.execute(
+                "INSERT INTO ledger_log (serial, kind, cells, data)"
+                " VALUES (?, 'doubt', ?, ?) RETURNING seq",
+                (serial, len(cells), encode_cells(cells, serial)),
+            ).fetchone()
+            seqs.append(int(found[0]) if found else 0)
+        return seqs
 
     def clear_doubt(self, seq: int) -> None:
         """Drop a batch's doubt mark: its request never left, so nothing can have landed."""

@@ -70,6 +70,15 @@ def applied(site: Site) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def applied_then_edited(site: Site, uid: str) -> tuple[str, str]:
+    """Steps 1-2a: apply V1, then change the user's tier in the source to V2."""
+    applied(site)
+    v1 = tier_in_braze(site, uid)
+    v2 = "gold" if v1 != "gold" else "bronze"
+    set_tier(site, uid, v2)
+    return v1, v2
+
+
 def revert_then_converge(site: Site, uid: str, v1: str) -> None:
     """Steps 3-5: the source goes back to V1; the plan resends it; Braze then holds V1."""
     set_tier(site, uid, v1)
@@ -87,10 +96,7 @@ def revert_then_converge(site: Site, uid: str, v1: str) -> None:
 
 def test_a_write_that_landed_while_the_process_died_is_resent_after_a_revert(site: Site) -> None:
     uid = user_id(5)
-    applied(site)
-    v1 = tier_in_braze(site, uid)
-    v2 = "gold" if v1 != "gold" else "bronze"
-    set_tier(site, uid, v2)
+    v1, v2 = applied_then_edited(site, uid)
     # The sandbox applies the write, then holds the answer for 30 s: the apply is killed then.
     site.sandbox.admin("POST", "config", {"latency_ms": 30_000})
     before = site.sandbox.admin("GET", "stats")["data_points"]
@@ -116,10 +122,7 @@ def test_a_write_that_landed_while_the_process_died_is_resent_after_a_revert(sit
 @pytest.mark.slow
 def test_a_lost_answer_without_a_crash_is_resent_after_a_revert(site: Site) -> None:
     uid = user_id(6)
-    applied(site)
-    v1 = tier_in_braze(site, uid)
-    v2 = "gold" if v1 != "gold" else "bronze"
-    set_tier(site, uid, v2)
+    v1, v2 = applied_then_edited(site, uid)
     # The first attempt lands and its answer is dropped; every retry then fails before landing.
     schedule = [{"n": 1, "status": "drop", "when": "after"}]
     schedule += [{"n": n, "status": 503} for n in range(2, 12)]
