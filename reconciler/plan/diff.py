@@ -24,7 +24,7 @@ from duckdb.sqltypes import BIGINT, VARCHAR
 from reconciler.plan.cost import data_points
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
-from reconciler.state.columnar import col, quote
+from reconciler.state.columnar import attribute_counts, col, quote
 from reconciler.state.values import HASH_PREFIX
 
 SET, CHANGED, UNSET = 1, 2, 3
@@ -339,11 +339,8 @@ def _result(
                 result.counts[a.name] = Counts(int(s), int(c), int(u), int(p))
                 if a.policy is None:
                     result.removed_attributes.add(a.name)
-    if stored_attributes:
-        counts = ", ".join(f"count({col(i)})" for i in range(len(stored_attributes)))
-        row = con.execute(f"SELECT {counts} FROM stored").fetchone()
-        assert row is not None
-        result.stored_counts = {a: int(n) for a, n in zip(stored_attributes, row, strict=True) if n}
+    # acknowledged cells only: the marks of batches still in flight are not an audience yet
+    result.stored_counts = attribute_counts(con, stored_attributes)
     result.samples = _samples(con, attrs, result)
     return result
 
