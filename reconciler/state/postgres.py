@@ -42,6 +42,7 @@ from reconciler.state.cells import read_spooled_log, spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_version, migrate
+from reconciler.state.pg_reconnect import ConnectionLost, is_lost, reconnect_seconds
 from reconciler.state.pg_transfer import PostgresTransfer
 from reconciler.state.postgres_writes import PostgresWrites
 from reconciler.state.url import parse_postgres_url, redact_url
@@ -75,6 +76,7 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
         hash_key: bytes | None = None,
         migrations: Sequence[PgMigration] = PG_MIGRATIONS,
     ) -> None:
+        reconnect_seconds()  # a bad budget is refused before anything is written
         target = parse_postgres_url(url)
         self.url = url
         self.where = redact_url(url)
@@ -124,6 +126,8 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
         except psycopg.errors.CardinalityViolation:
             raise  # record_batch retries with duplicate keys removed
         except psycopg.Error as e:
+            if is_lost(e, self._conn):
+                raise ConnectionLost(f"state {self.where}: {one_line(e)}") from None
             raise StateError(f"state {self.where}: {one_line(e)}") from None
 
     @contextmanager
@@ -185,8 +189,11 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
         self.close()
 
     def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._mutex, self._errors():
-            return self._conn.execute(query, params).fetchall()
+        """A read on the shared connection, run again after a reconnect if the line drops."""
+        rows: list[Any] = self._write(
+            lambda c: c.execute(query, params).fetchall(), locked=False, once=False
+        )
+        return rows
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -211,12 +218,15 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
     def note_drift(self, summary: Mapping[str, Any]) -> None:
         """Remember the last drift run (a plan reports it). Not a change to the ledger, so it
         needs no lock and moves no serial."""
-        with self._tx() as c:
-            c.execute(
+        text = json.dumps(dict(summary), sort_keys=True)
+        self._write(
+            lambda c: c.execute(
                 "INSERT INTO meta (key, value) VALUES ('last_drift', %s)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (json.dumps(dict(summary), sort_keys=True),),
-            )
+                (text,),
+            ),
+            locked=False,
+        )
 
     # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
 

@@ -16,11 +16,11 @@ import threading
 import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -40,6 +40,7 @@ from reconciler.state.base import (
 from reconciler.state.cells import DOUBT, check_kinds, encode_cells, ledger_cells
 from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
 from reconciler.state.ledger_reads import snapshot_chunks
+from reconciler.state.pg_reconnect import ConnectionLost, Outage
 from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
 
 _LOCK_POLL_SECONDS = 0.5
@@ -51,6 +52,8 @@ _ROWLESS_GRACE_SECONDS = 2.0
 # The lock session notices a vanished peer after about idle + interval × count seconds.
 _KEEPALIVES = "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;"
 _KEEPALIVES_COUNT = " SET tcp_keepalives_count = 3"
+
+T = TypeVar("T")
 
 
 class PostgresWrites:
@@ -179,10 +182,13 @@ class PostgresWrites:
 
     def _release(self, lock_id: str) -> None:
         """Delete our row first, then end the session: a successor never sees a live row."""
+
+        def tx(c: psycopg.Connection) -> None:
+            c.execute("DELETE FROM lock WHERE lock_id = %s", (lock_id,))
+            self._interrupt_applies(c, lock_id)
+
         try:
-            with self._tx() as c:
-                c.execute("DELETE FROM lock WHERE lock_id = %s", (lock_id,))
-                self._interrupt_applies(c, lock_id)
+            self._write(tx, locked=False)
         finally:
             session, self._lock_conn = self._lock_conn, None
             if session is not None:
@@ -229,22 +235,123 @@ class PostgresWrites:
 
     @contextmanager
     def _locked_tx(self) -> Iterator[psycopg.Connection]:
-        """A write transaction that proves this process still holds the lock."""
+        """A write transaction that proves this process still holds the lock (no reconnect:
+        for `state migrate`'s bulk load, which a lost connection simply rolls back)."""
+        self._need_lock()
+        with self._tx() as c:
+            self._prove_lock(c)
+            yield c
+
+    def _need_lock(self) -> None:
         if self._held is None:
             raise StateError("state writes need the lock; take it with `with store.lock(...)`")
-        with self._tx() as c:
-            row = c.execute(
-                "UPDATE lock SET heartbeat_at = %s WHERE name = 'state' AND lock_id = %s"
-                " RETURNING lock_id",
-                (locking.now(), self._held.lock_id),
-            ).fetchone()
-            if row is None:
-                current = self._lock_row(c)
-                who = f" and is now held by {current.holder}" if current else ""
+
+    def _prove_lock(self, c: psycopg.Connection) -> None:
+        assert self._held is not None
+        row = c.execute(
+            "UPDATE lock SET heartbeat_at = %s WHERE name = 'state' AND lock_id = %s"
+            " RETURNING lock_id",
+            (locking.now(), self._held.lock_id),
+        ).fetchone()
+        if row is None:
+            current = self._lock_row(c)
+            who = f" and is now held by {current.holder}" if current else ""
+            raise LockHeldError(
+                f"the state lock {self._held.lock_id} was broken{who}; nothing was written"
+            )
+
+    def _write(
+        self, body: Callable[[psycopg.Connection], T], *, locked: bool = True, once: bool = True
+    ) -> T:
+        """Run `body` in one transaction (proving the lock first when `locked`), riding out a
+        lost connection: reconnect with backoff and run it again (pg_reconnect.py).
+
+        `once`: the body writes, so a COMMIT lost in flight is settled by asking the server
+        whether its transaction id committed, never by guessing."""
+        if locked:
+            self._need_lock()
+        outage: Outage | None = None
+        while True:
+            done: list[T] = []
+            xid: int | None = None
+            try:
+                with self._tx() as c:
+                    if locked:
+                        self._prove_lock(c)
+                    if once:
+                        row = c.execute("SELECT txid_current()").fetchone()
+                        xid = int(row[0]) if row else None
+                    done.append(body(c))
+                if outage is not None:
+                    outage.over()
+                return done[0]
+            except ConnectionLost as e:
+                cause: BaseException = e
+            if outage is None:
+                outage = Outage(self.where, cause)
+            while True:  # until connected again (or past the deadline)
+                outage.wait(cause)
+                try:
+                    self._reconnect(locked)
+                    landed = self._landed(xid) if done and xid is not None else False
+                    break
+                except ConnectionLost as e:
+                    cause = e
+            if landed:
+                outage.over()
+                return done[0]
+
+    def _landed(self, xid: int) -> bool:
+        """After a reconnect: did the transaction whose COMMIT was in flight commit?"""
+        while True:
+            with self._mutex, self._errors():
+                row = self._conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()
+            status = row[0] if row else None
+            if status != "in progress":  # the old backend may still be rolling back
+                return status == "committed"
+            time.sleep(0.05)
+
+    def _reconnect(self, locked: bool) -> None:
+        """A fresh shared connection; when writing under the lock, make sure its session is
+        alive, and if it died (a server restart ends every session) take the advisory lock
+        again. Our lock row is durable: `_prove_lock` then shows nobody took over meanwhile."""
+        with self._mutex:
+            with suppress(psycopg.Error):
+                self._conn.close()
+            try:
+                self._conn = self._connect()
+            except StateError as e:
+                raise ConnectionLost(str(e)) from None
+            if not locked or self._lock_conn is None:
+                return
+            try:
+                self._lock_conn.execute("SELECT 1")
+                return
+            except psycopg.Error:
+                with suppress(psycopg.Error):
+                    self._lock_conn.close()
+            try:
+                session = self._connect()
+            except StateError as e:
+                raise ConnectionLost(str(e)) from None
+            try:
+                with self._errors():
+                    session.execute(_KEEPALIVES + _KEEPALIVES_COUNT)
+                    row = session.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (self.lock_key,)
+                    ).fetchone()
+            except BaseException:
+                session.close()
+                raise
+            if not (row and row[0]):
+                session.close()
                 raise LockHeldError(
-                    f"the state lock {self._held.lock_id} was broken{who}; nothing was written"
+                    f"the connection to state {self.where} dropped, and another session took"
+                    " the state lock before it came back; nothing more was written",
+                    hint="everything acknowledged before the outage is recorded; run"
+                    " `reconciler plan` again once the other run is done",
                 )
-            yield c
+            self._lock_conn = session
 
     @staticmethod
     def _bump_serial(c: psycopg.Connection) -> int:
@@ -264,8 +371,9 @@ class PostgresWrites:
         expect_serial: int | None = None,
     ) -> str:
         apply_id = str(uuid.uuid4())
-        with self._locked_tx() as c:
-            meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
+
+        def tx(c: psycopg.Connection) -> None:
+            meta: dict[str, str] = dict(c.execute("SELECT key, value FROM meta").fetchall())
             if expect_lineage is not None and expect_lineage != meta["lineage"]:
                 raise StalePlanError(
                     f"the plan was made against state lineage {expect_lineage}, but {self.where}"
@@ -284,6 +392,8 @@ class PostgresWrites:
                 " VALUES (%s, %s, %s, %s, %s, 'running')",
                 (apply_id, plan_id, self._held.lock_id, self._held.holder, locking.now()),
             )
+
+        self._write(tx)
         return apply_id
 
     def record_batch(
@@ -311,9 +421,10 @@ class PostgresWrites:
         cells = [ledger_cells(a.writes, a.unsets) for a in acks]
         for group in doubts:
             check_kinds([(k, u, a, DOUBT) for k, u, a in group])
-        serials: list[int] = []
-        seqs: list[int] = []
-        with self._locked_tx() as c:
+
+        def tx(c: psycopg.Connection) -> tuple[list[int], list[int]]:
+            serials: list[int] = []  # fresh per attempt: a retried transaction starts over
+            seqs: list[int] = []
             if acks:
                 status = c.execute(
                     "SELECT status FROM applies WHERE apply_id = %s", (apply_id,)
@@ -353,7 +464,9 @@ class PostgresWrites:
                 )
             if doubts:
                 seqs = self._append_doubts(c, doubts, bump_serial=False)
-        return serials, seqs
+            return serials, seqs
+
+        return self._write(tx)
 
     @staticmethod
     def _record_events(
@@ -369,8 +482,11 @@ class PostgresWrites:
     def mark_in_doubt(self, cells: Sequence[DoubtCell], *, bump_serial: bool = False) -> int:
         """As SqliteState.mark_in_doubt: one durable mark; returns its seq."""
         check_kinds([(k, u, a, DOUBT) for k, u, a in cells])
-        with self._locked_tx() as c:
+
+        def tx(c: psycopg.Connection) -> int:
             return self._append_doubts(c, [cells], bump_serial=bump_serial)[0]
+
+        return self._write(tx)
 
     def _append_doubts(
         self, c: psycopg.Connection, groups: Sequence[Sequence[DoubtCell]], *, bump_serial: bool
@@ -393,11 +509,13 @@ class PostgresWrites:
         return seqs
 
     def clear_doubt(self, seq: int) -> None:
-        with self._locked_tx() as c:
+        def tx(c: psycopg.Connection) -> None:
             c.execute("DELETE FROM ledger_log WHERE seq = %s AND kind = 'doubt'", (seq,))
 
+        self._write(tx)
+
     def _replace_snapshot(self, info: SnapshotInfo, path: Path) -> None:
-        with self._locked_tx() as c:
+        def tx(c: psycopg.Connection) -> None:
             c.execute("DELETE FROM ledger_snapshot")
             for n, chunk in enumerate(snapshot_chunks(path)):
                 c.execute("INSERT INTO ledger_snapshot (chunk, data) VALUES (%s, %b)", (n, chunk))
@@ -407,6 +525,8 @@ class PostgresWrites:
                 (snapshot_info_text(info),),
             )
             c.execute("DELETE FROM ledger_log WHERE seq <= %s", (info.upto_seq,))
+
+        self._write(tx)
 
     def _note_hash_key(self, c: psycopg.Connection) -> None:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""
@@ -422,11 +542,13 @@ class PostgresWrites:
         )
 
     def finish_apply(self, apply_id: str, status: ApplyStatus) -> None:
-        with self._locked_tx() as c:
+        def tx(c: psycopg.Connection) -> None:
             c.execute(
                 "UPDATE applies SET status = %s, finished_at = %s WHERE apply_id = %s",
                 (status, locking.now(), apply_id),
             )
+
+        self._write(tx)
 
     # -- resources and events ------------------------------------------------------------------
 
@@ -434,7 +556,8 @@ class PostgresWrites:
         self, address: str, spec: Mapping[str, Any], *, remote_id: str | None
     ) -> ResourceRecord:
         record = ResourceRecord(address, spec_hash(spec), remote_id, spec, locking.now())
-        with self._locked_tx() as c:
+
+        def tx(c: psycopg.Connection) -> None:
             c.execute(
                 "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET"
@@ -443,19 +566,25 @@ class PostgresWrites:
                 (address, record.spec_hash, remote_id, canonical_value(spec), record.updated_at),
             )
             self._bump_serial(c)
+
+        self._write(tx)
         return record
 
     def delete_resource(self, address: str) -> None:
-        with self._locked_tx() as c:
+        def tx(c: psycopg.Connection) -> None:
             if c.execute("DELETE FROM resources WHERE address = %s", (address,)).rowcount:
                 self._bump_serial(c)
 
+        self._write(tx)
+
     def prune_events(self, older_than: datetime) -> int:
-        with self._locked_tx() as c:
+        def tx(c: psycopg.Connection) -> int:
             n = c.execute("DELETE FROM events WHERE acked_at < %s", (older_than,)).rowcount
             if n:
                 self._bump_serial(c)
-        return int(n)
+            return int(n)
+
+        return self._write(tx)
 
 
 def _moved_on(c: psycopg.Connection, planned: int, now: int) -> str:
