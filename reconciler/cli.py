@@ -214,6 +214,26 @@ def _replace(attributes: tuple[str, ...], users: tuple[str, ...]) -> Any:
     return Replace(frozenset(attributes), frozenset(users))
 
 
+def _plural_guards(n: int) -> str:
+    return "1 guard" if n == 1 else f"{n} guards"
+
+
+def _use_color() -> bool:
+    """Colour on a terminal only: never with NO_COLOR (https://no-color.org) or in CI."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
+
+
+def _echo_plan(p: Any, fmt: str, show_values: bool) -> None:
+    from reconciler.render.plan import render_json, render_markdown, render_text
+
+    if fmt == "json":
+        click.echo(render_json(p, show_values=show_values), nl=False)
+    elif fmt == "markdown":
+        click.echo(render_markdown(p, show_values=show_values), nl=False)
+    else:
+        click.echo(render_text(p, color=_use_color(), show_values=show_values), nl=False)
+
+
 def state_option(fn: F) -> F:
     return click.option(
         "--state",
@@ -231,6 +251,11 @@ def state_option(fn: F) -> F:
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
 @click.option("--detailed-exitcode", is_flag=True, help="0 no changes, 2 changes, 1 error.")
 @click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@click.option(
+    "--allow-large",
+    is_flag=True,
+    help="Exit 0 even if a guard tripped (it is still shown, in red); apply needs it too.",
+)
 @replace_options
 @debug_option
 @click.pass_context
@@ -242,17 +267,21 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     show_values: bool,
+    allow_large: bool,
     replace_attributes: tuple[str, ...],
     replace_users: tuple[str, ...],
     memory_limit: str | None,
     debug: bool,
 ) -> None:
-    """Show what apply would change, with its cost; PII masked unless --show-values."""
+    """Show what apply would change, with its cost; PII masked unless --show-values.
+
+    Exit 0 (no changes or changes; with --detailed-exitcode 2 for changes), 1 on an error or
+    a tripped guard (unless --allow-large)."""
     import tempfile
 
     from reconciler.commands.planning import make_plan
     from reconciler.plan.planfile import save_plan
-    from reconciler.render.plan import render_json, render_markdown, render_text
+    from reconciler.render.plan import SAVE_HINT
 
     def body() -> int:
         with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
@@ -264,18 +293,46 @@ def plan(
                 memory_limit=memory_limit,
             )
             p = planned.plan
-            if fmt == "json":
-                click.echo(render_json(p, show_values=show_values), nl=False)
-            elif fmt == "markdown":
-                click.echo(render_markdown(p, show_values=show_values), nl=False)
-            else:
-                color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-                click.echo(render_text(p, color=color, show_values=show_values), nl=False)
+            _echo_plan(p, fmt, show_values)
             if out_file is not None:
                 save_plan(p, out_file, planned.inputs)
                 click.echo(f"saved plan to {out_file}", err=True)
+            elif fmt == "text" and p.has_changes:
+                click.echo(SAVE_HINT, err=True)
+            tripped = [g for g in p.guards if not g.ok]
+            if tripped and not allow_large:
+                names = ", ".join(g.name for g in tripped)
+                click.echo(
+                    f"error: {_plural_guards(len(tripped))} tripped ({names}): apply would "
+                    "refuse this plan; review it, then pass --allow-large to plan and apply",
+                    err=True,
+                )
+                return EXIT_ERROR
             if detailed_exitcode and p.has_changes:
                 return EXIT_CHANGES
+            return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@cli.command()
+@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("--show-values", is_flag=True, help="Reveal identifiers and pii values.")
+@debug_option
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool, debug: bool) -> None:
+    """Render a saved plan (`plan --out`) without planning again, exactly as plan printed it.
+
+    Needs neither the manifests nor the state; the file's integrity hash is checked."""
+    import tempfile
+
+    from reconciler.plan.planfile import load_plan
+
+    def body() -> int:
+        with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
+            p, _inputs = load_plan(planfile, Path(tmp))
+            _echo_plan(p, fmt, show_values)
             return EXIT_OK
 
     ctx.exit(run(debug, body))
@@ -350,7 +407,7 @@ def apply(
         memory_limit=memory_limit,
     )
 
-    def confirm(_plan: object) -> bool:
+    def confirm(p: Any) -> bool:
         if auto_approve:
             return True
         if not sys.stdin.isatty():
@@ -358,7 +415,13 @@ def apply(
                 "refusing to apply a fresh plan without confirmation: stdin is not a terminal; "
                 "pass --auto-approve, or apply a saved plan (`reconciler plan --out FILE`)"
             )
-        return click.confirm("Apply these changes to Braze?", default=False, err=True)
+        click.echo(
+            f"\nApply these changes to workspace '{p.workspace}' at {p.endpoint}?\n"
+            "  Only 'yes' will be accepted.",
+            err=True,
+        )
+        answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+        return bool(answer.strip() == "yes")
 
     def body() -> int:
         from reconciler.drift.duration import parse_duration
@@ -371,10 +434,12 @@ def apply(
             prepared = prepare(locking, Path(tmp))
             p = prepared.plan
             if prepared.fresh:
-                color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-                click.echo(render_text(p, color=color, show_values=show_values), nl=False)
+                click.echo(render_text(p, color=_use_color(), show_values=show_values), nl=False)
             else:
-                click.echo(f"applying saved plan {p.plan_id}: {summary_line(p)}")
+                click.echo(
+                    f"applying saved plan {p.plan_id} to workspace '{p.workspace}' at "
+                    f"{p.endpoint or 'the configured endpoint'}: {summary_line(p)}"
+                )
             result = execute(prepared, locking, confirm=None if not prepared.fresh else confirm)
             if result is None:
                 if p.has_changes:

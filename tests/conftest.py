@@ -35,7 +35,15 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     """No network but loopback; HOME points into tmp_path so nothing lands in the real one."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("RECONCILER_STATE", "RECONCILER_MANIFESTS", "BRAZE_REST_ENDPOINT"):
+    for var in (
+        "RECONCILER_STATE",
+        "RECONCILER_MANIFESTS",
+        "BRAZE_REST_ENDPOINT",
+        "GITHUB_RUN_ID",
+        "GITHUB_REPOSITORY",
+        "GITHUB_SHA",
+        "GITHUB_SERVER_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     yield
 

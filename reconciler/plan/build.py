@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import shutil
 import uuid
 from collections import Counter
@@ -9,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.braze.settings import resolve_endpoint
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
@@ -55,6 +59,10 @@ def build_plan(
         stored = register_stored(desired.con, state.ledger_parts(ledger_dir))
         deltas, result = diff(desired.con, desired.sources, stored, policies, key, replace)
         plan = _assemble(m, desired, state, result, deltas, meta, inputs_hash, spool_dir)
+        # the same user gets the same tag in every plan of this state, and nobody without
+        # the state's key can test a guess against it
+        tags = hmac.new(key, b"reconciler:mask-tags", hashlib.sha256).hexdigest()[:32]
+        plan = dataclasses.replace(plan, mask_key=tags)
     finally:
         shutil.rmtree(ledger_dir, ignore_errors=True)
     return plan
@@ -125,6 +133,7 @@ def _assemble(
         events=events,
         last_drift=state.last_drift(),
         warnings=braze_id_warnings(m, result),
+        endpoint=resolve_endpoint(m.rest_endpoint),
     )
 
 

@@ -138,6 +138,7 @@ def _change(d: DesiredBlock, record: ResourceRecord | None) -> ResourceChange:
         remote_id=record.remote_id,
         source=source,
         dashboard=dashboard or "template name" in what,
+        before=dict(record.spec),
     )
 
 

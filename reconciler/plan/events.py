@@ -146,7 +146,8 @@ def counted(events: EventsPlan, requests: int, carrying: int) -> EventsPlan:
 
 def with_events(summary: Summary, events: EventsPlan, per_3s: int) -> Summary:
     """The plan's summary once the events share its requests with the attribute deltas."""
-    resend = summary.full_resend_data_points + events.read
+    markers = max(0, events.data_points - events.due)  # one per request carrying events
+    resend = summary.full_resend_data_points + events.read + markers
     if not events.due:
         return replace(summary, full_resend_data_points=resend)
     return replace(

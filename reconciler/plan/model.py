@@ -71,6 +71,7 @@ class ResourceChange:
     remote_id: str | None = None
     source: str = ""
     dashboard: bool = False
+    before: Mapping[str, Any] = field(default_factory=dict)  # the applied spec, for an update
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ class Plan:
     # "no changes" is only ever "no changes against state", and this says what Braze looked like
     last_drift: Mapping[str, Any] | None = None
     warnings: tuple[str, ...] = ()  # about the workspace itself (e.g. braze_id-keyed sources)
+    endpoint: str = ""  # the Braze REST endpoint apply would write to
+    mask_key: str = ""  # keys the tags that keep masked identifiers distinct (masking.py)
 
     @property
     def has_changes(self) -> bool:

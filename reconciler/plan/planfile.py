@@ -165,6 +165,8 @@ def _plan_from_header(header: dict[str, Any], spool: Path, events_spool: Path) -
         else NO_EVENTS,
         last_drift=header.get("last_drift"),
         warnings=tuple(header.get("warnings", ())),
+        endpoint=str(header.get("endpoint", "")),
+        mask_key=str(header.get("mask_key", "")),
     )
 
 

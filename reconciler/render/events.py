@@ -15,8 +15,8 @@ from reconciler.render.masking import mask_identifier
 _GREEN, _RESET = "\033[32m", "\033[0m"
 
 
-def _user(s: EventSample, show_values: bool) -> str:
-    return s.user if show_values else mask_identifier(s.user)
+def _user(s: EventSample, show_values: bool, key: str = "") -> str:
+    return s.user if show_values else mask_identifier(s.user, key)
 
 
 def _refusals(ev: EventsPlan) -> list[str]:
@@ -87,7 +87,7 @@ def events_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
         masked = "" if show_values else " (identifiers masked; --show-values reveals)"
         lines += ["", f"Event samples{masked}:"]
         for s in ev.samples:
-            lines.append(f"  {_user(s, show_values)}  {s.name} at {s.time}")
+            lines.append(f"  {_user(s, show_values, plan.mask_key)}  {s.name} at {s.time}")
     return lines
 
 
@@ -104,7 +104,9 @@ def events_markdown(plan: Plan, *, show_values: bool = False) -> list[str]:
     body += [f"- {title} `{where}`" for title, located in _where(ev) for where in located]
     if ev.samples:
         body += ["", "Samples:", ""]
-        body += [f"- `{_user(s, show_values)}` `{s.name}` at {s.time}" for s in ev.samples]
+        body += [
+            f"- `{_user(s, show_values, plan.mask_key)}` `{s.name}` at {s.time}" for s in ev.samples
+        ]
     body += ["", "</details>", ""]
     return body
 
@@ -120,7 +122,12 @@ def events_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
             "due": ev.due,
             "by_name": [{"stream": c.stream, "name": c.name, "count": c.count} for c in ev.by_name],
             "samples": [
-                {"user": _user(s, show_values), "name": s.name, "time": s.time, "stream": s.stream}
+                {
+                    "user": _user(s, show_values, plan.mask_key),
+                    "name": s.name,
+                    "time": s.time,
+                    "stream": s.stream,
+                }
                 for s in ev.samples
             ],
             "acknowledged": ev.acknowledged,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from reconciler.plan.model import FORMAT_VERSION, AttributeChange, Plan, Sample
+from reconciler.plan.model import FORMAT_VERSION, AttributeChange, GuardResult, Plan, Sample
 from reconciler.render.events import (
     events_json,
     events_markdown,
@@ -33,8 +36,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _sample_values(s: Sample, pii: bool, show_values: bool) -> tuple[str, str, str]:
-    user = s.user if show_values else mask_identifier(s.user)
+def _sample_values(s: Sample, pii: bool, show_values: bool, key: str = "") -> tuple[str, str, str]:
+    user = s.user if show_values else mask_identifier(s.user, key)
     if pii and not show_values:
         return user, "(pii hidden)", "(pii hidden)"
     return user, s.before or "(none)", s.after
@@ -53,7 +56,7 @@ def _warnings(plan: Plan) -> list[str]:
     ]
     out += events_warnings(plan)
     out += [
-        f"guard {g.name} tripped: {_num(g.value)} > {_num(g.limit)}"
+        f"guard {g.name} tripped: {_num(g.value)} is over the limit of {_num(g.limit)}"
         + (f" ({g.detail})" if g.detail else "")
         for g in plan.guards
         if not g.ok and g.limit is not None
@@ -61,45 +64,103 @@ def _warnings(plan: Plan) -> list[str]:
     return out
 
 
+LEGEND = "+ set   ~ changed   - unset (attributes); + create   ~ update   - delete (blocks)"
+
+
+def _header(plan: Plan) -> str:
+    where = f" → {plan.endpoint}" if plan.endpoint else ""
+    return f"Plan for workspace '{plan.workspace}'{where} (state serial {plan.binding.serial})"
+
+
+def _change_mark(ch: AttributeChange) -> tuple[str, str]:
+    """The symbol and colour of one attribute's line: + only sets, - only unsets, ~ else."""
+    if ch.set and not (ch.changed or ch.unset):
+        return "+", _GREEN
+    if ch.unset and not (ch.set or ch.changed):
+        return "-", _RED
+    return "~", _YELLOW
+
+
+def _attribute_table(plan: Plan, c: Any) -> list[str]:
+    """The attribute changes under column headers, every number right-aligned at any size."""
+    rows = [
+        (ch, [f"{ch.set:,}", f"{ch.changed:,}", f"{ch.unset:,}", f"{ch.data_points:,}"])
+        for ch in plan.attribute_changes
+    ]
+    heads = ("attribute", "set", "changed", "unset", "data points")
+    name_w = max([len(heads[0])] + [len(ch.attribute) + (6 if ch.pii else 0) for ch, _ in rows])
+    widths = [max([len(heads[k + 1])] + [len(n[k]) for _, n in rows]) for k in range(4)]
+    head = f"    {heads[0]:<{name_w}}" + "".join(
+        f"  {h:>{w}}" for h, w in zip(heads[1:], widths, strict=True)
+    )
+    out = [head]
+    for ch, numbers in rows:
+        mark, code = _change_mark(ch)
+        name = ch.attribute + (" (pii)" if ch.pii else "")
+        line = f"  {mark} {name:<{name_w}}" + "".join(
+            f"  {n:>{w}}" for n, w in zip(numbers, widths, strict=True)
+        )
+        out.append(c(code, line))
+    return out
+
+
+def plan_line(plan: Plan) -> str:
+    """Terraform's closing line: what the plan does, counted by action."""
+    s = plan.summary
+    sets = sum(ch.set for ch in plan.attribute_changes)
+    changed = sum(ch.changed for ch in plan.attribute_changes)
+    unsets = sum(ch.unset for ch in plan.attribute_changes)
+    r = {a: sum(1 for x in plan.resource_changes if x.action == a) for a in _RESOURCE_ACTIONS}
+    return (
+        f"Plan: {_plural(s.users_changed, 'user')} to update ({sets:,} cells to set, "
+        f"{changed:,} to change, {unsets:,} to unset), {_plural(s.events, 'event')} to send, "
+        f"{_plural(r['create'], 'content block')} to create, {r['update']:,} to update, "
+        f"{r['delete'] + r['orphan']:,} to delete."
+    )
+
+
+_RESOURCE_ACTIONS = ("create", "update", "delete", "orphan")
+
+
+def _guard_line(g: GuardResult) -> str:
+    """`ok` or `FAIL`, then the value against its limit in words that cannot contradict."""
+    if g.limit is None:
+        return f"{g.name}: {_num(g.value)} {g.detail}".rstrip()
+    relation = "within the limit of" if g.ok else "over the limit of"
+    return f"{g.name}: {_num(g.value)}, {relation} {_num(g.limit)} {g.detail}".rstrip()
+
+
 def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -> str:
     def c(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
     s = plan.summary
-    lines = [
-        c(_BOLD, f"Plan for workspace '{plan.workspace}'")
-        + f" (state serial {plan.binding.serial})",
-        "",
-    ]
+    lines = [c(_BOLD, _header(plan)), ""]
     if not plan.has_changes:
         lines.append(c(_GREEN, "No changes against state: the manifests and sources match it."))
         lines.append(drift_status(plan))
     else:
         lines += [
+            f"Legend: {LEGEND}",
+            "",
             f"  users changed      {s.users_changed:,}",
             f"  attribute updates  {s.attribute_updates:,}",
             *events_summary_text(plan),
-            f"  data points        {s.data_points:,}  (a full resend would cost "
+            f"  data points        {s.data_points:,}  (resending everything would cost "
             f"{s.full_resend_data_points:,})",
             f"  requests           {s.requests:,}  (~{s.estimated_seconds:g} s at the rate limit)",
             *resend_lines(plan),
-            "",
-            "Attribute changes:",
         ]
-        for ch in plan.attribute_changes:
-            mark = c(_RED, "-") if ch.unset and not (ch.set or ch.changed) else c(_YELLOW, "~")
-            if ch.set and not (ch.changed or ch.unset):
-                mark = c(_GREEN, "+")
-            lines.append(
-                f"  {mark} {ch.attribute:<28} +{ch.set:<6,} ~{ch.changed:<6,} -{ch.unset:<6,}"
-                f" {ch.data_points:,} points" + (" (pii)" if ch.pii else "")
-            )
+        if plan.attribute_changes:
+            lines += ["", "Attribute changes:", *_attribute_table(plan, c)]
         pii = _pii(plan)
         if plan.samples:
             note = "" if show_values else " (identifiers masked, pii hidden; --show-values reveals)"
             lines += ["", f"Samples{note}:"]
             for sample in plan.samples:
-                user, before, after = _sample_values(sample, sample.attribute in pii, show_values)
+                user, before, after = _sample_values(
+                    sample, sample.attribute in pii, show_values, plan.mask_key
+                )
                 lines.append(f"  {user}  {sample.attribute}: {before} → {after}")
     lines += events_text(plan, color=color, show_values=show_values)
     lines += resource_text(plan, color=color)
@@ -107,11 +168,18 @@ def render_text(plan: Plan, *, color: bool = False, show_values: bool = False) -
         lines += ["", "Guards:"]
         for g in plan.guards:
             status = c(_GREEN, "ok  ") if g.ok else c(_RED, "FAIL")
-            limit = f" ≤ {_num(g.limit)}" if g.limit is not None else ""
-            lines.append(f"  {status} {g.name:<24} {_num(g.value)}{limit} {g.detail}".rstrip())
+            lines.append(f"  {status} {_guard_line(g)}")
     for warning in _warnings(plan):
         lines.append(c(_RED, f"warning: {warning}"))
+    if plan.has_changes:
+        lines += ["", c(_BOLD, plan_line(plan))]
     return "\n".join(lines) + "\n"
+
+
+SAVE_HINT = (
+    "Save this plan with `reconciler plan --out FILE`; `reconciler apply FILE` then applies "
+    "exactly it."
+)
 
 
 def resend_lines(plan: Plan) -> list[str]:
@@ -155,11 +223,47 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def render_markdown(plan: Plan, *, show_values: bool = False) -> str:
+OPEN_BELOW = 30  # attribute rows: a section this small is open by default
+
+
+def _blocks_phrase(plan: Plan) -> str:
+    counts = {a: sum(1 for r in plan.resource_changes if r.action == a) for a in _RESOURCE_ACTIONS}
+    parts = [
+        f"{counts[a]:,} to {verb}"
+        for a, verb in (("create", "create"), ("update", "update"), ("delete", "delete"))
+        if counts[a]
+    ]
+    if counts["orphan"]:
+        parts.append(f"{counts['orphan']:,} orphaned")
+    return f" · content blocks: {', '.join(parts)}" if parts else ""
+
+
+def _run_context(environ: Mapping[str, str]) -> list[str]:
+    """The CI run and commit the plan was made from, and the next step (GitHub Actions)."""
+    server, repo, run = (
+        environ.get("GITHUB_SERVER_URL", "https://github.com"),
+        environ.get("GITHUB_REPOSITORY"),
+        environ.get("GITHUB_RUN_ID"),
+    )
+    sha = environ.get("GITHUB_SHA", "")
+    bits = []
+    if repo and run:
+        bits.append(f"[run {run}]({server}/{repo}/actions/runs/{run})")
+    if sha:
+        bits.append(f"commit `{sha[:12]}`")
+    return [f"Planned by {' from '.join(bits)}."] if bits else []
+
+
+def render_markdown(
+    plan: Plan, *, show_values: bool = False, environ: Mapping[str, str] | None = None
+) -> str:
+    env = os.environ if environ is None else environ
+    where = f" → `{plan.endpoint}`" if plan.endpoint else ""
     head = [
         f"<!-- reconciler:plan:{plan.workspace} -->",
-        f"**reconciler plan · {plan.workspace}**: "
-        + (summary_line(plan) if plan.has_changes else "no changes against state"),
+        f"**reconciler plan · {plan.workspace}**{where}: "
+        + (summary_line(plan) if plan.has_changes else "no changes against state")
+        + _blocks_phrase(plan),
         "",
     ]
     if not plan.has_changes:
@@ -167,35 +271,83 @@ def render_markdown(plan: Plan, *, show_values: bool = False) -> str:
     warnings = _warnings(plan)
     if warnings:
         head += ["> [!WARNING]"] + [f"> {w}" for w in warnings] + [""]
-    body = [
-        "<details><summary>Attribute changes</summary>",
-        "",
-        "| attribute | set | changed | unset | data points |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for ch in plan.attribute_changes:
-        name = f"`{ch.attribute}`" + (" (pii)" if ch.pii else "")
-        body.append(f"| {name} | {ch.set:,} | {ch.changed:,} | {ch.unset:,} | {ch.data_points:,} |")
-    body += ["", "</details>", ""]
+    body: list[str] = []
+    if plan.attribute_changes:
+        opened = " open" if len(plan.attribute_changes) <= OPEN_BELOW else ""
+        body += [
+            f"<details{opened}><summary>Attribute changes</summary>",
+            "",
+            "| | attribute | set | changed | unset | data points |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for ch in plan.attribute_changes:
+            name = f"`{ch.attribute}`" + (" (pii)" if ch.pii else "")
+            body.append(
+                f"| {_change_mark(ch)[0]} | {name} | {ch.set:,} | {ch.changed:,} | "
+                f"{ch.unset:,} | {ch.data_points:,} |"
+            )
+        body += ["", "</details>", ""]
     if plan.samples:
         pii = _pii(plan)
-        body += ["<details><summary>Samples</summary>", ""]
+        body += ["<details><summary>Samples (identifiers masked)</summary>", ""]
         for sample in plan.samples:
-            user, before, after = _sample_values(sample, sample.attribute in pii, show_values)
+            user, before, after = _sample_values(
+                sample, sample.attribute in pii, show_values, plan.mask_key
+            )
             body.append(f"- `{user}` `{sample.attribute}`: `{before}` → `{after}`")
         body += ["", "</details>", ""]
     body += events_markdown(plan, show_values=show_values)
     body += resource_markdown(plan)
+    if plan.guards:
+        body += ["| guard | result |", "|---|---|"]
+        body += [
+            f"| {'✅' if g.ok else '❌'} `{g.name}` | {_guard_line(g).split(': ', 1)[1]} |"
+            for g in plan.guards
+        ]
+        body.append("")
     s = plan.summary
-    body.append(
-        f"Cost: {s.data_points:,} data points (full resend: {s.full_resend_data_points:,}), "
-        f"{s.requests:,} requests, ~{s.estimated_seconds:g} s."
+    tail = [
+        f"Cost: {_plural(s.data_points, 'data point')} (resending everything: "
+        f"{s.full_resend_data_points:,}), {_plural(s.requests, 'request')}, "
+        f"~{s.estimated_seconds:g} s.",
+        "",
+        *_run_context(env),
+        _next_step(plan),
+    ]
+    return _truncate("\n".join(head + body), "\n".join(tail) + "\n")
+
+
+def _next_step(plan: Plan) -> str:
+    if not plan.guards_ok:
+        return (
+            "**Next:** a guard tripped, so apply will refuse this plan: review it, then apply "
+            "with `--allow-large` on purpose, or change the sources."
+        )
+    if plan.has_changes or any(r.action != "no-op" for r in plan.resource_changes):
+        return "**Next:** merge to apply exactly these changes."
+    return "**Next:** nothing to apply."
+
+
+_OPEN_TAG = re.compile(r"<details(?:\s[^>]*)?>")
+
+
+def _truncate(text: str, tail: str) -> str:
+    """At most MARKDOWN_LIMIT characters: cut at a line, close every open <details> (plain or
+    `open`) and code fence, then the note and the tail (cost, run, next step) always last."""
+    if len(text) + 1 + len(tail) <= MARKDOWN_LIMIT:
+        return text + "\n" + tail
+    note = (
+        "… truncated: the full plan is in the JSON plan (`reconciler show PLANFILE --format json`)."
     )
-    text = "\n".join(head + body) + "\n"
-    if len(text) > MARKDOWN_LIMIT:
-        note = "\n\n… truncated: the full plan is in the JSON plan artifact.\n"
-        text = text[: MARKDOWN_LIMIT - len(note)] + note
-    return text
+    budget = MARKDOWN_LIMIT - len(tail) - len(note) - 200
+    cut = text[:budget]
+    cut = cut[: cut.rfind("\n") + 1] if "\n" in cut else ""
+    closing = []
+    if cut.count("```") % 2:
+        closing.append("```")
+    depth = len(_OPEN_TAG.findall(cut)) - cut.count("</details>")
+    closing += ["</details>"] * max(0, depth)
+    return cut + "\n".join([*closing, "", note, "", tail])
 
 
 def plan_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
@@ -234,7 +386,7 @@ def plan_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
             dict(
                 zip(
                     ("user", "before", "after"),
-                    _sample_values(x, x.attribute in pii, show_values),
+                    _sample_values(x, x.attribute in pii, show_values, plan.mask_key),
                     strict=True,
                 ),
                 attribute=x.attribute,

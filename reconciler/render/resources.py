@@ -11,10 +11,11 @@ from typing import Any
 
 from reconciler.plan.content_blocks import LIFECYCLE_NOTE
 from reconciler.plan.model import Plan, ResourceChange
+from reconciler.render.diffs import diff_json, resource_diff
 from reconciler.render.template import dashboard_lines, dashboard_markdown
 
 _MARKS = {"create": "+", "update": "~", "delete": "-", "orphan": "!"}
-_RED, _GREEN, _YELLOW, _RESET = "\033[31m", "\033[32m", "\033[33m", "\033[0m"
+_RED, _GREEN, _YELLOW, _CYAN, _RESET = "\033[31m", "\033[32m", "\033[33m", "\033[36m", "\033[0m"
 _COLORS = {"create": _GREEN, "update": _YELLOW, "delete": _RED, "orphan": _RED}
 AGAIN = "`reconciler render TEMPLATE --dashboard` prints this again"
 
@@ -38,10 +39,9 @@ def resource_text(plan: Plan, *, color: bool = False) -> list[str]:
     unchanged = len(plan.resource_changes) - len(shown)
     lines = ["", "Content blocks (webhook templates):"]
     for r in shown:
-        mark = _MARKS.get(r.action, "?")
-        if color:
-            mark = f"{_COLORS.get(r.action, '')}{mark}{_RESET}"
-        lines.append(f"  {mark} {r.address}: {r.detail or r.action}")
+        line = f"  {_MARKS.get(r.action, '?')} {r.address}: {r.detail or r.action}"
+        lines.append(f"{_COLORS.get(r.action, '')}{line}{_RESET}" if color else line)
+        lines += _diff_text(r, color)
     if unchanged:
         lines.append(f"  {unchanged} unchanged")
     if _lifecycle(plan):
@@ -54,7 +54,28 @@ def resource_text(plan: Plan, *, color: bool = False) -> list[str]:
     return lines
 
 
+def _diff_text(r: ResourceChange, color: bool) -> list[str]:
+    d = resource_diff(r)
+    if d is None:
+        return []
+    out = [f"      {f.field}: {f.before} → {f.after}" for f in d.fields]
+    for line in d.body:
+        code = ""
+        if line.startswith(("+++", "---")):
+            code = ""
+        elif line.startswith("+"):
+            code = _GREEN
+        elif line.startswith("-"):
+            code = _RED
+        elif line.startswith("@@"):
+            code = _CYAN
+        out.append(f"      {code}{line}{_RESET}" if color and code else f"      {line}")
+    return out
+
+
 def resource_markdown(plan: Plan) -> list[str]:
+    """The blocks and their diffs (open: they are what a template review is about); the
+    dashboard how-to collapsed below them."""
     shown = _shown(plan)
     if not shown:
         return []
@@ -66,14 +87,31 @@ def resource_markdown(plan: Plan) -> list[str]:
     ]
     lines += [f"| `{r.address}` | {r.action} | {r.detail} |" for r in shown]
     lines += [""]
+    for r in shown:
+        d = resource_diff(r)
+        if d is None:
+            continue
+        lines += [f"`{r.address}`:", ""]
+        lines += [f"- {f.field}: `{f.before}` → `{f.after}`" for f in d.fields]
+        if d.fields:
+            lines.append("")
+        if d.body:
+            lines += ["```diff", *d.body, "```", ""]
     if _lifecycle(plan):
         lines += [f"> {LIFECYCLE_NOTE}", ""]
+    lines += ["</details>", ""]
     dashboards = _dashboards(plan)
     if dashboards:
-        lines += [f"**Set in the Braze dashboard** (shown once; {AGAIN}):", ""]
-        for d in dashboards:
-            lines += dashboard_markdown(d)
-    return lines + ["</details>", ""]
+        lines += [
+            "<details><summary>Set in the Braze dashboard (shown once)</summary>",
+            "",
+            f"{AGAIN}.",
+            "",
+        ]
+        for dash in dashboards:
+            lines += dashboard_markdown(dash)
+        lines += ["</details>", ""]
+    return lines
 
 
 def resource_json(r: ResourceChange) -> dict[str, Any]:
@@ -84,6 +122,9 @@ def resource_json(r: ResourceChange) -> dict[str, Any]:
         out["source"] = r.source
     if r.remote_id:
         out["remote_id"] = r.remote_id
+    diff = diff_json(r)
+    if diff is not None:
+        out["diff"] = diff
     return out
 
 

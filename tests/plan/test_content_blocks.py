@@ -47,7 +47,7 @@ def test_a_new_workspace_creates_one_block_per_template(
     assert LIFECYCLE_NOTE in text
     assert _resource_section(text) == snapshot(name="text")
     markdown = render_markdown(plan)
-    section = markdown[markdown.index("<details open>") :]
+    section = markdown[markdown.index("<details open><summary>Content blocks") :]
     assert section[: section.index("</details>")] == snapshot(name="markdown")
     out = plan_json(plan)
     assert out["summary"]["resources"] == {"create": 3, "update": 0, "delete": 0, "noop": 0}

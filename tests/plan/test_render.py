@@ -18,6 +18,7 @@ def _stable(plan: Plan) -> Plan:
     return dataclasses.replace(
         plan,
         plan_id="p-fixed",
+        mask_key="fixed-mask-key",
         created_at="2026-11-22T00:00:00+00:00",
         binding=Binding("lineage-fixed", plan.binding.serial, "h"),
     )
@@ -83,4 +84,9 @@ def test_markdown_stays_under_the_comment_limit(bench: Workbench) -> None:
     big = dataclasses.replace(plan, attribute_changes=many)
     out = render_markdown(big)
     assert len(out) <= MARKDOWN_LIMIT
-    assert "truncated: the full plan is in the JSON plan artifact" in out
+    assert "truncated: the full plan is in the JSON plan" in out
+    # every section opened (plain or open) is closed, and the cost and next step still end it
+    opened = out.count("<details>") + out.count("<details open>")
+    assert opened == out.count("</details>") >= 1
+    assert out.rstrip().endswith("**Next:** merge to apply exactly these changes.")
+    assert "Cost: " in out[out.index("truncated") :]
