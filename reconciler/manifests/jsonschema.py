@@ -15,17 +15,27 @@ def _file_name(kind: str) -> str:
     return f"{kind.lower()}.json"
 
 
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 def build_schemas() -> dict[str, dict[str, Any]]:
-    """File name → JSON Schema document."""
+    """File name → JSON Schema document.
+
+    Every file is self-contained (only `#/…` references, no `$id` to fetch), so editors and
+    python-jsonschema resolve them offline; `manifest.json` carries every kind inline.
+    """
     out: dict[str, dict[str, Any]] = {}
+    defs: dict[str, Any] = {}
     for kind, model in DOCUMENT_MODELS.items():
         schema = model.model_json_schema()
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"https://reconciler.dev/schemas/{_file_name(kind)}"
+        schema["$schema"] = DIALECT
         out[_file_name(kind)] = schema
+        inline = _prefixed(schema, kind)
+        defs.update(inline.pop("$defs", {}))
+        inline.pop("$schema", None)
+        defs[kind] = inline
     out[ANY_KIND] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://reconciler.dev/schemas/{ANY_KIND}",
+        "$schema": DIALECT,
         "title": "reconciler manifest (any kind)",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -33,12 +43,31 @@ def build_schemas() -> dict[str, dict[str, Any]]:
         "allOf": [
             {
                 "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
-                "then": {"$ref": _file_name(kind)},
+                "then": {"$ref": f"#/$defs/{kind}"},
             }
             for kind in DOCUMENT_MODELS
         ],
+        "$defs": defs,
     }
     return out
+
+
+def _prefixed(schema: Any, kind: str) -> Any:
+    """A copy of one kind's schema whose `$defs` names (and the refs to them) carry the kind,
+    so that every kind's definitions can live side by side in manifest.json."""
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "$defs":
+                out[key] = {f"{kind}.{name}": _prefixed(v, kind) for name, v in value.items()}
+            elif key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
+                out[key] = f"#/$defs/{kind}.{value.removeprefix('#/$defs/')}"
+            else:
+                out[key] = _prefixed(value, kind)
+        return out
+    if isinstance(schema, list):
+        return [_prefixed(v, kind) for v in schema]
+    return schema
 
 
 def _text(schema: dict[str, Any]) -> str:

@@ -24,6 +24,12 @@ ATTRIBUTE_TYPES = (
 )
 
 
+def _any_case_pattern(words: tuple[str, ...] | list[str]) -> str:
+    """`^(?:[Bb][Oo]…|…)$`: matches each word in any mix of upper and lower case."""
+    spelled = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in w) for w in words)
+    return "^(?:" + "|".join(spelled) + ")$"
+
+
 def _lower_type(v: Any) -> Any:
     if isinstance(v, str) and v.lower() in ATTRIBUTE_TYPES:
         return v.lower()
@@ -43,7 +49,8 @@ AttributeType = Annotated[
     BeforeValidator(_lower_type),
     AfterValidator(_known_type),
     Field(
-        json_schema_extra={"enum": list(ATTRIBUTE_TYPES)},
+        # any case, as the CLI accepts: JSON Schema regexes have no (?i), so spell it out
+        json_schema_extra={"pattern": _any_case_pattern(ATTRIBUTE_TYPES)},
         description="Boolean, Date, Datetime, Decimal, Float, Integer, String, Varchar "
         "(case-insensitive), array or object",
     ),
