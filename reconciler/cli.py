@@ -19,6 +19,7 @@ from reconciler.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    Diagnostic,
     ManifestError,
     ReconcilerError,
     SourceDataError,
@@ -82,20 +83,41 @@ def cli() -> None:
 @debug_option
 @click.pass_context
 def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> None:
-    """Check every manifest; print every problem as path:line:col: message."""
-    from reconciler.manifests import load_workspace
+    """Every offline check plan runs, in one pass: the manifests, the rules across them, and
+    every row of every data file (attribute syncs, audiences, events); each problem as
+    path:line:col: message."""
+    import tempfile
+
+    from reconciler.braze.settings import resolve_endpoint
+    from reconciler.manifests.loader import load_partial
     from reconciler.render.validation import render_validation
+    from reconciler.sources.desired import check_sources
     from reconciler.sources.events import validate_streams
 
     def body() -> int:
-        try:
-            ws = load_workspace(manifests_dir)
-            validate_streams(ws)  # events are checked here; attribute rows at plan time
-        except (ManifestError, SourceDataError) as e:
-            error = ManifestError(e.diagnostics, summary=e.message)
+        ws, diags = load_partial(manifests_dir)
+        data: list[Diagnostic] = []
+        if ws is not None:
+            with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
+                data += check_sources(ws, Path(tmp))
+            try:
+                validate_streams(ws)
+            except SourceDataError as e:
+                data += e.diagnostics
+        endpoint = resolve_endpoint(ws.rest_endpoint) if ws is not None else ""
+        if diags or data:
+            n = len(diags) + len(data)
+            error = (
+                ManifestError(
+                    diags + data,
+                    summary=f"{n} problem{'' if n == 1 else 's'} found ({len(data)} in data files)",
+                )
+                if data
+                else ManifestError(diags)
+            )
             click.echo(render_validation(manifests_dir, None, error, fmt), nl=False)
             return EXIT_ERROR
-        click.echo(render_validation(manifests_dir, ws, None, fmt), nl=False)
+        click.echo(render_validation(manifests_dir, ws, None, fmt, endpoint), nl=False)
         return EXIT_OK
 
     ctx.exit(run(debug, body))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -116,15 +118,45 @@ _PATTERN_MEANING = {
 }
 
 
-def _message(err: ErrorDetails) -> str:
-    if err["type"] == "string_pattern_mismatch":
+_PLAIN = {
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected text",
+    "dict_type": "expected a mapping (key: value)",
+    "list_type": "expected a list",
+}
+
+
+def _shown_value(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _message(err: ErrorDetails) -> tuple[str, str]:
+    """(message, hint): in words a YAML author knows, with the offending value."""
+    kind, value = err["type"], err.get("input")
+    scalar = isinstance(value, str | int | float | bool) or value is None
+    got = f", got {_shown_value(value)}" if scalar else ""
+    if kind == "string_pattern_mismatch":
         pattern = str((err.get("ctx") or {}).get("pattern", ""))
         if pattern in _PATTERN_MEANING:
-            return _PATTERN_MEANING[pattern]
+            return f"{_PATTERN_MEANING[pattern]}{got}", ""
+    if kind == "literal_error":
+        expected = str((err.get("ctx") or {}).get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        hint = suggest(str(value), choices) if isinstance(value, str) else ""
+        return f"expected one of {', '.join(choices) or expected}{got}", hint
+    if kind in _PLAIN:
+        return f"{_PLAIN[kind]}{got}", ""
     msg = err["msg"]
-    if err["type"] == "value_error":
-        msg = msg.removeprefix("Value error, ")
-    return msg
+    if kind == "value_error":
+        return msg.removeprefix("Value error, "), ""
+    return f"{msg}{got}", ""
 
 
 def pydantic_diagnostics(
@@ -157,9 +189,10 @@ def pydantic_diagnostics(
                 )
             )
         else:
+            message, hint = _message(err)
             diags.append(
                 Diagnostic(
-                    doc.location(path), f"{field_path(path) or '(document)'}: {_message(err)}"
+                    doc.location(path), f"{field_path(path) or '(document)'}: {message}", hint
                 )
             )
     return diags

@@ -56,7 +56,7 @@ def _prefixed(schema: Any, kind: str) -> Any:
     """A copy of one kind's schema whose `$defs` names (and the refs to them) carry the kind,
     so that every kind's definitions can live side by side in manifest.json."""
     if isinstance(schema, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in schema.items():
             if key == "$defs":
                 out[key] = {f"{kind}.{name}": _prefixed(v, kind) for name, v in value.items()}

@@ -33,6 +33,21 @@ def load_workspace(root: Path, *, contract_checks: bool = True) -> Manifests:
     `contract_checks=False` skips rendering webhook templates for their preview users, so
     that `reconciler render` can show a template whose rendered body breaks its contract.
     """
+    manifests, diags = load_partial(root, contract_checks=contract_checks)
+    if diags:
+        raise ManifestError(diags)
+    assert manifests is not None
+    return manifests
+
+
+def load_partial(
+    root: Path, *, contract_checks: bool = True
+) -> tuple[Manifests | None, list[Diagnostic]]:
+    """Every document that loaded (None when nothing could), and every problem found.
+
+    `validate` goes on from here to read the data files of the documents that did load, so
+    that one run reports the manifest errors and the bad rows together.
+    """
     if not root.is_dir():
         raise ManifestError(
             [Diagnostic(Location(str(root)), "manifests directory not found")],
@@ -79,9 +94,7 @@ def load_workspace(root: Path, *, contract_checks: bool = True) -> Manifests:
     diags.extend(_cross_document(manifests))
     if contract_checks:
         diags.extend(rules_content.webhook_contracts(manifests))
-    if diags:
-        raise ManifestError(diags)
-    return manifests
+    return manifests, diags
 
 
 def _cross_document(m: Manifests) -> Iterable[Diagnostic]:

@@ -12,8 +12,13 @@ from reconciler.manifests.model import mapping_attribute
 
 
 def render_validation(
-    root: Path, manifests: Manifests | None, error: ManifestError | None, fmt: str
+    root: Path,
+    manifests: Manifests | None,
+    error: ManifestError | None,
+    fmt: str,
+    endpoint: str = "",
 ) -> str:
+    """`endpoint`: where apply would write (BRAZE_REST_ENDPOINT over the Workspace's)."""
     if fmt == "json":
         doc: dict[str, object] = {
             "format_version": "1",
@@ -22,14 +27,25 @@ def render_validation(
             "errors": [d.to_json() for d in error.diagnostics] if error else [],
         }
         if manifests is not None:
-            doc["summary"] = summary_counts(manifests)
+            doc["summary"] = summary_counts(manifests) | (
+                {"rest_endpoint": endpoint} if endpoint else {}
+            )
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
     if error is not None:
         return error.render() + "\n"
     assert manifests is not None
     n = len(manifests.resources)
     ws = manifests.workspace
-    return f"{root}: {n} documents valid; workspace '{ws.name}' → {manifests.rest_endpoint}\n"
+    where = endpoint or manifests.rest_endpoint
+    files = sum(
+        1
+        for _ in (
+            *manifests.attribute_syncs,
+            *manifests.audience_mappings,
+            *manifests.event_streams,
+        )
+    )
+    return f"{root}: {n} documents and {files} data files valid; workspace '{ws.name}' → {where}\n"
 
 
 def summary_counts(m: Manifests) -> dict[str, object]:

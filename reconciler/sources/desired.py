@@ -197,6 +197,42 @@ def build_desired(
     return desired
 
 
+def check_sources(m: Manifests, workdir: Path | None = None) -> list[Diagnostic]:
+    """Every bad row that `plan` would refuse, in every attribute sync and audience file whose
+    manifest loaded, by the very code plan reads them with (for `validate`, which must agree
+    with plan). Sources whose manifest is broken (an unknown attribute or integration, a
+    missing file) are left to the manifest errors that already name them."""
+    con = open_workdb(workdir)
+    desired = Desired(con)
+    bad: list[Diagnostic] = []
+    try:
+        for n, sync in enumerate(m.attribute_syncs):
+            spec = sync.spec
+            if m.path(spec.source.path).is_file() and all(
+                a in m.attributes for a in spec.columns.values()
+            ):
+                _collect(_read_sync, (m, sync, desired, bad, f"sync_{n}"), bad)
+        for n, mapping in enumerate(m.audience_mappings):
+            spec_m = mapping.spec
+            integration = m.integrations.get(spec_m.integration)
+            if (
+                m.path(spec_m.members.path).is_file()
+                and integration is not None
+                and mapping_attribute(spec_m, integration.spec) is not None
+            ):
+                _collect(_read_mapping, (m, mapping, desired, bad, f"mapping_{n}"), bad)
+    finally:
+        con.close()
+    return bad
+
+
+def _collect(read: Any, args: tuple[Any, ...], bad: list[Diagnostic]) -> None:
+    try:
+        read(*args)
+    except SourceDataError as e:  # an unreadable file, missing columns: located already
+        bad.extend(e.diagnostics)
+
+
 def _id_kind(m: Manifests, integration: str) -> str:
     found = m.integrations.get(integration)
     return found.spec.identifier if found else "external_id"

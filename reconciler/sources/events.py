@@ -338,8 +338,8 @@ def validate_streams(m: Manifests, now: dt.datetime | None = None) -> None:
     bad: list[Diagnostic] = []
     total = 0
     for stream in m.event_streams:
-        if stream.spec.on_invalid == "skip":
-            continue
+        if stream.spec.on_invalid == "skip" or not m.path(stream.spec.source.path).is_file():
+            continue  # (a missing file is a manifest error already)
         for item in read_events(stream_reader(m, stream, now)):
             if isinstance(item, Diagnostic):
                 total += 1

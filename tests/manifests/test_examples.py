@@ -24,7 +24,7 @@ def test_example_workspace_validates_through_the_real_cli() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "20 documents valid" in proc.stdout
+    assert "20 documents and 6 data files valid" in proc.stdout
     assert "Traceback" not in proc.stderr
 
 
