@@ -105,6 +105,7 @@ def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> 
             except SourceDataError as e:
                 data += e.diagnostics
         endpoint = resolve_endpoint(ws.rest_endpoint) if ws is not None else ""
+        notes = ws.notes if ws is not None else ()
         if diags or data:
             n = len(diags) + len(data)
             error = (
@@ -115,9 +116,9 @@ def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> 
                 if data
                 else ManifestError(diags)
             )
-            click.echo(render_validation(manifests_dir, None, error, fmt), nl=False)
+            click.echo(render_validation(manifests_dir, None, error, fmt, notes=notes), nl=False)
             return EXIT_ERROR
-        click.echo(render_validation(manifests_dir, ws, None, fmt, endpoint), nl=False)
+        click.echo(render_validation(manifests_dir, ws, None, fmt, endpoint, notes), nl=False)
         return EXIT_OK
 
     ctx.exit(run(debug, body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,8 @@ def load_partial(
     diags.extend(_cross_document(manifests))
     if contract_checks:
         diags.extend(rules_content.webhook_contracts(manifests))
-    return manifests, diags
+    notes = tuple(sorted(set(rules_content.template_notes(manifests))))
+    return dataclasses.replace(manifests, notes=notes), diags
 
 
 def _cross_document(m: Manifests) -> Iterable[Diagnostic]:

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import Diagnostic
 from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import (
     AttributeSchemaSpec,
@@ -39,6 +40,7 @@ class Manifests:
     broken_kinds: frozenset[str] = frozenset()
     """Kinds of documents that failed to load ("*" when the kind is unknown): rules that
     would only echo those failures (a missing reference, a missing declaration) stay quiet."""
+    notes: tuple[Diagnostic, ...] = ()  # worth knowing, not errors (rules_content.template_notes)
 
     def may_lack(self, kind: str) -> bool:
         """True when a `kind` document may exist but failed to load."""

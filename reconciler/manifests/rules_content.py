@@ -13,7 +13,7 @@ from reconciler.manifests.kinds import WebhookTemplateSpec
 from reconciler.manifests.model import Manifests
 from reconciler.manifests.secrets import find_secrets
 from reconciler.manifests.yamlsource import PathKey, RawDocument
-from reconciler.templates.braze_liquid import LiquidProblem, parse_braze_liquid
+from reconciler.templates.braze_liquid import LiquidProblem, parse_braze_liquid, unstubbed_marker
 from reconciler.templates.profile import EMPTY_PROFILE, STANDARD_TAGS, load_profile
 from reconciler.templates.render import TemplateRenderError, render_request
 
@@ -65,6 +65,29 @@ def _liquid_fields(spec: WebhookTemplateSpec) -> Iterator[tuple[PathKey, str]]:
         yield ("spec", "body"), spec.body
 
 
+def template_notes(m: Manifests) -> Iterator[Diagnostic]:
+    """Worth knowing, never an error: a `connected_content … :save` with no preview stub is
+    valid Braze Liquid (a partner's template pasted verbatim has none); only a preview needs
+    the stub, and without one it renders a visible placeholder."""
+    for template in m.webhook_templates:
+        stubs = template.spec.preview.connected_content
+        for path, text in _liquid_fields(template.spec):
+            try:
+                parsed = parse_braze_liquid(text)
+            except LiquidProblem:
+                continue  # an error already
+            for call in parsed.connected_content:
+                if call.save and call.save not in stubs:
+                    yield Diagnostic(
+                        template.doc.location(path),
+                        f"{field_path(path)}: connected_content saves '{call.save}' with no "
+                        f"preview stub: previews show {unstubbed_marker(call.save)} in its place "
+                        "(Braze makes the call when it sends)",
+                        hint=f"to preview real fields, add preview: {{connected_content: "
+                        f"{{{call.save}: {{…}}}}}}",
+                    )
+
+
 def webhook_liquid(m: Manifests) -> Iterator[Diagnostic]:
     declared = m.attributes
     blocks: dict[str, Resource[WebhookTemplateSpec]] = {}
@@ -106,7 +129,6 @@ def _check_template(
     template: Resource[WebhookTemplateSpec], declared: dict[str, Any]
 ) -> Iterator[Diagnostic]:
     credentials = set(template.spec.credentials)
-    stubs = template.spec.preview.connected_content
     for path, text in _liquid_fields(template.spec):
         try:
             parsed = parse_braze_liquid(text)
@@ -129,15 +151,6 @@ def _check_template(
                     _at(template, path, text, ref.index),
                     f"{field_path(path)}: '${{{ref.name}}}' is not a Braze profile tag",
                     hint=f"a custom attribute reads as custom_attribute.${{{ref.name}}}",
-                )
-        for call in parsed.connected_content:
-            if call.save and call.save not in stubs:
-                yield Diagnostic(
-                    template.doc.location(path),
-                    f"{field_path(path)}: connected_content saves '{call.save}', which "
-                    "spec.preview.connected_content does not stub",
-                    hint=f"add preview: {{connected_content: {{{call.save}: {{…}}}}}} with the "
-                    "fields the template reads; the call is never made when rendering",
                 )
         for call in parsed.connected_content:
             cred = call.credential

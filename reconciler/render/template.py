@@ -26,7 +26,12 @@ def request_text(r: RenderedRequest) -> str:
 
 def request_notes(r: RenderedRequest, *, show_values: bool) -> list[str]:
     """Where the request came from, what was stubbed, and any warnings (for stderr)."""
-    masked = "" if show_values else " (identifiers masked, personal data hidden; --show-values)"
+    masked = (
+        ""
+        if show_values
+        else " (identifiers shown as ⟪external_id⟫ placeholders and personal data hidden, so "
+        "this is not byte for byte what Braze sends; --show-values renders the exact request)"
+    )
     notes = [f"WebhookTemplate {r.template} rendered for {r.user}{masked}"]
     for call in r.connected_content:
         cred = f" (credential {call.credential.strip('<>')})" if call.credential else ""

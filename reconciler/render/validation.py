@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.errors import ManifestError
+from reconciler.errors import Diagnostic, ManifestError
 from reconciler.manifests import Manifests
 from reconciler.manifests.model import mapping_attribute
 
@@ -17,14 +18,18 @@ def render_validation(
     error: ManifestError | None,
     fmt: str,
     endpoint: str = "",
+    notes: Sequence[Diagnostic] = (),
 ) -> str:
-    """`endpoint`: where apply would write (BRAZE_REST_ENDPOINT over the Workspace's)."""
+    """`endpoint`: where apply would write (BRAZE_REST_ENDPOINT over the Workspace's);
+    `notes`: worth knowing, never a failure (a verbatim partner template with no preview stub)."""
+    noted = "".join(f"{d.location}: note: {d.message}\n" for d in notes)
     if fmt == "json":
         doc: dict[str, object] = {
             "format_version": "1",
             "manifests": str(root),
             "valid": error is None,
             "errors": [d.to_json() for d in error.diagnostics] if error else [],
+            "notes": [d.to_json() for d in notes],
         }
         if manifests is not None:
             doc["summary"] = summary_counts(manifests) | (
@@ -32,7 +37,7 @@ def render_validation(
             )
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
     if error is not None:
-        return error.render() + "\n"
+        return noted + error.render() + "\n"
     assert manifests is not None
     n = len(manifests.resources)
     ws = manifests.workspace
@@ -45,7 +50,9 @@ def render_validation(
             *manifests.event_streams,
         )
     )
-    return f"{root}: {n} documents and {files} data files valid; workspace '{ws.name}' → {where}\n"
+    return noted + (
+        f"{root}: {n} documents and {files} data files valid; workspace '{ws.name}' → {where}\n"
+    )
 
 
 def summary_counts(m: Manifests) -> dict[str, object]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from liquid import Environment
 from liquid.ast import Node
@@ -84,9 +84,37 @@ class ConnectedContentNode(Node):
             stubs = {}
         name = self.call.save
         if name:
-            context.assign(name, stubs.get(name, {}))
+            context.assign(name, stubs[name] if name in stubs else Unstubbed(name))
             return 0
         return buffer.write("")
+
+
+def unstubbed_marker(name: str, path: tuple[str, ...] = ("…",)) -> str:
+    return "⟪" + ".".join((name, *path)) + ": connected_content, not stubbed⟫"
+
+
+class Unstubbed(Mapping[str, Any]):
+    """What a `:save` variable with no preview stub holds in a preview: any field of it
+    renders as a visible marker (`⟪token.access_token: connected_content, not stubbed⟫`),
+    never as an empty string that would pass for a real value."""
+
+    def __init__(self, name: str, path: tuple[str, ...] = ()) -> None:
+        self.name, self.path = name, path
+
+    def __getitem__(self, key: str) -> Unstubbed:
+        return Unstubbed(self.name, (*self.path, str(key)))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __str__(self) -> str:
+        return unstubbed_marker(self.name, self.path or ("…",))
+
+    def __liquid__(self) -> str:
+        return str(self)
 
 
 def _parse_connected_content(raw: str) -> ConnectedContentCall:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Diagnostic, Location, SourceDataError
-from reconciler.render.masking import mask_identifier
 
 # The top-level `${tag}`s Braze documents (supported personalization tags); anything else at
 # the top level is almost always a custom attribute missing its `custom_attribute.` prefix.
@@ -73,15 +72,16 @@ PII_FIELDS = ("email", "email_address", "phone", "phone_number", "first_name", "
 
 
 def masked(profile: UserProfile, pii_attributes: Iterable[str]) -> UserProfile:
-    """The profile as output may show it: identifiers masked, personal data hidden.
+    """The profile as output may show it: identifiers and personal data as placeholders.
 
-    Values keep their shape (an array stays an array of the same length) so that the template
-    renders the same structure it would with the real values.
+    An identifier becomes `⟪external_id⟫`, never a masked value such as `c…1` that could pass
+    for what Braze would send. Values keep their shape (an array stays an array of the same
+    length) so that the template renders the same structure it would with the real values.
     """
     fields = dict(profile.fields)
     for key in IDENTIFIER_FIELDS:
         if isinstance(fields.get(key), str):
-            fields[key] = mask_identifier(fields[key])
+            fields[key] = identifier_placeholder(key)
     for key in PII_FIELDS:
         if key in fields:
             fields[key] = _hidden(fields[key])
@@ -92,6 +92,10 @@ def masked(profile: UserProfile, pii_attributes: Iterable[str]) -> UserProfile:
     if attrs:
         fields["custom_attributes"] = attrs
     return UserProfile(profile.source, fields)
+
+
+def identifier_placeholder(key: str) -> str:
+    return f"⟪{key}⟫"
 
 
 def _hidden(value: Any) -> Any:

@@ -32,6 +32,7 @@ from reconciler.templates.braze_liquid import (
     LiquidProblem,
     MessageAborted,
     parse_braze_liquid,
+    unstubbed_marker,
 )
 from reconciler.templates.profile import UserProfile
 
@@ -202,8 +203,9 @@ def _missing_stubs(
     parsed: BrazeLiquid, stubs: Mapping[str, Any], path: tuple[str, ...]
 ) -> list[str]:
     return [
-        f"{'.'.join(path)}: connected_content :save {c.save} has no preview stub; it renders "
-        f"empty (declare spec.preview.connected_content.{c.save})"
+        f"{'.'.join(path)}: connected_content :save {c.save} has no preview stub; its fields "
+        f"render as {unstubbed_marker(c.save)} (declare "
+        f"spec.preview.connected_content.{c.save} to preview real ones)"
         for c in parsed.connected_content
         if c.save and c.save not in stubs
     ]

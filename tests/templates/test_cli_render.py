@@ -49,9 +49,10 @@ def test_render_hides_personal_data_unless_asked() -> None:
     hidden = render("rokt-calendar-add-event", "--user", user)
     shown = render("rokt-calendar-add-event", "--user", user, "--show-values")
     assert hidden.returncode == shown.returncode == 0
-    assert '"eventId": "Event_0001_cus…0042"' in hidden.stdout
+    assert '"eventId": "Event_0001_⟪external_id⟫"' in hidden.stdout
+    assert "cus…0042" not in hidden.stdout + hidden.stderr
     assert '"eventId": "Event_0001_cust-rokt-0042"' in shown.stdout
-    assert "identifiers masked" in hidden.stderr and "identifiers masked" not in shown.stderr
+    assert "placeholders" in hidden.stderr and "placeholders" not in shown.stderr
 
 
 def test_render_json_has_the_parsed_body(snapshot: SnapshotAssertion) -> None:

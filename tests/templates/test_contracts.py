@@ -27,11 +27,6 @@ CASES: dict[str, list[Edit]] = {
     ],
     # References.
     "unknown_profile_tag": [Edit(S, "{{${first_name} | default", "{{${firstname} | default")],
-    "connected_content_without_stub": [
-        Edit(
-            R, '  preview:\n    connected_content: {token: {access_token: "<preview>"}}\n---', "---"
-        )
-    ],
     "two_templates_one_block": [
         Edit(
             R, "content_block: rokt_calendar_update_event", "content_block: rokt_calendar_add_event"

@@ -100,7 +100,7 @@ def test_connected_content_is_stubbed_and_the_credential_is_named_only() -> None
     assert r.credentials == ("Rokt-Calendar-API",)
 
 
-def test_a_save_without_a_stub_renders_empty_and_warns() -> None:
+def test_a_save_without_a_stub_renders_a_visible_placeholder_and_warns() -> None:
     spec = _spec(
         headers={
             "Authorization": "Bearer {% connected_content https://x.test :save tok %}"
@@ -108,10 +108,11 @@ def test_a_save_without_a_stub_renders_empty_and_warns() -> None:
         }
     )
     r = render_request("t", spec, EMPTY_PROFILE)
-    assert r.headers["Authorization"] == "Bearer"
+    assert r.headers["Authorization"] == "Bearer ⟪tok.access_token: connected_content, not stubbed⟫"
     assert r.warnings == (
-        "spec.headers.Authorization: connected_content :save tok has no preview stub; it "
-        "renders empty (declare spec.preview.connected_content.tok)",
+        "spec.headers.Authorization: connected_content :save tok has no preview stub; its "
+        "fields render as ⟪tok.…: connected_content, not stubbed⟫ (declare "
+        "spec.preview.connected_content.tok to preview real ones)",
     )
 
 
@@ -223,8 +224,9 @@ def test_a_liquid_error_at_render_time_is_located() -> None:
 def test_masking_keeps_shapes_and_hides_personal_data() -> None:
     user = load_profile(USERS / "rokt_three_subscriptions.json")
     shown = masked(user, ["rokt:subscriber_email"])
-    assert shown.fields["external_id"] == "cus…0042"
-    assert shown.fields["braze_id"] == "5f1…5678"
+    # placeholders, never a masked value that could pass for what Braze would be sent
+    assert shown.fields["external_id"] == "⟪external_id⟫"
+    assert shown.fields["braze_id"] == "⟪braze_id⟫"
     assert shown.fields["first_name"] == shown.fields["email"] == HIDDEN
     assert shown.custom_attributes["rokt:subscriber_email"] == [HIDDEN]
     assert (
