@@ -55,7 +55,7 @@ def run(debug: bool, body: Callable[[], int]) -> int:
     except ReconcilerError as e:
         if debug:
             traceback.print_exc()
-        click.echo(e.render(), err=True)
+        click.echo(e.render(color=_use_color(sys.stderr)), err=True)
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -95,7 +95,11 @@ def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> 
     from reconciler.sources.events import validate_streams
 
     def body() -> int:
-        ws, diags = load_partial(manifests_dir)
+        try:
+            ws, diags = load_partial(manifests_dir)
+        except ManifestError as e:  # no directory, no manifests: nothing else to check
+            click.echo(render_validation(manifests_dir, None, e, fmt), nl=False)
+            return EXIT_ERROR
         data: list[Diagnostic] = []
         if ws is not None:
             with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
@@ -116,7 +120,10 @@ def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> 
                 if data
                 else ManifestError(diags)
             )
-            click.echo(render_validation(manifests_dir, None, error, fmt, notes=notes), nl=False)
+            click.echo(
+                render_validation(manifests_dir, None, error, fmt, notes=notes, color=_use_color()),
+                nl=False,
+            )
             return EXIT_ERROR
         click.echo(render_validation(manifests_dir, ws, None, fmt, endpoint, notes), nl=False)
         return EXIT_OK
@@ -241,9 +248,10 @@ def _plural_guards(n: int) -> str:
     return "1 guard" if n == 1 else f"{n} guards"
 
 
-def _use_color() -> bool:
+def _use_color(stream: Any = None) -> bool:
     """Colour on a terminal only: never with NO_COLOR (https://no-color.org) or in CI."""
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
+    tty = (stream or sys.stdout).isatty()
+    return bool(tty and not os.environ.get("NO_COLOR") and not os.environ.get("CI"))
 
 
 def _echo_plan(p: Any, fmt: str, show_values: bool) -> None:

@@ -4,16 +4,20 @@ Exit codes (the table users script against):
 
     0   success (plan with --detailed-exitcode: no changes; drift: clean)
     1   a user-facing error: invalid manifests, bad data rows, Braze refused, stale plan,
-        usage errors, partial apply
+        usage errors, partial apply; plan: a guard tripped (unless --allow-large)
     2   plan --detailed-exitcode: changes present; drift: drift found
     3   a bug in reconciler (traceback only with --debug)
+    4   drift: inconclusive (nothing could be compared)
     130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -69,8 +73,9 @@ class ReconcilerError(Exception):
         self.message = message
         self.hint = hint
 
-    def render(self) -> str:
-        return f"error: {self.message}" + (f"\n  hint: {self.hint}" if self.hint else "")
+    def render(self, *, color: bool = False) -> str:
+        hint = f"\n  {_paint(_CYAN, 'hint:', color)} {self.hint}" if self.hint else ""
+        return f"{_paint(_RED, 'error:', color)} {self.message}{hint}"
 
 
 class UsageError(ReconcilerError):
@@ -87,10 +92,60 @@ class DiagnosticsError(ReconcilerError):
         n = len(self.diagnostics)
         super().__init__(summary or f"{n} {self.noun}{'' if n == 1 else 's'} found")
 
-    def render(self) -> str:
-        lines = [d.render() for d in self.diagnostics]
-        lines.append(f"error: {self.message}")
+    def render(self, *, color: bool = False) -> str:
+        """Each problem as `path:line:col: message`, then (for a manifest file) its source
+        line with a caret under the offending value, then its hint; the count last."""
+        lines = []
+        for d in self.diagnostics:
+            lines.append(_paint(_BOLD, str(d.location), color) + f": {d.message}")
+            lines += _snippet(d.location, color)
+            if d.hint:
+                lines.append("  " + _paint(_CYAN, "hint:", color) + f" {d.hint}")
+        lines.append(_paint(_RED, "error:", color) + f" {self.message}")
         return "\n".join(lines)
+
+
+_RED, _CYAN, _BOLD, _RESET = "\033[31m", "\033[36m", "\033[1m", "\033[0m"
+# the token a caret underlines: a quoted string, or a run up to YAML's flow punctuation
+_TOKEN = re.compile(r"""'(?:[^']|'')*'?|"(?:[^"\\]|\\.)*"?|(?:[^\s,\]\}#:]|:(?!\s|$))+""")
+
+
+def _paint(code: str, text: str, color: bool) -> str:
+    return f"{code}{text}{_RESET}" if color else text
+
+
+def _source_lines(path: str) -> tuple[str, ...]:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return ()
+    return _read_lines(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _read_lines(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
+    """Cached per version of the file (an edited file is read again)."""
+    try:
+        return tuple(Path(path).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return ()
+
+
+def _snippet(loc: Location, color: bool) -> list[str]:
+    """The source line and a caret, for manifests only: a data file's row may hold personal
+    data, and an error message must never leak it into a CI log."""
+    if not loc.line or not loc.path.endswith((".yaml", ".yml")):
+        return []
+    lines = _source_lines(loc.path)
+    if loc.line > len(lines):
+        return []
+    text = lines[loc.line - 1].rstrip()
+    start = min(max(loc.col, 1) - 1, len(text))
+    found = _TOKEN.match(text, start)
+    width = max(1, len(found.group(0)) if found else 1)
+    gutter = str(loc.line)
+    caret = _paint(_RED, "^" * width, color)
+    return [f" {gutter} | {text}", f" {' ' * len(gutter)} | {' ' * start}{caret}"]
 
 
 class ManifestError(DiagnosticsError):

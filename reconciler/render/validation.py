@@ -19,6 +19,8 @@ def render_validation(
     fmt: str,
     endpoint: str = "",
     notes: Sequence[Diagnostic] = (),
+    *,
+    color: bool = False,
 ) -> str:
     """`endpoint`: where apply would write (BRAZE_REST_ENDPOINT over the Workspace's);
     `notes`: worth knowing, never a failure (a verbatim partner template with no preview stub)."""
@@ -37,7 +39,7 @@ def render_validation(
             )
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
     if error is not None:
-        return noted + error.render() + "\n"
+        return noted + error.render(color=color) + "\n"
     assert manifests is not None
     n = len(manifests.resources)
     ws = manifests.workspace

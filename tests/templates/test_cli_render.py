@@ -83,12 +83,15 @@ def test_a_user_that_breaks_the_json_body_shows_the_body_then_the_located_error(
     proc = render("sendbird-notification", "--user", str(USERS / "sendbird_quote_in_id.json"))
     assert proc.returncode == 1
     assert '"receivers": ["sb-"weird""],' in proc.stdout  # what Braze would have sent
-    assert proc.stderr.splitlines()[-2:] == [
+    lines = proc.stderr.splitlines()
+    assert lines[-4] == (
         "manifests/sendbird.yaml:48:22: spec.body: the rendered body is not valid JSON "
         "(Expecting ',' delimiter, rendered line 4 column 22) but Content-Type is "
-        "application/json",
-        "error: the template breaks its contract",
-    ]
+        "application/json"
+    )
+    assert lines[-3].startswith(" 48 | ")  # the source line, then a caret under the spot
+    assert lines[-2].index("^") == lines[-3].index("|") + 2 + 21
+    assert lines[-1] == "error: the template breaks its contract"
 
 
 def test_json_format_reports_the_contract_problem_too() -> None:
