@@ -52,7 +52,9 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw:
-        raw.write(gzip.compress((json.dumps(header, sort_keys=True) + "\n").encode()))
+        # in the plan's own order (a template's headers as declared), so `show` renders the
+        # loaded plan exactly as `plan` did; the digest sorts its own copy
+        raw.write(gzip.compress((json.dumps(header) + "\n").encode()))
         for spool in spools:
             with spool.open("rb") as member:
                 shutil.copyfileobj(member, raw, CHUNK)
@@ -80,8 +82,8 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]|^\.+")
 def _header_digest(header: dict[str, Any]) -> Any:
     """A sha256 seeded with the header's canonical JSON, the integrity field left out.
 
-    The header is written with the same `json.dumps(sort_keys=True)`, and JSON round-trips
-    what it holds (strings, ints, floats by repr, lists), so a reader recomputes it exactly.
+    The header is written in its own key order, and JSON round-trips what it holds (strings,
+    ints, floats by repr, lists), so a reader that sorts it again recomputes it exactly.
     """
     canonical = {k: v for k, v in header.items() if k != INTEGRITY_FIELD}
     return hashlib.sha256((json.dumps(canonical, sort_keys=True) + "\n").encode())
