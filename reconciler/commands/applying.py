@@ -67,7 +67,7 @@ def prepare(request: ApplyRequest, spool_dir: Path) -> Prepared:
         )
     plan, saved_inputs = load_plan(request.planfile, spool_dir)
     m = load_workspace(request.manifests_dir)
-    url = resolve_state_url(request.manifests_dir, request.state_flag, m)
+    url = resolve_state_url(request.manifests_dir, request.state_flag, m, writing=True)
     if plan.workspace != m.workspace.name:
         raise StalePlanError(
             f"{request.planfile}: the plan is for workspace {plan.workspace!r}, "

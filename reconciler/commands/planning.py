@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from reconciler.errors import MemoryLimitError
+from reconciler.errors import MemoryLimitError, UsageError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.loader import manifest_files
 from reconciler.plan.build import build_plan
@@ -17,7 +17,7 @@ from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.sources.desired import build_desired, open_workdb
 from reconciler.state import open_state
-from reconciler.state.url import default_state_url
+from reconciler.state.url import default_state_url, parse_sqlite_url
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,48 @@ class Planned:
     state_url: str
 
 
-def resolve_state_url(manifests_dir: Path, flag: str | None, m: Manifests | None) -> str:
-    """--state, then RECONCILER_STATE, then the Workspace `state`, then next to the manifests."""
+def resolve_state_url(
+    manifests_dir: Path, flag: str | None, m: Manifests | None, *, writing: bool = False
+) -> str:
+    """--state, then RECONCILER_STATE, then the Workspace `state`, then next to the manifests.
+
+    `writing` (plan, apply): in CI, a state that resolves to a local file which does not exist
+    is refused (see refuse_fresh_local_state)."""
     if flag:
         return flag
     if os.environ.get("RECONCILER_STATE"):
         return os.environ["RECONCILER_STATE"]
-    if m is not None and m.workspace.spec.state:
-        return m.workspace.spec.state
-    return default_state_url(manifests_dir)
+    url = m.workspace.spec.state if m is not None and m.workspace.spec.state else None
+    url = url or default_state_url(manifests_dir)
+    if writing:
+        refuse_fresh_local_state(url)
+    return url
+
+
+ALLOW_LOCAL_ENV = "RECONCILER_ALLOW_LOCAL_STATE"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def refuse_fresh_local_state(url: str) -> None:
+    """No silent local state in CI: a runner's fresh SQLite file would plan a full resend and
+    forget which events were sent. Only a state nobody configured is refused: an explicit
+    --state or RECONCILER_STATE, or RECONCILER_ALLOW_LOCAL_STATE=1, goes ahead."""
+    if not in_ci() or os.environ.get(ALLOW_LOCAL_ENV, "").strip() in ("1", "true", "yes"):
+        return
+    if not url.startswith("sqlite:///"):
+        return
+    path = parse_sqlite_url(url).path
+    if path.exists():
+        return
+    raise UsageError(
+        f"refusing to start a fresh local state at {path} in CI: no state is configured, so "
+        "this run would plan a full resend of every attribute and forget which events were sent",
+        hint="set RECONCILER_STATE (a postgresql:// URL, from a secret), or pass --state; "
+        f"{ALLOW_LOCAL_ENV}=1 allows a throwaway local state on purpose",
+    )
 
 
 def input_hashes(m: Manifests) -> dict[str, str]:
@@ -73,7 +106,7 @@ def make_plan(
     memory_limit: str | None = None,
 ) -> Planned:
     m = load_workspace(manifests_dir)
-    url = resolve_state_url(manifests_dir, state_flag, m)
+    url = resolve_state_url(manifests_dir, state_flag, m, writing=True)
     inputs = input_hashes(m)
     con = open_workdb(spool_dir / "work", memory_limit)
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
