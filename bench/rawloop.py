@@ -23,12 +23,13 @@ import httpx
 
 from reconciler.apply.batching import pack
 from reconciler.plan.planfile import load_plan
+from reconciler.plan.sealing import plan_key
 
 
 def read_bodies(planfile: Path) -> list[bytes]:
     """Every request body of the plan, JSON-encoded, in send order."""
     with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
-        plan, _inputs = load_plan(planfile, Path(tmp))
+        plan, _inputs = load_plan(planfile, Path(tmp), key=plan_key())
         events = plan.events.events() if plan.events.due else ()
         batches = pack(plan.deltas(), events=events, token_prefix=f"raw-{plan.plan_id}")
         return [json.dumps(b.payload, separators=(",", ":")).encode() for b in batches]

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from reconciler.plan.planfile import load_plan
+from reconciler.plan.sealing import plan_key
 from reconciler.state import LedgerRow, LedgerUnset, LockRequest, open_state
 
 USERS_PER_BATCH = 10_000
@@ -25,7 +26,7 @@ USERS_PER_BATCH = 10_000
 def seed(planfile: Path, state_url: str) -> tuple[int, int]:
     """Record the saved plan as applied in the state only; returns (users, ledger writes)."""
     with tempfile.TemporaryDirectory(prefix="bench-seed-") as tmp:
-        plan, _inputs = load_plan(planfile, Path(tmp))
+        plan, _inputs = load_plan(planfile, Path(tmp), key=plan_key())
         users = writes = 0
         with open_state(state_url) as store, store.lock(LockRequest("bench-seed")):
             apply_id = store.begin_apply(

@@ -312,6 +312,7 @@ def plan(
 
     from reconciler.commands.planning import make_plan
     from reconciler.plan.planfile import save_plan
+    from reconciler.plan.sealing import plan_key
     from reconciler.render.plan import SAVE_HINT
 
     def body() -> int:
@@ -326,8 +327,10 @@ def plan(
             p = planned.plan
             _echo_plan(p, fmt, show_values)
             if out_file is not None:
-                save_plan(p, out_file, planned.inputs)
-                click.echo(f"saved plan to {out_file}", err=True)
+                key = plan_key()
+                save_plan(p, out_file, planned.inputs, key=key)
+                sealed = " (encrypted with RECONCILER_PLAN_KEY)" if key else ""
+                click.echo(f"saved plan to {out_file}{sealed}", err=True)
             elif fmt == "text" and p.has_changes:
                 click.echo(SAVE_HINT, err=True)
             tripped = [g for g in p.guards if not g.ok]
@@ -359,10 +362,11 @@ def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool, debug:
     import tempfile
 
     from reconciler.plan.planfile import load_plan
+    from reconciler.plan.sealing import plan_key
 
     def body() -> int:
         with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
-            p, _inputs = load_plan(planfile, Path(tmp))
+            p, _inputs = load_plan(planfile, Path(tmp), key=plan_key())
             _echo_plan(p, fmt, show_values)
             return EXIT_OK
 

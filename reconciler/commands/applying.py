@@ -19,6 +19,7 @@ from reconciler.manifests.endpoints import UnknownInstance, rest_base
 from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, stale_reasons
+from reconciler.plan.sealing import plan_key
 from reconciler.state import LockRequest, open_state
 
 
@@ -65,7 +66,7 @@ def prepare(request: ApplyRequest, spool_dir: Path) -> Prepared:
             " it sends",
             hint="pass them to `reconciler plan --out FILE`, then apply that file",
         )
-    plan, saved_inputs = load_plan(request.planfile, spool_dir)
+    plan, saved_inputs = load_plan(request.planfile, spool_dir, key=plan_key())
     m = load_workspace(request.manifests_dir)
     url = resolve_state_url(request.manifests_dir, request.state_flag, m, writing=True)
     if plan.workspace != m.workspace.name:

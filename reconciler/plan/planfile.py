@@ -24,9 +24,10 @@ from reconciler.plan.model import (
     Sample,
     Summary,
 )
+from reconciler.plan.sealing import is_sealed, seal, unseal
 
 
-def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
+def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | None = None) -> None:
     """Header, then the delta lines, then the event lines (`deltas_lines` says where they part).
 
     One sha256 covers the header (without the hash itself) and every spool line, so an edited
@@ -35,6 +36,9 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
     The file is a multi-member gzip: the header is compressed here, and each spool is
     appended as the gzip member it already is, so saving a first sync of a million users does
     not compress its lines a second time; the digest reads them in 1 MiB chunks.
+
+    With a `key` (RECONCILER_PLAN_KEY), the file is then sealed with AES-GCM (sealing.py), so
+    a plan uploaded as a CI artifact shows nothing to whoever downloads it.
     """
     header = dataclasses.asdict(plan)
     header.pop("deltas_path")
@@ -58,6 +62,15 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str]) -> None:
         for spool in spools:
             with spool.open("rb") as member:
                 shutil.copyfileobj(member, raw, CHUNK)
+    if key is not None:
+        sealed = path.with_name(path.name + ".sealed.tmp")
+        fd = os.open(sealed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with tmp.open("rb") as plain, os.fdopen(fd, "wb") as out:
+                seal(plain, out, key)
+        finally:
+            tmp.unlink()
+        tmp = sealed
     tmp.replace(path)
 
 
@@ -111,10 +124,20 @@ def _split_lines(source: Any, first: int, digest: Any, out: Any, rest: Any) -> N
         left = 0
 
 
-def load_plan(path: Path, spool_dir: Path) -> tuple[Plan, dict[str, str]]:
-    """The saved plan and its input hashes; a tampered or unreadable file is refused."""
+def load_plan(
+    path: Path, spool_dir: Path, *, key: bytes | None = None
+) -> tuple[Plan, dict[str, str]]:
+    """The saved plan and its input hashes; a tampered or unreadable file is refused.
+
+    An encrypted plan (sealing.py) is decrypted with `key` into `spool_dir` first."""
+    source = path
+    if is_sealed(path):
+        source = spool_dir / f"unsealed-{os.urandom(6).hex()}.plan"
+        fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            unseal(path, out, key)
     try:
-        with gzip.open(path, "rb") as fh:
+        with gzip.open(source, "rb") as fh:
             header: dict[str, Any] = json.loads(fh.readline().decode("utf-8"))
             if not isinstance(header, dict):
                 raise ValueError("the first line is not a plan header")

@@ -4,6 +4,9 @@ one clear line) unless --allow-large, which still shows it."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import os
 import shutil
 import subprocess
 import sys
@@ -69,3 +72,37 @@ def test_a_tripped_guard_fails_the_plan_unless_allow_large(site: Path) -> None:
     allowed = run(site, "plan", "--manifests", "manifests", "--allow-large")
     assert allowed.returncode == 0, allowed.stderr
     assert "FAIL max_data_points: 89, over the limit of 10" in allowed.stdout
+
+
+def test_an_encrypted_plan_reads_only_with_its_key(site: Path) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    planned = run_with(
+        site, {"RECONCILER_PLAN_KEY": key}, "plan", "--manifests", "manifests", "--out", "p.bin"
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "encrypted with RECONCILER_PLAN_KEY" in planned.stderr
+    raw = (site / "p.bin").read_bytes()
+    for secret in (b"cust-0001", b"camille.martin@example.com", key.encode()):
+        assert secret not in raw
+    with pytest.raises(OSError):
+        gzip.decompress(raw)
+    shown = run_with(site, {"RECONCILER_PLAN_KEY": key}, "show", "p.bin")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("Plan for workspace 'production'")
+    nokey = run(site, "show", "p.bin")
+    assert nokey.returncode == 1 and "RECONCILER_PLAN_KEY is not set" in nokey.stderr
+    other = base64.b64encode(os.urandom(32)).decode()
+    wrong = run_with(site, {"RECONCILER_PLAN_KEY": other}, "show", "p.bin")
+    assert wrong.returncode == 1 and "does not decrypt" in wrong.stderr
+    assert key not in wrong.stderr + wrong.stdout and other not in wrong.stderr
+
+
+def run_with(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "", "RECONCILER_HASH_KEY": "show-test-key", **env},
+        check=False,
+    )
