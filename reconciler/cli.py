@@ -785,7 +785,8 @@ def state_migrate(
 
 @cli.group()
 def github() -> None:
-    """GitHub Actions glue: the sticky PR comment, the job summary, the drift issue."""
+    """GitHub Actions glue: the sticky PR comment and its labels, the job summary, the drift
+    issue, and the reviewed plan's run for apply on merge."""
 
 
 def _github_client() -> Any:
@@ -861,6 +862,49 @@ def github_drift_issue(ctx: click.Context, body_file: Path, exit_code: int, debu
         gh, client = _github_client()
         with client:
             click.echo(drift_issue(gh, client, text, found, exit_code).line())
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@github.command("label")
+@body_file_option
+@click.option("--pr", type=int, default=None, help="PR number (default: from the event).")
+@debug_option
+@click.pass_context
+def github_label(ctx: click.Context, body_file: Path, pr: int | None, debug: bool) -> None:
+    """Label the PR from its plan comment: changes, no changes, guard tripped or plan failed."""
+    from reconciler.github.ops import label_pr, read_body
+
+    def body() -> int:
+        text = read_body(body_file)
+        gh, client = _github_client()
+        with client:
+            click.echo(label_pr(gh, client, text, pr).line())
+        return EXIT_OK
+
+    ctx.exit(run(debug, body))
+
+
+@github.command("reviewed-run")
+@click.option("--workflow", default="plan.yml", show_default=True, help="The plan workflow file.")
+@debug_option
+@click.pass_context
+def github_reviewed_run(ctx: click.Context, workflow: str, debug: bool) -> None:
+    """The run whose plan the merged PR's reviewers read: `pr=N` and `run-id=N`, also written
+    to $GITHUB_OUTPUT (the apply workflow downloads that run's encrypted plan)."""
+    from reconciler.github.ops import reviewed_run
+
+    def body() -> int:
+        gh, client = _github_client()
+        with client:
+            pr, run_id = reviewed_run(gh, client, workflow)
+        lines = [f"pr={pr}", f"run-id={run_id}"]
+        out = os.environ.get("GITHUB_OUTPUT")
+        if out:
+            with Path(out).open("a", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+        click.echo("\n".join(lines))
         return EXIT_OK
 
     ctx.exit(run(debug, body))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -91,6 +92,29 @@ class GitHubClient:
     def pulls_for_commit(self, sha: str) -> list[dict[str, Any]]:
         """The pull requests a commit belongs to (how a push to main finds its merged PR)."""
         return list(self._pages(f"/repos/{self._repo}/commits/{sha}/pulls"))
+
+    def workflow_runs(self, workflow: str, head_sha: str) -> list[dict[str, Any]]:
+        """Successful runs of `workflow` (a file name such as plan.yml) for one commit."""
+        body = self._json(
+            "GET",
+            f"/repos/{self._repo}/actions/workflows/{workflow}/runs",
+            None,
+            {"head_sha": head_sha, "status": "success", "per_page": "100"},
+        )
+        runs = body.get("workflow_runs") if isinstance(body, dict) else None
+        return [r for r in runs or [] if isinstance(r, dict)]
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        self._json("POST", f"/repos/{self._repo}/issues/{number}/labels", {"labels": labels})
+
+    def remove_label(self, number: int, label: str) -> None:
+        """Remove a label if the issue carries it (404 when it does not: nothing to do)."""
+        try:
+            name = quote(label, safe="")
+            self._send("DELETE", f"/repos/{self._repo}/issues/{number}/labels/{name}", None, None)
+        except GitHubError as e:
+            if "answered 404" not in str(e):
+                raise
 
     # -- plumbing ----------------------------------------------------------------------------
 

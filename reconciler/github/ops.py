@@ -141,3 +141,61 @@ def drift_issue(
     return Outcome(
         "reopened" if reopen else "updated", f"{what} #{number}", updated.get("html_url")
     )
+
+
+PLAN_LABELS = {
+    "changes": "reconciler: changes",
+    "no-changes": "reconciler: no changes",
+    "guard": "reconciler: guard tripped",
+    "failed": "reconciler: plan failed",
+}
+
+
+def plan_label(body: str) -> str:
+    """Which label a plan comment earns, from its markdown headline."""
+    head = "\n".join(body.splitlines()[:3])
+    if "**guards tripped**" in head:
+        return PLAN_LABELS["guard"]
+    if "no changes against state" in head:
+        return PLAN_LABELS["no-changes"]
+    if "reconciler plan" in head and ("cells" in head or "content blocks" in head):
+        return PLAN_LABELS["changes"]
+    return PLAN_LABELS["failed"]
+
+
+def label_pr(ctx: GitHubContext, client: GitHubClient, body: str, pr: int | None) -> Outcome:
+    """One of the plan labels on the PR, the others removed: reviewers filter on them."""
+    number = resolve_pr(ctx, client, pr)
+    label = plan_label(body)
+    for other in PLAN_LABELS.values():
+        if other != label:
+            client.remove_label(number, other)
+    client.add_labels(number, [label])
+    return Outcome("labelled", f"#{number} '{label}'")
+
+
+def reviewed_run(ctx: GitHubContext, client: GitHubClient, workflow: str) -> tuple[int, int]:
+    """(PR number, run id): the latest successful `workflow` run for the head commit of the
+    PR merged in $GITHUB_SHA: the run whose saved plan the reviewers read."""
+    if not ctx.sha:
+        raise UsageError("$GITHUB_SHA is not set: no merge commit to find the reviewed PR of")
+    pulls = client.pulls_for_commit(ctx.sha)
+    merged = [p for p in pulls if p.get("merged_at")]
+    if not merged:
+        raise UsageError(
+            f"commit {ctx.sha[:12]} belongs to no merged pull request, so there is no reviewed "
+            "plan to apply",
+            hint="merge through a pull request, or run the apply workflow by hand to plan again",
+        )
+    pr = merged[0]
+    head = (pr.get("head") or {}).get("sha")
+    if not isinstance(head, str) or not head:
+        raise UsageError(f"pull request #{pr.get('number')}: GitHub gave no head commit")
+    runs = sorted(client.workflow_runs(workflow, head), key=lambda r: int(r.get("id", 0)))
+    if not runs:
+        raise UsageError(
+            f"no successful {workflow} run for the head commit {head[:12]} of pull request "
+            f"#{pr.get('number')}: the reviewed plan cannot be found",
+            hint="re-run the plan workflow on the pull request, or apply by hand",
+        )
+    return int(pr["number"]), int(runs[-1]["id"])

@@ -33,6 +33,8 @@ class FakeGitHub:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     commit_pulls: dict[str, list[int]] = field(default_factory=dict)
+    pull_heads: dict[int, str] = field(default_factory=dict)  # PR number → head commit
+    runs: list[dict[str, Any]] = field(default_factory=list)  # workflow, head_sha, id, status
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     log: list[tuple[str, str, int]] = field(default_factory=list)
     url: str = ""
@@ -74,6 +76,13 @@ class FakeGitHub:
                 ),
                 Route(base + "/issues/comments/{cid:int}", self._comment, methods=["PATCH"]),
                 Route(base + "/commits/{sha}/pulls", self._pulls, methods=["GET"]),
+                Route(base + "/actions/workflows/{workflow}/runs", self._runs, methods=["GET"]),
+                Route(base + "/issues/{number:int}/labels", self._labels, methods=["POST"]),
+                Route(
+                    base + "/issues/{number:int}/labels/{name}",
+                    self._unlabel,
+                    methods=["DELETE"],
+                ),
             ]
         )
 
@@ -187,8 +196,54 @@ class FakeGitHub:
     async def _pulls(self, request: Request) -> JSONResponse:
         async def handle() -> JSONResponse:
             numbers = self.commit_pulls.get(request.path_params["sha"], [])
-            pulls = [{"number": n, "merged_at": self.issues[n].get("merged_at")} for n in numbers]
+            pulls = [
+                {
+                    "number": n,
+                    "merged_at": self.issues[n].get("merged_at"),
+                    "head": {"sha": self.pull_heads.get(n, f"head-of-{n}")},
+                }
+                for n in numbers
+            ]
             return JSONResponse(pulls)
+
+        return await self._respond(request, handle)
+
+    async def _runs(self, request: Request) -> JSONResponse:
+        async def handle() -> JSONResponse:
+            q = request.query_params
+            runs = [
+                r
+                for r in self.runs
+                if r["workflow"] == request.path_params["workflow"]
+                and r["head_sha"] == q.get("head_sha")
+                and r.get("status", "success") == q.get("status", r.get("status", "success"))
+            ]
+            return JSONResponse({"total_count": len(runs), "workflow_runs": runs})
+
+        return await self._respond(request, handle)
+
+    async def _labels(self, request: Request) -> JSONResponse:
+        async def handle() -> JSONResponse:
+            payload, bad = await self._body(request)
+            if bad:
+                return bad
+            issue = self.issues[request.path_params["number"]]
+            names = {label["name"] for label in issue["labels"]}
+            for name in payload.get("labels", []):
+                if name not in names:
+                    issue["labels"].append({"name": name})
+            return JSONResponse(issue["labels"])
+
+        return await self._respond(request, handle)
+
+    async def _unlabel(self, request: Request) -> JSONResponse:
+        async def handle() -> JSONResponse:
+            issue = self.issues[request.path_params["number"]]
+            name = request.path_params["name"]
+            if name not in {label["name"] for label in issue["labels"]}:
+                return JSONResponse({"message": "Label does not exist"}, status_code=404)
+            issue["labels"] = [label for label in issue["labels"] if label["name"] != name]
+            return JSONResponse(issue["labels"])
 
         return await self._respond(request, handle)
 
