@@ -64,3 +64,21 @@ def test_version() -> None:
     proc = reconciler("--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("reconciler, version ")
+
+
+def test_shell_completion_completes_commands() -> None:
+    """The README's completion recipe works: click completes `reconciler pl` to plan."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COMP_WORDS": "reconciler pl", "COMP_CWORD": "1"}
+    env["_RECONCILER_COMPLETE"] = "bash_complete"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("reconciler"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "plain,plan" in done.stdout.splitlines(), done.stdout + done.stderr
