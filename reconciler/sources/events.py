@@ -25,7 +25,7 @@ from reconciler.manifests import Manifests
 from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import EventStreamSpec
 from reconciler.manifests.kinds.event_schema import EventDef, EventProperty
-from reconciler.sources.reader import read_rows, source_format
+from reconciler.sources.reader import LineRow, read_rows, source_format
 
 MAX_STRING = 255  # names and string values (reference §1.6)
 MAX_PROPERTIES_BYTES = 100_000  # properties with arrays or objects: 100 KB in all
@@ -60,6 +60,14 @@ class EventError(ValueError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
+
+
+class EventErrors(ValueError):
+    """Every problem of one event."""
+
+    def __init__(self, errors: list[EventError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -110,25 +118,49 @@ def read_events(reader: StreamReader) -> Iterator[SourceEvent | Diagnostic]:
         columns = columns or list(row)
         try:
             yield check_event(reader, row_no, row)
-        except EventError as e:
-            yield Diagnostic(
-                Location(reader.display, row_no, _column(columns, reader, e.field)), str(e)
-            )
+        except EventErrors as errors:
+            for e in errors.errors:  # every problem of the event, each at its own column
+                yield Diagnostic(
+                    Location(reader.display, row_no, _column(columns, reader, e.field, row)),
+                    str(e),
+                )
 
 
 def check_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> SourceEvent:
-    """The event in `row`, normalised; EventError names the first problem found."""
+    """The event in `row`, normalised; EventErrors lists every problem found (the name, the
+    identifier, the time and the properties are each checked, the properties only against a
+    known name's schema)."""
     fields = reader.spec.fields
-    name = _name(row.get(fields.name), fields.name, reader)
-    user = _identifier(row.get(fields.identifier), fields.identifier, reader.id_kind)
-    when = _time(row.get(fields.time), fields.time, reader)
+    errors: list[EventError] = []
+
+    def attempt(check: Any, *args: Any) -> Any:
+        try:
+            return check(*args)
+        except EventError as e:
+            errors.append(e)
+            return None
+
+    name = attempt(_name, row.get(fields.name), fields.name, reader)
+    user = attempt(_identifier, row.get(fields.identifier), fields.identifier, reader.id_kind)
+    when = attempt(_time, row.get(fields.time), fields.time, reader)
     raw_props = row.get(fields.properties) if fields.properties else None
-    props = _properties(raw_props, fields.properties or "properties", reader.schemas[name])
+    props = (
+        attempt(_properties, raw_props, fields.properties or "properties", reader.schemas[name])
+        if name is not None
+        else None
+    )
+    if errors:
+        raise EventErrors(errors)
+    assert name is not None and user is not None and when is not None and props is not None
     time_text = iso(when)
     props_json = canonical(props)
     content = content_hash(name, reader.id_kind, user, time_text, props_json)
     if fields.id is not None:
-        event_id = f"{reader.stream.name}:{_declared_id(row.get(fields.id), fields.id)}"
+        try:
+            declared = _declared_id(row.get(fields.id), fields.id)
+        except EventError as e:
+            raise EventErrors([e]) from None
+        event_id = f"{reader.stream.name}:{declared}"
     else:
         event_id = f"{reader.stream.name}#{content[:32]}"
     return SourceEvent(
@@ -321,11 +353,16 @@ _BY_TYPE = {
 }
 
 
-def _column(columns: list[str] | None, reader: StreamReader, field: str) -> int:
-    """The 1-based column of `field` in a CSV header; 1 for JSONL and Parquet rows."""
+def _column(
+    columns: list[str] | None, reader: StreamReader, field: str, row: Mapping[str, Any]
+) -> int:
+    """The 1-based column of `field`: its CSV header position, or where its key sits on a
+    JSONL line; 1 for Parquet rows."""
     column = field.split(".", 1)[0]
     if columns and column in columns and reader.display.endswith(".csv"):
         return columns.index(column) + 1
+    if isinstance(row, LineRow):
+        return row.column_of(field)
     return 1
 
 

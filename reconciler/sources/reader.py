@@ -55,6 +55,27 @@ def _csv(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield reader.line_num, row
 
 
+class LineRow(dict[str, Any]):
+    """A JSONL row that remembers its line, so an error can point at the field's column."""
+
+    def __init__(self, row: dict[str, Any], line: str) -> None:
+        super().__init__(row)
+        self.line = line
+
+    def column_of(self, field: str) -> int:
+        """1-based column of `"key":` for `field` (`properties.price`: the nested key after its
+        parent's); 1 when it is not in the line."""
+        at = 0
+        for key in field.split("."):
+            found = self.line.find(json.dumps(key, ensure_ascii=False) + ":", at)
+            if found < 0:
+                found = self.line.find(json.dumps(key) + " :", at)
+            if found < 0:
+                return at + 1 if at else 1
+            at = found
+        return at + 1
+
+
 def _jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
@@ -70,7 +91,7 @@ def _jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise SourceDataError(
                     [Diagnostic(Location(display, n, 1), "each line must be a JSON object")]
                 )
-            yield n, row
+            yield n, LineRow(row, line)
 
 
 def _parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
