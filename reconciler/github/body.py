@@ -37,12 +37,13 @@ def parse_marker(text: str) -> Marker | None:
 
 
 def _note(artifact_url: str | None) -> str:
-    where = (
-        f"the artifacts of [this run]({artifact_url})" if artifact_url else "the run's artifacts"
-    )
+    """Where the rest is: the run's job summary and log (artifacts hold only a sealed plan,
+    which `reconciler show` renders in full for whoever holds RECONCILER_PLAN_KEY)."""
+    where = f"[this run]({artifact_url})" if artifact_url else "the run"
     return (
-        "\n\n> [!NOTE]\n> Truncated to fit GitHub's 65,536-character limit: "
-        f"the full report is in {where}.\n"
+        "\n\n> [!NOTE]\n> Truncated to fit GitHub's 65,536-character limit: the full report "
+        f"is in the job summary and log of {where}; a saved plan renders in full with "
+        "`reconciler show PLANFILE`.\n"
     )
 
 

@@ -142,7 +142,7 @@ def oversized_plan() -> str:
     )
 
 
-def test_an_oversized_body_is_cut_closed_and_points_to_the_artifact(
+def test_an_oversized_body_is_cut_closed_and_points_to_the_run(
     fake_github: FakeGitHub, tmp_path: Path, snapshot: object
 ) -> None:
     pr = fake_github.add_pull()
