@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["fixtures_sandbox", "fixtures_postgres"]
+pytest_plugins = ["fixtures_sandbox", "fixtures_postgres", "fixtures_s3"]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_MANIFESTS = REPO / "manifests"

@@ -11,11 +11,14 @@ import duckdb
 
 from reconciler.errors import MemoryLimitError, UsageError
 from reconciler.manifests import Manifests, load_workspace
+from reconciler.manifests.kinds.audience_mapping import Members
+from reconciler.manifests.kinds.common import SourceFile
 from reconciler.manifests.loader import manifest_files
 from reconciler.plan.build import build_plan
 from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.sources.desired import build_desired, open_workdb
+from reconciler.sources.remote import Options, is_remote, resolve
 from reconciler.state import open_state
 from reconciler.state.url import default_state_url, parse_sqlite_url
 
@@ -73,15 +76,20 @@ def refuse_fresh_local_state(url: str) -> None:
 
 
 def input_hashes(m: Manifests) -> dict[str, str]:
-    """sha256 of every manifest and every source file they reference, by relative path."""
+    """sha256 of every manifest and every local source file they reference, by relative path;
+    for a remote source, each object's identity (ETag, version, size, last-modified) by URL,
+    read from the listing without downloading it."""
     paths = {p.relative_to(m.root).as_posix() for p in manifest_files(m.root)}
-    for sync in m.attribute_syncs:
-        paths.add(sync.spec.source.path)
-    for mapping in m.audience_mappings:
-        paths.add(mapping.spec.members.path)
-    for stream in m.event_streams:
-        paths.add(stream.spec.source.path)
-    out = {}
+    sources: list[SourceFile | Members] = [s.spec.source for s in m.attribute_syncs]
+    sources += [a.spec.members for a in m.audience_mappings]
+    sources += [e.spec.source for e in m.event_streams]
+    out: dict[str, str] = {}
+    for source in sources:
+        if is_remote(source.path):
+            options = Options(source.endpoint, source.region, source.pick)
+            out |= {o.url: o.identity for o in resolve(source.path, options)}
+        else:
+            paths.add(source.path)
     for rel in sorted(paths):
         digest = hashlib.sha256()
         with (m.root / rel).open("rb") as fh:

@@ -51,6 +51,9 @@ def integration_references(m: Manifests) -> Iterator[Diagnostic]:
             )
 
 
+REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "http://", "https://")
+
+
 def files_exist(m: Manifests) -> Iterator[Diagnostic]:
     refs: list[tuple[Resource[Any], tuple[str, ...], str]] = []
     for sync in m.attribute_syncs:
@@ -63,6 +66,8 @@ def files_exist(m: Manifests) -> Iterator[Diagnostic]:
         if template.spec.preview_user:
             refs.append((template, ("preview_user",), template.spec.preview_user))
     for r, path, rel in refs:
+        if rel.startswith(REMOTE_SCHEMES):
+            continue  # read (and its errors located) at validate and plan time, not here
         target = m.path(rel)
         if not target.is_file():
             yield Diagnostic(

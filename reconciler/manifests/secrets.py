@@ -18,6 +18,7 @@ _PREFIXED = re.compile(
 )
 _BEARER_LITERAL = re.compile(r"(?i)\b(bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{16,})")
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_+/=-]{32,}")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _LIQUID = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
 
@@ -35,7 +36,9 @@ def looks_like_secret(text: str) -> bool:
     plain = _LIQUID.sub(" ", text)
     if _UUID.search(plain) or _PREFIXED.search(plain) or _BEARER_LITERAL.search(plain):
         return True
-    for run in _LONG_TOKEN.findall(plain):
+    # a URL's path segments (s3://exports-2f9c/amperity/…) are names, not one long token
+    pieces = plain.split("/") if _URL.match(plain) else [plain]
+    for run in (r for piece in pieces for r in _LONG_TOKEN.findall(piece)):
         has_mix = any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
         if has_mix and _entropy(run) > 3.5:
             return True

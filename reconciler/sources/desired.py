@@ -39,8 +39,9 @@ from reconciler.sources.fastpath import (
     sql_literal,
     visible,
 )
-from reconciler.sources.ingest import RawTable, load_raw, raw_value
+from reconciler.sources.ingest import RawTable, load_parts, load_raw, raw_value
 from reconciler.sources.reader import source_format
+from reconciler.sources.remote import Options, RemotePath, is_remote, resolve
 from reconciler.state.values import canonical_value
 
 MAX_LISTED = 20
@@ -208,7 +209,7 @@ def check_sources(m: Manifests, workdir: Path | None = None) -> list[Diagnostic]
     try:
         for n, sync in enumerate(m.attribute_syncs):
             spec = sync.spec
-            if m.path(spec.source.path).is_file() and all(
+            if _readable(m, spec.source.path) and all(
                 a in m.attributes for a in spec.columns.values()
             ):
                 _collect(_read_sync, (m, sync, desired, bad, f"sync_{n}"), bad)
@@ -216,7 +217,7 @@ def check_sources(m: Manifests, workdir: Path | None = None) -> list[Diagnostic]
             spec_m = mapping.spec
             integration = m.integrations.get(spec_m.integration)
             if (
-                m.path(spec_m.members.path).is_file()
+                _readable(m, spec_m.members.path)
                 and integration is not None
                 and mapping_attribute(spec_m, integration.spec) is not None
             ):
@@ -224,6 +225,12 @@ def check_sources(m: Manifests, workdir: Path | None = None) -> list[Diagnostic]
     finally:
         con.close()
     return bad
+
+
+def _readable(m: Manifests, path: str) -> bool:
+    """A local file that exists (a missing one is a manifest error already), or a remote
+    source (whose errors are found by reading it)."""
+    return is_remote(path) or m.path(path).is_file()
 
 
 def _collect(read: Any, args: tuple[Any, ...], bad: list[Diagnostic]) -> None:
@@ -245,9 +252,21 @@ def _load(
     con: duckdb.DuckDBPyConnection,
     name: str,
     requested: list[str],
+    options: Options | None = None,
 ) -> RawTable:
+    if is_remote(path):
+        objects = resolve(path, options or Options())
+        paths = [RemotePath(o.url, options or Options()) for o in objects]
+        kind = source_format(paths[0], fmt)
+        if len(paths) == 1:
+            return load_raw(con, name, paths[0], kind, paths[0].url, requested)
+        return load_parts(con, name, paths, kind, requested)
     full = m.path(path)
     return load_raw(con, name, full, source_format(full, fmt), str(full), requested)
+
+
+def remote_options(spec: Any) -> Options:
+    return Options(spec.endpoint, spec.region, spec.pick)
 
 
 @dataclass
@@ -375,7 +394,12 @@ def _duplicates(
     ).fetchall()
     for row_no, uid, first in rows:
         typed.bad.append(
-            _bad(typed.raw, row_no, id_column, f"duplicate {noun} {uid!r} (first at row {first})")
+            _bad(
+                typed.raw,
+                row_no,
+                id_column,
+                f"duplicate {noun} {uid!r} (first at {_row(typed.raw, first)})",
+            )
         )
     return {r[0] for r in rows}
 
@@ -426,7 +450,15 @@ def _read_sync(
             attr.name, sync.address, spec.on_missing_row, attr.pii, attr.type == "array", False
         )
     requested = [spec.identifier_column, *spec.columns]
-    raw = _load(m, spec.source.path, spec.source.format, desired.con, name, requested)
+    raw = _load(
+        m,
+        spec.source.path,
+        spec.source.format,
+        desired.con,
+        name,
+        requested,
+        remote_options(spec.source),
+    )
     missing = [c for c in requested if c not in raw.header]
     if missing and raw.header and raw.display.endswith(".csv"):
         raise SourceDataError(
@@ -465,7 +497,15 @@ def _read_mapping(
     desired.policies[attribute] = AttributePolicy(
         attribute, mapping.address, on_missing, False, False, True
     )
-    raw = _load(m, spec.members.path, spec.members.format, desired.con, name, [column])
+    raw = _load(
+        m,
+        spec.members.path,
+        spec.members.format,
+        desired.con,
+        name,
+        [column],
+        remote_options(spec.members),
+    )
     typed = _type_source(desired.con, raw, [])
     _slow_rows(desired.con, typed, column, "empty or missing identifier")
     dups = _duplicates(desired.con, typed, column, "member")
@@ -498,5 +538,11 @@ def _identifier(value: Any) -> str | None:
     return text or None
 
 
+def _row(raw: RawTable, row_no: int) -> str:
+    where, line = raw.locate(row_no)
+    return f"{where}:{line}" if raw.parts else f"row {line}"
+
+
 def _bad(raw: RawTable, row: int, column: str, reason: str) -> Diagnostic:
-    return Diagnostic(Location(raw.display, row, raw.column_no(column)), f"{column}: {reason}")
+    where, line = raw.locate(row)
+    return Diagnostic(Location(where, line, raw.column_no(column)), f"{column}: {reason}")

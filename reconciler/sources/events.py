@@ -26,6 +26,7 @@ from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import EventStreamSpec
 from reconciler.manifests.kinds.event_schema import EventDef, EventProperty
 from reconciler.sources.reader import LineRow, read_rows, source_format
+from reconciler.sources.remote import Options, RemotePath, is_remote, resolve
 
 MAX_STRING = 255  # names and string values (reference §1.6)
 MAX_PROPERTIES_BYTES = 100_000  # properties with arrays or objects: 100 KB in all
@@ -77,7 +78,7 @@ class StreamReader:
     stream: Resource[EventStreamSpec]
     id_kind: str
     schemas: Mapping[str, EventDef]
-    path: Path
+    path: Path | RemotePath
     display: str
     horizon: dt.datetime
     now: dt.datetime
@@ -101,11 +102,31 @@ def stream_reader(
         stream=stream,
         id_kind=integration.spec.identifier if integration else "external_id",
         schemas=schemas,
-        path=m.path(stream.spec.source.path),
-        display=str(m.path(stream.spec.source.path)),
+        path=_stream_path(m, stream),
+        display=str(_stream_path(m, stream)),
         horizon=now - dt.timedelta(days=stream.spec.retention_days),
         now=now,
     )
+
+
+def _stream_path(m: Manifests, stream: Resource[EventStreamSpec]) -> Path | RemotePath:
+    """The stream's one file: local, or one remote object (a glob must match exactly one)."""
+    source = stream.spec.source
+    if not is_remote(source.path):
+        return m.path(source.path)
+    options = Options(source.endpoint, source.region, source.pick)
+    objects = resolve(source.path, options)
+    if len(objects) > 1:
+        raise SourceDataError(
+            [
+                Diagnostic(
+                    Location(source.path),
+                    f"an EventStream reads one object; the pattern matches {len(objects)}",
+                    hint="name the object, or use {date} with pick: latest",
+                )
+            ]
+        )
+    return RemotePath(objects[0].url, options)
 
 
 def read_events(reader: StreamReader) -> Iterator[SourceEvent | Diagnostic]:
@@ -375,7 +396,10 @@ def validate_streams(m: Manifests, now: dt.datetime | None = None) -> None:
     bad: list[Diagnostic] = []
     total = 0
     for stream in m.event_streams:
-        if stream.spec.on_invalid == "skip" or not m.path(stream.spec.source.path).is_file():
+        local = not is_remote(stream.spec.source.path)
+        if stream.spec.on_invalid == "skip" or (
+            local and not m.path(stream.spec.source.path).is_file()
+        ):
             continue  # (a missing file is a manifest error already)
         for item in read_events(stream_reader(m, stream, now)):
             if isinstance(item, Diagnostic):

@@ -23,8 +23,12 @@ import pyarrow as pa
 from reconciler.errors import Diagnostic, Location, SourceDataError
 from reconciler.sources.fastpath import sql_literal
 from reconciler.sources.reader import read_rows
+from reconciler.sources.remote import RemotePath, register
 
 BATCH_ROWS = 50_000
+
+
+PART_SHIFT = 40  # a multi-object source numbers rows part << 40 | row (2^40 rows per object)
 
 
 @dataclass(frozen=True)
@@ -33,21 +37,55 @@ class RawTable:
     display: str
     header: tuple[str, ...]  # the file's own columns, for column numbers in messages
     requested: tuple[str, ...]  # c0, c1, … in this order
+    parts: tuple[str, ...] = ()  # the objects of a globbed remote source, in order
 
     def column_no(self, column: str) -> int:
         return self.header.index(column) + 1 if column in self.header else 1
+
+    def locate(self, row_no: int) -> tuple[str, int]:
+        """(file, row) of a row number: the object it came from when the source has parts."""
+        if not self.parts:
+            return self.display, row_no
+        return self.parts[row_no >> PART_SHIFT], row_no & ((1 << PART_SHIFT) - 1)
+
+
+def load_parts(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    paths: Sequence[RemotePath],
+    fmt: str,
+    requested: Sequence[str],
+) -> RawTable:
+    """Every object of a globbed source as one raw table, each row numbered by its object."""
+    header: tuple[str, ...] = ()
+    for n, path in enumerate(paths):
+        part = load_raw(con, f"{name}_p{n}", path, fmt, path.url, requested)
+        header = header or part.header
+        cols = ", ".join(f"c{i}, t{i}" for i in range(len(requested)))
+        select = f"SELECT ({n}::BIGINT << {PART_SHIFT}) | row_no AS row_no, {cols} FROM {part.name}"
+        if n == 0:
+            con.execute(f"CREATE TABLE {name} AS {select}")
+        else:
+            con.execute(f"INSERT INTO {name} {select}")
+        con.execute(f"DROP TABLE {part.name}")
+    return RawTable(name, paths[0].url, header, tuple(requested), tuple(p.url for p in paths))
 
 
 def load_raw(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    path: Path,
+    path: Path | RemotePath,
     fmt: str,
     display: str,
     requested: Sequence[str],
 ) -> RawTable:
-    """Create table `name`; a file that cannot be read is a located SourceDataError."""
-    if not path.is_file():
+    """Create table `name`; a file that cannot be read is a located SourceDataError.
+
+    A RemotePath is read in place: DuckDB through the registered fsspec filesystem, the line
+    reader through a stream."""
+    if isinstance(path, RemotePath):
+        register(con, path.url, path.options)
+    elif not path.is_file():
         raise SourceDataError([Diagnostic(Location(display), "cannot read: file not found")])
     if fmt == "csv":
         header = _csv(con, name, path, display, requested)
@@ -62,7 +100,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _csv_header(path: Path, display: str) -> list[str]:
+def _csv_header(path: Path | RemotePath, display: str) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
@@ -72,7 +110,7 @@ def _csv_header(path: Path, display: str) -> list[str]:
         raise SourceDataError([Diagnostic(Location(display), f"cannot read: {e}")]) from e
 
 
-def _bad_utf8(path: Path, display: str) -> Diagnostic:
+def _bad_utf8(path: Path | RemotePath, display: str) -> Diagnostic:
     """Where the first byte that is not UTF-8 is, by line and column (the decoder's own
     position is relative to the chunk it was decoding, not to the file)."""
     with path.open("rb") as fh:
@@ -90,7 +128,11 @@ def _bad_utf8(path: Path, display: str) -> Diagnostic:
 
 
 def _csv(
-    con: duckdb.DuckDBPyConnection, name: str, path: Path, display: str, requested: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path | RemotePath,
+    display: str,
+    requested: Sequence[str],
 ) -> list[str]:
     header = _csv_header(path, display)
     if not header:  # an empty file: the line reader makes the empty table
@@ -121,7 +163,11 @@ def _csv(
 
 
 def _parquet(
-    con: duckdb.DuckDBPyConnection, name: str, path: Path, display: str, requested: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path | RemotePath,
+    display: str,
+    requested: Sequence[str],
 ) -> list[str]:
     try:
         con.execute(
@@ -167,7 +213,7 @@ def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:
 def _python_rows(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    path: Path,
+    path: Path | RemotePath,
     fmt: str,
     display: str,
     requested: Sequence[str],
@@ -191,7 +237,7 @@ def _python_rows(
 
 
 def _row_batches(
-    path: Path,
+    path: Path | RemotePath,
     fmt: str,
     display: str,
     requested: Sequence[str],

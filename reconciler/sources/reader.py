@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Diagnostic, Location, SourceDataError
+from reconciler.sources.remote import RemotePath
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
 
-def source_format(path: Path, declared: str | None) -> str:
+def source_format(path: Path | RemotePath, declared: str | None) -> str:
     if declared:
         return declared
     fmt = FORMATS.get(path.suffix.lower())
@@ -25,7 +26,9 @@ def source_format(path: Path, declared: str | None) -> str:
     return fmt
 
 
-def read_rows(path: Path, fmt: str, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_rows(
+    path: Path | RemotePath, fmt: str, display: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, row) pairs. CSV rows are numbered by file line (the header is row 1)."""
     try:
         if fmt == "csv":
@@ -40,7 +43,7 @@ def read_rows(path: Path, fmt: str, display: str) -> Iterator[tuple[int, dict[st
         ) from e
 
 
-def _csv(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         for row in reader:
@@ -76,7 +79,7 @@ class LineRow(dict[str, Any]):
         return at + 1
 
 
-def _jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
@@ -94,11 +97,12 @@ def _jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield n, LineRow(row, line)
 
 
-def _parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _parquet(path: Path | RemotePath) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     n = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+    source = path.open("rb") if isinstance(path, RemotePath) else path
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=65_536):
         for row in batch.to_pylist():
             n += 1
             yield n, row

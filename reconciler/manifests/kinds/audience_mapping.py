@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from reconciler.manifests.kinds.common import IdString, RelPath, Strict
+from reconciler.manifests.kinds.common import IdString, RemoteOptions, SourcePath, Strict
 
 
-class Members(Strict):
-    path: RelPath
+class Members(RemoteOptions):
+    path: SourcePath
     identifier_column: str | None = Field(
         default=None, description="defaults to the integration's identifier"
     )
