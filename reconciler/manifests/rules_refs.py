@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,31 @@ def files_exist(m: Manifests) -> Iterator[Diagnostic]:
             continue  # read (and its errors located) at validate and plan time, not here
         target = m.path(rel)
         if not target.is_file():
+            near = _near_file(m.root, rel)
+            where = f"paths are relative to the manifests directory ({_shown(m.root)})"
             yield Diagnostic(
                 r.at(*path),
                 f"spec.{'.'.join(path)}: file not found: {rel}",
-                hint=f"paths are relative to the manifests directory ({_shown(m.root)})",
+                hint=f"did you mean '{near}'? ({where})" if near else where,
             )
+
+
+def _near_file(root: Path, rel: str) -> str | None:
+    """The closest existing file to `rel` (relative to root), by whole path then by name."""
+    try:
+        files = [
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        ]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(rel, files, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    name = Path(rel).name
+    by_name = difflib.get_close_matches(name, [Path(f).name for f in files], n=1, cutoff=0.75)
+    return next((f for f in files if by_name and Path(f).name == by_name[0]), None)
 
 
 def _shown(p: Path) -> str:

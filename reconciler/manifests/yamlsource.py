@@ -97,8 +97,17 @@ def _plain(node: Any, path: PathKey, pos: Positions) -> Any:
     return str(node)
 
 
+def _opens(err: MarkedYAMLError) -> bool:
+    """An unclosed quote (or flow collection): reported where it opened, not where the scanner
+    gave up (the next `---` or the end of the file)."""
+    context = err.context or ""
+    return err.context_mark is not None and (
+        context.startswith(("while scanning a quoted scalar", "while parsing a flow"))
+    )
+
+
 def _mark_location(display: str, err: MarkedYAMLError) -> Location:
-    mark = err.problem_mark or err.context_mark
+    mark = err.context_mark if _opens(err) else (err.problem_mark or err.context_mark)
     if mark is None:
         return Location(display, 1, 1)
     return Location(display, mark.line + 1, mark.column + 1)
@@ -110,6 +119,12 @@ def _yaml_message(err: MarkedYAMLError) -> str:
     if "duplicate key" in problem or "duplicate key" in context:
         text = f"{context} {problem}".strip()
         return "duplicate key: " + text.split("duplicate key", 1)[1].strip(" :")
+    if _opens(err) and err.problem_mark is not None:
+        what = "quote" if "quoted scalar" in context else context.removeprefix("while parsing a ")
+        return (
+            f"YAML syntax error: unclosed {what} opened here ({problem} at line "
+            f"{err.problem_mark.line + 1})"
+        )
     parts = [p for p in (context, problem) if p]
     return "YAML syntax error: " + ("; ".join(parts) if parts else str(err).splitlines()[0])
 

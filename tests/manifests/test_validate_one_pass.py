@@ -87,3 +87,33 @@ def test_a_valid_workspace_names_the_effective_endpoint(tmp_path: Path) -> None:
     assert "data files valid" in default.stdout
     moved = validate(root, BRAZE_REST_ENDPOINT="http://127.0.0.1:8765")
     assert "→ http://127.0.0.1:8765" in moved.stdout
+
+
+def test_an_unclosed_quote_is_reported_where_it_opened(tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    shutil.copytree(REPO / "manifests", root)
+    sendbird = root / "sendbird.yaml"
+    edit(sendbird, "description: Sendbird user id of the Braze user}",
+         'description: "Sendbird user id of the Braze user}')  # fmt: skip
+    opened = (
+        sendbird.read_text()
+        .splitlines()
+        .index(
+            '    - {name: sendbird_id, type: string, description: "Sendbird user id of the Braze user}'
+        )
+    )
+    done = validate(root)
+    assert done.returncode == 1
+    line = next(x for x in done.stdout.splitlines() if "unclosed" in x)
+    assert line.startswith(f"{sendbird}:{opened + 1}:"), line
+    assert "YAML syntax error: unclosed" in line
+
+
+def test_a_missing_file_suggests_the_nearest_one(tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    shutil.copytree(REPO / "manifests", root)
+    edit(root / "sendbird.yaml", "data/sendbird/user_ids.csv", "data/sendbird/user_id.csv")
+    done = validate(root)
+    assert done.returncode == 1
+    assert "file not found: data/sendbird/user_id.csv" in done.stdout
+    assert "hint: did you mean 'data/sendbird/user_ids.csv'?" in done.stdout
