@@ -50,6 +50,10 @@ def seed(planfile: Path, state_url: str) -> tuple[int, int]:
             store.record_batch(apply_id, batch_no, rows, unsets, event_ids=sent)
             writes += len(rows)
             store.finish_apply(apply_id, "applied")
+            if plan.digests is not None:  # as apply keeps them, for the next plan
+                store.put_plan_digests(
+                    plan.digests.fingerprint, plan.digests.path, plan.digests.rows
+                )
             store.compact_ledger()  # as apply does after a big batch of writes
     return users, writes
 

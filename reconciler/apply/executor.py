@@ -112,8 +112,24 @@ async def apply_plan(
             raise
         finally:
             store.finish_apply(result.apply_id, result.status)
+        _keep_digests(store, plan, progress or NullProgress())
         result.compacted = _compact(store, progress or NullProgress())
     return result
+
+
+def _keep_digests(store: StateStore, plan: Plan, progress: Progress) -> None:
+    """Keep the plan's digests, so the next plan types and diffs only what moved since.
+
+    Whatever the outcome: a user whose writes did not all land has a ledger row unlike the
+    one the digest expects, so the next plan reads that user again (plan/digests.py). Best
+    effort: without them the next plan reads everything, and loses nothing."""
+    if plan.digests is None:
+        return
+    try:
+        store.put_plan_digests(plan.digests.fingerprint, plan.digests.path, plan.digests.rows)
+    except (ReconcilerError, OSError) as e:
+        message = e.message if isinstance(e, ReconcilerError) else str(e)
+        progress.note(f"plan digests not kept: {message} (the next plan reads every row)")
 
 
 def _compact(store: StateStore, progress: Progress) -> int:

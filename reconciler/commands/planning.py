@@ -14,7 +14,7 @@ from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.kinds.audience_mapping import Members
 from reconciler.manifests.kinds.common import SourceFile
 from reconciler.manifests.loader import manifest_files
-from reconciler.plan.build import build_plan
+from reconciler.plan.build import build_plan, open_ledger
 from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.sources.desired import build_desired, open_workdb
@@ -120,15 +120,20 @@ def make_plan(
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     try:
         with open_state(url) as state:
-            desired = build_desired(m, con=con)
-            plan = build_plan(
-                m,
-                desired,
-                state,
-                inputs_hash=combined_hash(inputs),
-                spool_dir=spool_dir,
-                replace=replace,
-            )
+            ledger = open_ledger(state, con, spool_dir, replace)
+            try:
+                desired = build_desired(m, con=con, select=ledger.selector)
+                plan = build_plan(
+                    m,
+                    desired,
+                    state,
+                    inputs_hash=combined_hash(inputs),
+                    spool_dir=spool_dir,
+                    replace=replace,
+                    ledger=ledger,
+                )
+            finally:
+                ledger.close()
     except duckdb.OutOfMemoryException as e:
         raise MemoryLimitError(
             f"planning needed more than the {limit} memory limit, even spilling to disk",

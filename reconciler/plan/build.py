@@ -9,14 +9,19 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import duckdb
 
 from reconciler.braze.settings import resolve_endpoint
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
 from reconciler.plan.diff import DiffResult, Policy, Replace, diff
+from reconciler.plan.digests import DigestSelector
+from reconciler.plan.digests import enabled as digests_enabled
 from reconciler.plan.events import add_events
 from reconciler.plan.guards import evaluate_guards
 from reconciler.plan.model import (
@@ -33,6 +38,46 @@ from reconciler.state.columnar import register_stored
 from reconciler.state.values import canonical_value
 
 
+@dataclass
+class LedgerView:
+    """The state as one plan reads it: the binding first, then the ledger (as `stored` in the
+    work database) and the digests the last apply kept (plan/digests.py)."""
+
+    meta: StateMeta
+    stored: tuple[str, ...]
+    selector: DigestSelector
+    ledger_dir: Path
+
+    def close(self) -> None:
+        shutil.rmtree(self.ledger_dir, ignore_errors=True)
+
+
+def open_ledger(
+    state: StateReader,
+    con: duckdb.DuckDBPyConnection,
+    spool_dir: Path,
+    replace: Replace | None = None,
+) -> LedgerView:
+    """Read the binding, then the ledger into `con`, then the digests.
+
+    The binding (meta) is read before the ledger, so an apply that lands in between can only
+    make this plan stale. The ledger's snapshot is materialised under `spool_dir` and read in
+    place by DuckDB, with the log since it overlaid (state/columnar.py).
+    """
+    meta = state.meta()
+    ledger_dir = spool_dir / f"ledger-{uuid.uuid4().hex[:8]}"
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        stored = register_stored(con, state.ledger_parts(ledger_dir))
+        use = digests_enabled() and not replace
+        cached = state.plan_digests(ledger_dir) if use else None
+    except BaseException:
+        shutil.rmtree(ledger_dir, ignore_errors=True)
+        raise
+    selector = DigestSelector(stored, cached, state.hash_key().key, use_cache=use)
+    return LedgerView(meta, stored, selector, ledger_dir)
+
+
 def build_plan(
     m: Manifests,
     desired: Desired,
@@ -41,30 +86,40 @@ def build_plan(
     inputs_hash: str,
     spool_dir: Path,
     replace: Replace | None = None,
+    ledger: LedgerView | None = None,
 ) -> Plan:
-    """The plan of `desired` against `state`.
-
-    The binding (meta) is read before the ledger, so an apply that lands in between can only
-    make this plan stale. The ledger's snapshot is materialised under `spool_dir` and read in
-    place by DuckDB, with the log since it overlaid (state/columnar.py).
-    """
-    meta = state.meta()
+    """The plan of `desired` against `state` (read by `open_ledger`, here unless given: a
+    `ledger` whose selector built `desired` diffs only the users it could not vouch for)."""
+    own = ledger is None
+    view = ledger or open_ledger(state, desired.con, spool_dir, replace)
     key = state.hash_key().key
     policies = {
         name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
     }
-    ledger_dir = spool_dir / f"ledger-{uuid.uuid4().hex[:8]}"
-    ledger_dir.mkdir(parents=True, exist_ok=True)
+    selector = view.selector
     try:
-        stored = register_stored(desired.con, state.ledger_parts(ledger_dir))
-        deltas, result = diff(desired.con, desired.sources, stored, policies, key, replace)
-        plan = _assemble(m, desired, state, result, deltas, meta, inputs_hash, spool_dir)
+        deltas, result = diff(
+            desired.con,
+            desired.sources,
+            view.stored,
+            policies,
+            key,
+            replace,
+            stored_view=selector.stored_view,
+        )
+        plan = _assemble(m, desired, state, result, deltas, view.meta, inputs_hash, spool_dir)
         # the same user gets the same tag in every plan of this state, and nobody without
         # the state's key can test a guess against it
         tags = hmac.new(key, b"reconciler:mask-tags", hashlib.sha256).hexdigest()[:32]
-        plan = dataclasses.replace(plan, mask_key=tags)
+        digests = None
+        if selector.sources:  # it chose the rows: it knows every user's digest
+            digests = selector.finish(
+                desired.con, desired, spool_dir / f"plan-{plan.plan_id}.digests.parquet"
+            )
+        plan = dataclasses.replace(plan, mask_key=tags, digests=digests)
     finally:
-        shutil.rmtree(ledger_dir, ignore_errors=True)
+        if own:
+            view.close()
     return plan
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
+from reconciler.plan.digests import post_hash_sql
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
 from reconciler.state.columnar import attribute_counts, col, quote
@@ -257,6 +258,7 @@ def diff(
     policies: dict[str, Policy],
     hash_key: bytes,
     replace: Replace | None = None,
+    stored_view: str = "stored",
 ) -> tuple[Iterator[tuple[str, int]], DiffResult]:
     """The changes, as spool lines (one per user, ordered by user) with their data points.
 
@@ -293,7 +295,7 @@ def diff(
     joined = [x for a in listed for x in _stage_join(a, replace)]
     join = (
         "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
-        f"{', '.join(joined)} FROM desired_wide d FULL OUTER JOIN stored s "
+        f"{', '.join(joined)} FROM desired_wide d FULL OUTER JOIN {stored_view} s "
         "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
     )
     kinds = ", ".join(_stage_kind(a) for a in listed)
@@ -303,13 +305,16 @@ def diff(
     keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
     flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
     repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
+    post = post_hash_sql(
+        [f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END" for a in listed if a.policy]
+    )
     # stages, so each expression is computed once, and the wire only for changed users
     changed = f"SELECT * FROM (SELECT *, {kinds} FROM ({join})) WHERE {any_change}"
     if listed:
         changed = f"SELECT *, {cells} FROM ({changed})"
     con.execute(
         f"CREATE OR REPLACE TABLE changes AS SELECT k, u, {_line_sql(listed)} "
-        f"AS line, points, {flags} AS doubts, {repl} AS replaced"
+        f"AS line, points, {flags} AS doubts, {repl} AS replaced, {post} AS post"
         f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed}))"
     )
     con.execute("DROP VIEW desired_wide")

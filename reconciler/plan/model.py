@@ -119,6 +119,15 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class DigestFile:
+    """The digests a plan leaves for the next one (plan/digests.py; Parquet: k, u, x, vals)."""
+
+    path: Path
+    fingerprint: str
+    rows: int
+
+
+@dataclass(frozen=True)
 class Plan:
     plan_id: str
     workspace: str
@@ -137,6 +146,8 @@ class Plan:
     warnings: tuple[str, ...] = ()  # about the workspace itself (e.g. braze_id-keyed sources)
     endpoint: str = ""  # the Braze REST endpoint apply would write to
     mask_key: str = ""  # keys the tags that keep masked identifiers distinct (masking.py)
+    # what this plan saw, per user, for the next plan once it is applied (plan/digests.py)
+    digests: DigestFile | None = None
 
     @property
     def has_changes(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
 import hashlib
@@ -18,6 +19,7 @@ from reconciler.plan.model import (
     FORMAT_VERSION,
     AttributeChange,
     Binding,
+    DigestFile,
     GuardResult,
     Plan,
     ResourceChange,
@@ -42,6 +44,7 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | No
     """
     header = dataclasses.asdict(plan)
     header.pop("deltas_path")
+    header.pop("digests")
     header["format_version"] = FORMAT_VERSION
     header["inputs"] = inputs
     header["events"] = plan.events.to_header()
@@ -49,6 +52,16 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | No
     if plan.events.spool_path is not None:
         spools.append(plan.events.spool_path)
     header["deltas_lines"] = _digest_spool(plan.deltas_path, None)
+    if plan.digests is not None:
+        # the next plan's digests ride along as base64 lines after the events, so that the
+        # apply of a reviewed plan can keep them (plan/digests.py)
+        packed = path.with_name(path.name + ".digests.tmp")
+        _pack_digests(plan.digests.path, packed)
+        spools.append(packed)
+        header["events_lines"] = (
+            _digest_spool(plan.events.spool_path, None) if plan.events.spool_path else 0
+        )
+        header["digests"] = {"fingerprint": plan.digests.fingerprint, "rows": plan.digests.rows}
     digest = _header_digest(header)
     for spool in spools:
         _digest_spool(spool, digest)
@@ -72,6 +85,23 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | No
             tmp.unlink()
         tmp = sealed
     tmp.replace(path)
+    if plan.digests is not None:
+        spools[-1].unlink(missing_ok=True)
+
+
+DIGEST_LINE = 3 << 18  # raw bytes per base64 line (1 MiB of text)
+
+
+def _pack_digests(parquet: Path, out: Path) -> None:
+    with parquet.open("rb") as fh, gzip.open(out, "wb", compresslevel=1) as gz:
+        while chunk := fh.read(DIGEST_LINE):
+            gz.write(base64.b64encode(chunk) + b"\n")
+
+
+def _unpack_digests(packed: Path, parquet: Path) -> None:
+    with packed.open("rb") as fh, parquet.open("wb") as out:
+        for line in fh:
+            out.write(base64.b64decode(line))
 
 
 CHUNK = 1 << 20
@@ -102,26 +132,29 @@ def _header_digest(header: dict[str, Any]) -> Any:
     return hashlib.sha256((json.dumps(canonical, sort_keys=True) + "\n").encode())
 
 
-def _split_lines(source: Any, first: int, digest: Any, out: Any, rest: Any) -> None:
-    """Copy `source` in 1 MiB chunks: its first `first` lines to `out`, the others to `rest`,
-    every byte through `digest` (no per-line Python: a first sync has a million lines)."""
-    left = first
+def _split_lines(source: Any, parts: list[tuple[int, Any]], digest: Any, rest: Any) -> None:
+    """Copy `source` in 1 MiB chunks: each part's count of lines to its file in turn, the
+    others to `rest`, every byte through `digest` (no per-line Python: a first sync has a
+    million lines)."""
+    queue = list(parts)
     while chunk := source.read(CHUNK):
         digest.update(chunk)
-        if left <= 0:
-            rest.write(chunk)
-            continue
-        lines = chunk.count(b"\n")
-        if lines < left:
-            out.write(chunk)
-            left -= lines
-            continue
-        cut = 0
-        for _ in range(left):  # the boundary is in this chunk
-            cut = chunk.index(b"\n", cut) + 1
-        out.write(chunk[:cut])
-        rest.write(chunk[cut:])
-        left = 0
+        while chunk:
+            if not queue:
+                rest.write(chunk)
+                break
+            left, out = queue[0]
+            lines = chunk.count(b"\n")
+            if lines < left:
+                out.write(chunk)
+                queue[0] = (left - lines, out)
+                break
+            cut = 0
+            for _ in range(left):  # the boundary is in this chunk
+                cut = chunk.index(b"\n", cut) + 1
+            out.write(chunk[:cut])
+            chunk = chunk[cut:]
+            queue.pop(0)
 
 
 def load_plan(
@@ -146,11 +179,17 @@ def load_plan(
             events_spool = spool_dir / f"saved-{name}.events.jsonl.gz"
             digest = _header_digest(header)
             delta_lines = int(header.get("deltas_lines", 0))
+            packed = spool_dir / f"saved-{name}.digests.b64"
             with (
                 gzip.open(spool, "wb", compresslevel=1) as out,
                 gzip.open(events_spool, "wb", compresslevel=1) as events_out,
+                packed.open("wb") as digests_out,
             ):
-                _split_lines(fh, delta_lines, digest, out, events_out)
+                if "events_lines" in header:
+                    events = int(header["events_lines"])
+                    _split_lines(fh, [(delta_lines, out), (events, events_out)], digest, digests_out)
+                else:
+                    _split_lines(fh, [(delta_lines, out)], digest, events_out)
     except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
         raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
     if header.get("format_version") != FORMAT_VERSION:
@@ -168,7 +207,15 @@ def load_plan(
             hint="run `reconciler plan --out FILE` again",
         )
     try:
-        return _plan_from_header(header, spool, events_spool), dict(header.get("inputs", {}))
+        plan = _plan_from_header(header, spool, events_spool)
+        if isinstance(header.get("digests"), dict):
+            parquet = spool_dir / f"saved-{name}.digests.parquet"
+            _unpack_digests(packed, parquet)
+            found = header["digests"]
+            plan = dataclasses.replace(
+                plan, digests=DigestFile(parquet, str(found["fingerprint"]), int(found["rows"]))
+            )
+        return plan, dict(header.get("inputs", {}))
     except (ValueError, KeyError, TypeError) as e:  # hashed but not a plan we can read
         raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
 

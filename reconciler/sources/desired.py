@@ -39,7 +39,14 @@ from reconciler.sources.fastpath import (
     sql_literal,
     visible,
 )
-from reconciler.sources.ingest import RawTable, load_parts, load_raw, raw_value
+from reconciler.sources.ingest import (
+    RawTable,
+    materialize,
+    prepare_parts,
+    prepare_raw,
+    raw_value,
+    release,
+)
 from reconciler.sources.reader import source_format
 from reconciler.sources.remote import Options, RemotePath, is_remote, resolve
 from reconciler.state.values import canonical_value
@@ -105,10 +112,13 @@ class Desired:
     skipped: list[Diagnostic] = field(default_factory=list)
     audience_members: dict[str, int] = field(default_factory=dict)
     sources: list[SourceTable] = field(default_factory=list)
+    # cells with a value of the users a selector left out of `sources` (unchanged since the
+    # digests were taken: plan/digests.py), counted without typing them again
+    untyped_values: int = 0
 
     def value_count(self) -> int:
         """Cells with a value: what a full resend would cost in data points."""
-        total = 0
+        total = self.untyped_values
         for src in self.sources:
             if src.audience is not None:
                 counted = f"SELECT count(*) FROM {src.table}"
@@ -168,23 +178,56 @@ def open_workdb(workdir: Path | None, memory_limit: str | None = None) -> duckdb
     return con
 
 
+@dataclass
+class Prepared:
+    """One source opened but not typed yet: what a selector needs to pick its rows."""
+
+    name: str  # its work-table stem, e.g. sync_0
+    raw: RawTable  # prepared (ingest.prepare_raw): nothing materialised yet
+    id_kind: str
+    id_column: str
+    attrs: list[AttributeDef]  # an attribute sync's columns, in order (none: an audience)
+    audience: str | None = None  # an audience mapping's attribute
+    spec: Any = None
+
+
+# A selector sees every prepared source and the work database, and names for each source the
+# work table of the row numbers to type (`row_no`), or None for all of them. It may also set
+# Desired.untyped_values and count audience members it left out (plan/digests.py).
+Selector = Any
+
+
 def build_desired(
-    m: Manifests, workdir: Path | None = None, con: duckdb.DuckDBPyConnection | None = None
+    m: Manifests,
+    workdir: Path | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    select: Selector | None = None,
 ) -> Desired:
     """Read every source; raise SourceDataError listing the first 20 bad rows and the total.
 
     `con` is a work database to build in (see open_workdb), which stays the caller's to close
-    (a LedgerPreload may be using it); by default a new one, closed here on failure.
+    (a LedgerPreload may be using it); by default a new one, closed here on failure. With
+    `select`, every source is opened first and only the rows it picks are typed.
     """
     owned = con is None
     con = con if con is not None else open_workdb(workdir)
     desired = Desired(con)
     bad: list[Diagnostic] = []
     try:
-        for n, sync in enumerate(m.attribute_syncs):
-            _read_sync(m, sync, desired, bad, f"sync_{n}")
-        for n, mapping in enumerate(m.audience_mappings):
-            _read_mapping(m, mapping, desired, bad, f"mapping_{n}")
+        prepared = [
+            _prepare_sync(m, sync, desired, f"sync_{n}")
+            for n, sync in enumerate(m.attribute_syncs)
+        ]
+        prepared += [
+            _prepare_mapping(m, mapping, desired, f"mapping_{n}")
+            for n, mapping in enumerate(m.audience_mappings)
+        ]
+        keep: dict[str, str | None] = select(con, desired, prepared) if select else {}
+        for source in prepared:
+            if source.audience is None:
+                _type_sync(source, desired, bad, keep.get(source.name))
+            else:
+                _type_mapping(source, desired, bad, keep.get(source.name))
     except BaseException:
         if owned:
             con.close()
@@ -254,15 +297,16 @@ def _load(
     requested: list[str],
     options: Options | None = None,
 ) -> RawTable:
+    """The source opened for reading (ingest.prepare_raw): `materialize` copies its rows."""
     if is_remote(path):
         objects = resolve(path, options or Options())
         paths = [RemotePath(o.url, options or Options()) for o in objects]
         kind = source_format(paths[0], fmt)
         if len(paths) == 1:
-            return load_raw(con, name, paths[0], kind, paths[0].url, requested)
-        return load_parts(con, name, paths, kind, requested)
+            return prepare_raw(con, name, paths[0], kind, paths[0].url, requested)
+        return prepare_parts(con, name, paths, kind, requested)
     full = m.path(path)
-    return load_raw(con, name, full, source_format(full, fmt), str(full), requested)
+    return prepare_raw(con, name, full, source_format(full, fmt), str(full), requested)
 
 
 def remote_options(spec: Any) -> Options:
@@ -442,6 +486,12 @@ def _read_sync(
     bad: list[Diagnostic],
     name: str,
 ) -> None:
+    _type_sync(_prepare_sync(m, sync, desired, name), desired, bad, None)
+
+
+def _prepare_sync(
+    m: Manifests, sync: Resource[AttributeSyncSpec], desired: Desired, name: str
+) -> Prepared:
     spec = sync.spec
     id_kind = _id_kind(m, spec.integration)
     attrs = [m.attributes[a].definition for a in spec.columns.values()]
@@ -461,9 +511,18 @@ def _read_sync(
     )
     missing = [c for c in requested if c not in raw.header]
     if missing and raw.header and raw.display.endswith(".csv"):
+        release(desired.con, raw)
         raise SourceDataError(
             [Diagnostic(Location(raw.display, 1, 1), f"missing columns: {', '.join(missing)}")]
         )
+    return Prepared(name, raw, id_kind, spec.identifier_column, attrs, None, spec)
+
+
+def _type_sync(
+    source: Prepared, desired: Desired, bad: list[Diagnostic], keep: str | None
+) -> None:
+    spec, name, attrs = source.spec, source.name, source.attrs
+    raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, attrs)
     _slow_rows(desired.con, typed, spec.identifier_column, "empty identifier")
     dups = _duplicates(desired.con, typed, spec.identifier_column, "identifier")
@@ -476,7 +535,7 @@ def _read_sync(
     bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
     out = f"src_{name}"
     _insert(desired.con, typed, dups, problem_rows, out)
-    desired.sources.append(SourceTable(out, id_kind, tuple(a.name for a in attrs)))
+    desired.sources.append(SourceTable(out, source.id_kind, tuple(a.name for a in attrs)))
     _drop_work(desired.con, typed)
 
 
@@ -487,6 +546,12 @@ def _read_mapping(
     bad: list[Diagnostic],
     name: str,
 ) -> None:
+    _type_mapping(_prepare_mapping(m, mapping, desired, name), desired, bad, None)
+
+
+def _prepare_mapping(
+    m: Manifests, mapping: Resource[AudienceMappingSpec], desired: Desired, name: str
+) -> Prepared:
     spec = mapping.spec
     integration = m.integrations.get(spec.integration)
     attribute = mapping_attribute(spec, integration.spec if integration else None)
@@ -506,6 +571,15 @@ def _read_mapping(
         [column],
         remote_options(spec.members),
     )
+    return Prepared(name, raw, id_kind, column, [], attribute, spec)
+
+
+def _type_mapping(
+    source: Prepared, desired: Desired, bad: list[Diagnostic], keep: str | None
+) -> None:
+    name, column, attribute = source.name, source.id_column, source.audience
+    assert attribute is not None
+    raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, [])
     _slow_rows(desired.con, typed, column, "empty or missing identifier")
     dups = _duplicates(desired.con, typed, column, "member")
@@ -517,8 +591,11 @@ def _read_mapping(
         [sorted(dups)],
     )
     rows = desired.con.execute(f"SELECT count(*) FROM {out}").fetchall()
-    desired.audience_members[attribute] = int(rows[0][0])  # distinct members
-    desired.sources.append(SourceTable(out, id_kind, (), attribute))
+    # distinct members (a selector may have counted the ones it left out already)
+    desired.audience_members[attribute] = desired.audience_members.get(attribute, 0) + int(
+        rows[0][0]
+    )
+    desired.sources.append(SourceTable(out, source.id_kind, (), attribute))
     _drop_work(desired.con, typed)
 
 

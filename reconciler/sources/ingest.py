@@ -32,12 +32,40 @@ PART_SHIFT = 40  # a multi-object source numbers rows part << 40 | row (2^40 row
 
 
 @dataclass(frozen=True)
+class Scan:
+    """How to read a prepared source's raw cells, before any table holds them.
+
+    `row` is the row number's expression and `cells` the (cN, tN) expressions, over `source`
+    (a file scan or a work table); `hashed` are the expressions a row's digest hashes: the
+    file's own typed values where it has them, which is cheaper than their text and says the
+    same (plan/digests.py)."""
+
+    source: str
+    row: str
+    cells: tuple[str, ...]
+    hashed: tuple[str, ...]
+    drops: tuple[str, ...] = ()  # work objects to drop with the source ("TABLE x")
+
+
+@dataclass(frozen=True)
 class RawTable:
     name: str
     display: str
     header: tuple[str, ...]  # the file's own columns, for column numbers in messages
     requested: tuple[str, ...]  # c0, c1, … in this order
     parts: tuple[str, ...] = ()  # the objects of a globbed remote source, in order
+    scan: Scan | None = None  # set until `materialize` creates table `name`
+
+    def digest_sql(self) -> str:
+        """(row_no, c0, t0, h): every row's identifier cell and a 64-bit hash of its other
+        requested cells, straight from the scan (no text conversion of typed columns)."""
+        assert self.scan is not None
+        sc = self.scan
+        hashed = ", ".join(sc.hashed) or "NULL"
+        return (
+            f"SELECT {sc.row} AS row_no, {sc.cells[0]}, hash({hashed}) AS h "
+            f"FROM {sc.source}"
+        )
 
     def column_no(self, column: str) -> int:
         return self.header.index(column) + 1 if column in self.header else 1
@@ -49,14 +77,14 @@ class RawTable:
         return self.parts[row_no >> PART_SHIFT], row_no & ((1 << PART_SHIFT) - 1)
 
 
-def load_parts(
+def prepare_parts(
     con: duckdb.DuckDBPyConnection,
     name: str,
     paths: Sequence[RemotePath],
     fmt: str,
     requested: Sequence[str],
 ) -> RawTable:
-    """Every object of a globbed source as one raw table, each row numbered by its object."""
+    """Every object of a globbed source as one work table, each row numbered by its object."""
     header: tuple[str, ...] = ()
     for n, path in enumerate(paths):
         part = load_raw(con, f"{name}_p{n}", path, fmt, path.url, requested)
@@ -64,11 +92,24 @@ def load_parts(
         cols = ", ".join(f"c{i}, t{i}" for i in range(len(requested)))
         select = f"SELECT ({n}::BIGINT << {PART_SHIFT}) | row_no AS row_no, {cols} FROM {part.name}"
         if n == 0:
-            con.execute(f"CREATE TABLE {name} AS {select}")
+            con.execute(f"CREATE TABLE {name}_parts AS {select}")
         else:
-            con.execute(f"INSERT INTO {name} {select}")
+            con.execute(f"INSERT INTO {name}_parts {select}")
         con.execute(f"DROP TABLE {part.name}")
-    return RawTable(name, paths[0].url, header, tuple(requested), tuple(p.url for p in paths))
+    scan = _table_scan(f"{name}_parts", len(requested))
+    return RawTable(
+        name, paths[0].url, header, tuple(requested), tuple(p.url for p in paths), scan
+    )
+
+
+def load_parts(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    paths: Sequence[RemotePath],
+    fmt: str,
+    requested: Sequence[str],
+) -> RawTable:
+    return materialize(con, prepare_parts(con, name, paths, fmt, requested))
 
 
 def load_raw(
@@ -79,7 +120,24 @@ def load_raw(
     display: str,
     requested: Sequence[str],
 ) -> RawTable:
-    """Create table `name`; a file that cannot be read is a located SourceDataError.
+    """Create table `name` (prepare_raw, then materialize every row)."""
+    return materialize(con, prepare_raw(con, name, path, fmt, display, requested))
+
+
+def prepare_raw(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path | RemotePath,
+    fmt: str,
+    display: str,
+    requested: Sequence[str],
+) -> RawTable:
+    """Open a source for reading; a file that cannot be read is a located SourceDataError.
+
+    Nothing is copied yet where the file can be scanned again (a local Parquet file); a CSV
+    file is read once into a work table. `materialize` then creates table `name` from the
+    rows it is asked for, so a plan whose digests say most users did not change copies and
+    types only the rest (plan/digests.py).
 
     A RemotePath is read in place: DuckDB through the registered fsspec filesystem, the line
     reader through a stream."""
@@ -88,12 +146,43 @@ def load_raw(
     elif not path.is_file():
         raise SourceDataError([Diagnostic(Location(display), "cannot read: file not found")])
     if fmt == "csv":
-        header = _csv(con, name, path, display, requested)
+        header, scan = _csv(con, name, path, display, requested)
     elif fmt == "parquet":
-        header = _parquet(con, name, path, display, requested)
+        header, scan = _parquet(con, name, path, display, requested)
     else:
-        header = _python_rows(con, name, path, "jsonl", display, requested)
-    return RawTable(name, display, tuple(header), tuple(requested))
+        header, scan = _python_rows(con, name, path, "jsonl", display, requested)
+    return RawTable(name, display, tuple(header), tuple(requested), scan=scan)
+
+
+def materialize(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, keep: str | None = None
+) -> RawTable:
+    """Create table `name` (row_no, c0, t0, …) from the prepared scan: every row, or only the
+    rows whose row_no is in table `keep`. The filter sits under the text conversion, so the
+    rows left out cost nothing more."""
+    sc = raw.scan
+    if sc is None:
+        return raw
+    where = f" WHERE {sc.row} IN (SELECT row_no FROM {keep})" if keep else ""
+    con.execute(
+        f"CREATE TABLE {raw.name} AS SELECT {sc.row} AS row_no, {', '.join(sc.cells)} "
+        f"FROM {sc.source}{where}"
+    )
+    for drop in sc.drops:
+        con.execute(f"DROP {drop}")
+    return RawTable(raw.name, raw.display, raw.header, raw.requested, raw.parts)
+
+
+def release(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
+    """Drop a prepared source's work objects (when it was never materialised)."""
+    for drop in raw.scan.drops if raw.scan else ():
+        con.execute(f"DROP {drop.replace(' ', ' IF EXISTS ', 1)}")
+
+
+def _table_scan(table: str, width: int) -> Scan:
+    cells = tuple(f"c{i}, t{i}" for i in range(width))
+    hashed = tuple(f"c{i}, t{i}" for i in range(1, width))
+    return Scan(table, "row_no", cells, hashed, (f"TABLE {table}",))
 
 
 def _quote(identifier: str) -> str:
@@ -133,7 +222,7 @@ def _csv(
     path: Path | RemotePath,
     display: str,
     requested: Sequence[str],
-) -> list[str]:
+) -> tuple[list[str], Scan]:
     header = _csv_header(path, display)
     if not header:  # an empty file: the line reader makes the empty table
         return _python_rows(con, name, path, "csv", display, requested)
@@ -156,10 +245,8 @@ def _csv(
         # and it locates what it cannot read.
         con.execute(f"DROP TABLE IF EXISTS {name}_file")
         return _python_rows(con, name, path, "csv", display, requested)
-    select = ", ".join(["rowid + 2 AS row_no", *cols])
-    con.execute(f"CREATE TABLE {name} AS SELECT {select} FROM {name}_file")
-    con.execute(f"DROP TABLE {name}_file")
-    return header
+    hashed = tuple(_quote(c) for c in requested[1:] if c in header)
+    return header, Scan(f"{name}_file", "rowid + 2", tuple(cols), hashed, (f"TABLE {name}_file",))
 
 
 def _parquet(
@@ -168,14 +255,19 @@ def _parquet(
     path: Path | RemotePath,
     display: str,
     requested: Sequence[str],
-) -> list[str]:
+) -> tuple[list[str], Scan]:
+    """A local file is scanned in place (twice at most: its digests, then the rows asked
+    for); a remote one is copied once into a work table, so it is downloaded once."""
+    scan = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
+    drops: tuple[str, ...] = ()
     try:
-        con.execute(
-            f"CREATE TEMP TABLE {name}_file AS SELECT * FROM read_parquet({sql_literal(str(path))})"
-        )
+        if isinstance(path, RemotePath):
+            con.execute(f"CREATE TEMP TABLE {name}_file AS SELECT * FROM {scan}")
+            scan, drops = f"{name}_file", (f"TABLE {name}_file",)
+        described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     except duckdb.Error as e:
         raise SourceDataError([Diagnostic(Location(display), f"cannot read Parquet: {e}")]) from e
-    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {name}_file").fetchall()}
+    types = {row[0]: row[1] for row in described if row[0] != "file_row_number"}
     cols = []
     for i, column in enumerate(requested):
         if column not in types:
@@ -183,10 +275,8 @@ def _parquet(
             continue
         text, is_text = _parquet_text(_quote(column), types[column])
         cols.append(f"{text} AS c{i}, {is_text} AS t{i}")
-    select = ", ".join(["rowid + 1 AS row_no", *cols])
-    con.execute(f"CREATE TABLE {name} AS SELECT {select} FROM {name}_file")
-    con.execute(f"DROP TABLE {name}_file")
-    return list(types)
+    hashed = tuple(_quote(c) for c in requested[1:] if c in types)
+    return list(types), Scan(scan, "file_row_number + 1", tuple(cols), hashed, drops)
 
 
 def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:
@@ -217,7 +307,7 @@ def _python_rows(
     fmt: str,
     display: str,
     requested: Sequence[str],
-) -> list[str]:
+) -> tuple[list[str], Scan]:
     """Load through the row reader (JSONL always; CSV that DuckDB's strict reader refused)."""
     fields: list[tuple[str, pa.DataType]] = [("row_no", pa.int64())]
     for i in range(len(requested)):
@@ -228,12 +318,12 @@ def _python_rows(
     for batch in _row_batches(path, fmt, display, requested, schema, header):
         con.register("_jsonl_batch", batch)
         if not created:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _jsonl_batch")
+            con.execute(f"CREATE TABLE {name}_rows AS SELECT * FROM _jsonl_batch")
             created = True
         else:
-            con.execute(f"INSERT INTO {name} SELECT * FROM _jsonl_batch")
+            con.execute(f"INSERT INTO {name}_rows SELECT * FROM _jsonl_batch")
         con.unregister("_jsonl_batch")
-    return list(header)
+    return list(header), _table_scan(f"{name}_rows", len(requested))
 
 
 def _row_batches(

@@ -226,6 +226,11 @@ class StateReader(Protocol):
         `workdir`, and the log since it, both from one read snapshot (state/columnar.py)."""
         ...
 
+    def plan_digests(self, workdir: Path) -> tuple[str, Path] | None:
+        """The digests the last apply kept (plan/digests.py): (fingerprint, a Parquet file in
+        `workdir`), or None."""
+        ...
+
     def last_drift(self) -> dict[str, Any] | None:
         """What the last `drift` run found (StateStore.note_drift), if any run was recorded."""
         ...
@@ -324,6 +329,10 @@ class StateStore(StateReader, Protocol):
         ...
 
     def finish_apply(self, apply_id: str, status: ApplyStatus) -> None: ...
+
+    def put_plan_digests(self, fingerprint: str, path: Path, rows: int) -> None:
+        """Keep a plan's digests for the next plan (needs the lock)."""
+        ...
 
     def put_resource(
         self, address: str, spec: Mapping[str, Any], *, remote_id: str | None

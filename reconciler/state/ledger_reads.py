@@ -8,9 +8,11 @@ in a private DuckDB work database, so a drift run's several reads cost one mater
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
+import uuid
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -69,6 +71,21 @@ class ColumnarReads:
     def last_drift(self) -> dict[str, Any] | None:
         rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
         return dict(json.loads(rows[0][0])) if rows else None
+
+    def plan_digests(self, workdir: Path) -> tuple[str, Path] | None:
+        """The digests the last apply left (plan/digests.py) as (fingerprint, Parquet file in
+        `workdir`), or None. A cache: anything that does not check out reads as none."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'plan_digests'")
+        if not rows:
+            return None
+        info = json.loads(rows[0][0])
+        chunks = self._query("SELECT chunk, data FROM plan_digests ORDER BY chunk")
+        data = b"".join(bytes(d) for _, d in chunks)
+        if hashlib.sha256(data).hexdigest() != info.get("sha256"):
+            return None  # replaced between the two reads, or damaged
+        path = workdir / f"digests-{uuid.uuid4().hex[:8]}.parquet"
+        path.write_bytes(data)
+        return str(info["fingerprint"]), path
 
     def ledger_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot (as a Parquet file in `workdir`) and the log: what a plan diffs against."""
@@ -206,6 +223,21 @@ class ColumnarCompaction(ColumnarReads):
 
     @abstractmethod
     def meta(self) -> StateMeta: ...
+
+    @abstractmethod
+    def _replace_digests(self, info: str, chunks: list[bytes]) -> None:
+        """In ONE locked transaction: the digests' chunks and their description."""
+        ...
+
+    def put_plan_digests(self, fingerprint: str, path: Path, rows: int) -> None:
+        """Keep a plan's digests for the next plan (the caller holds the lock)."""
+        data = path.read_bytes()
+        info = json.dumps(
+            {"fingerprint": fingerprint, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()},
+            sort_keys=True,
+        )
+        step = SNAPSHOT_CHUNK_BYTES
+        self._replace_digests(info, [data[i : i + step] for i in range(0, len(data), step)])
 
     def log_cells(self) -> int:
         """Cells in the log since the snapshot: what every plan overlays until compaction."""

@@ -124,7 +124,15 @@ def _v3_columnar_ledger(conn: sqlite3.Connection) -> None:
 # The ledger becomes columnar (docs/state.md): a Parquet snapshot and a log of batch blobs.
 V3 = Migration(3, "columnar ledger: snapshot and log of batches", (_v3_columnar_ledger,))
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3)
+# The digests a plan leaves for the next one (plan/digests.py): a cache, described in
+# meta.plan_digests; losing it costs one plan that reads everything.
+V4 = Migration(
+    4,
+    "plan digests: what the last applied plan saw, per user",
+    ("CREATE TABLE plan_digests (chunk INTEGER PRIMARY KEY, data BLOB NOT NULL)",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4)
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL

@@ -126,7 +126,13 @@ def _v3_columnar_ledger(conn: psycopg.Connection) -> None:
 
 V3 = PgMigration(3, "columnar ledger: snapshot and log of batches", (_v3_columnar_ledger,))
 
-PG_MIGRATIONS: tuple[PgMigration, ...] = (V1, V2, V3)
+V4 = PgMigration(
+    4,
+    "plan digests: what the last applied plan saw, per user",
+    ("CREATE TABLE plan_digests (chunk integer PRIMARY KEY, data bytea NOT NULL)",),
+)
+
+PG_MIGRATIONS: tuple[PgMigration, ...] = (V1, V2, V3, V4)
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL

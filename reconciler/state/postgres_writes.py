@@ -528,6 +528,19 @@ class PostgresWrites:
 
         self._write(tx)
 
+    def _replace_digests(self, info: str, chunks: list[bytes]) -> None:
+        def tx(c: psycopg.Connection) -> None:
+            c.execute("DELETE FROM plan_digests")
+            for n, chunk in enumerate(chunks):
+                c.execute("INSERT INTO plan_digests (chunk, data) VALUES (%s, %b)", (n, chunk))
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('plan_digests', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (info,),
+            )
+
+        self._write(tx)
+
     def _note_hash_key(self, c: psycopg.Connection) -> None:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""
         key = self._env_key

@@ -318,6 +318,16 @@ class SqliteWrites:
             )
             c.execute("DELETE FROM ledger_log WHERE seq <= ?", (info.upto_seq,))
 
+    def _replace_digests(self, info: str, chunks: list[bytes]) -> None:
+        with self._locked_tx() as c:
+            c.execute("DELETE FROM plan_digests")
+            c.executemany("INSERT INTO plan_digests (chunk, data) VALUES (?, ?)", enumerate(chunks))
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('plan_digests', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (info,),
+            )
+
     def _note_hash_key(self, c: sqlite3.Connection) -> None:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""
         key = self._env_key

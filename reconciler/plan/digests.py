@@ -1,0 +1,248 @@
+"""Row digests: a plan types and diffs only the users whose sources or ledger moved.
+
+Typing twenty million cells and joining them with the ledger costs far more than reading
+them, yet a daily export changes a few percent of its rows. So every plan leaves, per user,
+
+    x = hash(⊕ hash(n, h_n) over the user's rows in source n,  S)
+
+where h_n is a 64-bit hash of the row's raw cells as the file holds them (ingest.Scan) and
+S a hash of the user's ledger row as it will be once the plan is applied: the managed
+attributes' stored values, in name order, plus whether any unmanaged attribute still holds a
+value. An apply keeps the file in the state (`plan_digests`); the next plan computes the same
+x from the files and the ledger as they are, and a user whose x is unchanged provably has
+nothing to send: its rows are the ones that were typed and diffed, and its ledger holds what
+that diff wanted. Only the other users are copied, typed and joined.
+
+Nothing is trusted that could have moved: a row that changed, a user in doubt (the mark is in
+S), a drift repair, a failed or partial apply (S is not what was expected), another key for
+`pii` hashes, another manifest, another engine (`fingerprint`). Users with rows the plan
+skipped or refused are never recorded, so they are read again every time. `--replace` and
+RECONCILER_DIGESTS=off read everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reconciler.plan.model import DigestFile
+from reconciler.sources.desired import Desired, Prepared
+from reconciler.sources.fastpath import visible
+from reconciler.state.columnar import col, quote
+
+ENGINE = "reconciler-digests/1"  # bump whenever typing or the diff changes what a row means
+ENV = "RECONCILER_DIGESTS"
+MAX_SOURCES = 63  # a user's sources are a bit set in one UBIGINT
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "").strip().lower() not in ("off", "0", "false", "no")
+
+
+def fingerprint(prepared: Sequence[Prepared], managed: Sequence[str], key: bytes) -> str:
+    """What a raw row means: the engine, the manifests' source specs, the `pii` key."""
+    described: list[Any] = [ENGINE, duckdb.__version__, list(managed)]
+    described.append(hashlib.sha256(b"reconciler:digests:" + key).hexdigest())
+    for p in prepared:
+        spec = p.spec.model_dump(mode="json") if hasattr(p.spec, "model_dump") else str(p.spec)
+        described.append(
+            [
+                p.name,
+                p.id_kind,
+                p.id_column,
+                p.audience,
+                list(p.raw.requested),
+                [a.model_dump(mode="json") for a in p.attrs],
+                spec,
+            ]
+        )
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def stored_hash_sql(managed: Sequence[str], stored_attributes: Sequence[str], view: str) -> str:
+    """(k, u, s): S of every user of `view`, from its columns c0…cN (`stored_attributes`)."""
+    where = {a: col(i) for i, a in enumerate(stored_attributes)}
+    unmanaged = [where[a] for a in stored_attributes if a not in set(managed)]
+    flag = f"coalesce({', '.join(unmanaged)}) IS NOT NULL" if unmanaged else "false"
+    values = [f"{where[a]}::VARCHAR" if a in where else "NULL::VARCHAR" for a in managed]
+    return (
+        f"SELECT id_kind AS k, user_id AS u, hash({', '.join([flag, *values])}) AS s "
+        f"FROM {view}"
+    )
+
+
+def post_hash_sql(posts: Sequence[str]) -> str:
+    """S of a changed user once applied, from its post values (managed attributes, by name)."""
+    return f"hash({', '.join(['false', *(f'({p})::VARCHAR' for p in posts)])})"
+
+
+class DigestSelector:
+    """build_desired's selector (see there), then `finish` writes the next digests."""
+
+    def __init__(
+        self,
+        stored_attributes: Sequence[str],
+        cached: tuple[str, Path] | None,
+        key: bytes,
+        *,
+        use_cache: bool = True,
+    ) -> None:
+        self.stored_attributes = tuple(stored_attributes)
+        self.cached = cached
+        self.key = key
+        self.use_cache = use_cache
+        self.fingerprint = ""
+        self.hit = False  # the cached digests applied: only dirty users were typed
+        self.clean = 0
+        self.sources: list[Prepared] = []
+        self.ok = False  # the keys were computed: `finish` can write the next digests
+
+    @property
+    def stored_view(self) -> str:
+        """The ledger the diff joins: only the dirty users' rows when the digests applied."""
+        return "stored_dirty" if self.hit else "stored"
+
+    def __call__(
+        self, con: duckdb.DuckDBPyConnection, desired: Desired, prepared: list[Prepared]
+    ) -> dict[str, str | None]:
+        self.sources = prepared
+        managed = sorted(desired.policies)
+        self.managed = managed
+        self.fingerprint = fingerprint(prepared, managed, self.key)
+        if len(prepared) > MAX_SOURCES:
+            return {}
+        terms = []
+        for n, p in enumerate(prepared):
+            tidy = f"t0 AND {visible('c0')} AND {visible('right(c0, 1)')}"
+            con.execute(
+                f"CREATE OR REPLACE TABLE dig_{n} AS SELECT row_no, CASE WHEN {tidy} THEN c0 "
+                f"END AS uid, h FROM ({p.raw.digest_sql()})"
+            )
+            terms.append(
+                f"SELECT {quote(p.id_kind)} AS k, uid AS u, {n}::UTINYINT AS n, "
+                f"hash({n}::UTINYINT, h) AS term FROM dig_{n}"
+            )
+        union = " UNION ALL ".join(terms) if terms else (
+            "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u, 0::UTINYINT AS n, "
+            "0::UBIGINT AS term WHERE false"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE dig_src AS SELECT k, u, bit_xor(term) AS xs, "
+            "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup, count(*) AS rows "
+            f"FROM ({union}) GROUP BY k, u"
+        )
+        untidy = con.execute("SELECT count(*) FROM dig_src WHERE u IS NULL").fetchall()[0][0]
+        con.execute(
+            "CREATE OR REPLACE TABLE dig_stored AS "
+            + stored_hash_sql(managed, self.stored_attributes, "stored")
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE dig_keys AS SELECT coalesce(a.k, b.k) AS k, "
+            "coalesce(a.u, b.u) AS u, a.xs, coalesce(a.dup, false) AS dup, b.s, "
+            "hash(a.xs, b.s) AS x FROM (SELECT * FROM dig_src WHERE u IS NOT NULL) a "
+            "FULL OUTER JOIN dig_stored b ON a.k = b.k AND a.u = b.u"
+        )
+        self.ok = untidy == 0
+        cache = self._cache(con)
+        if cache is None or not self.ok:
+            # nothing to trust: every user is typed (and, when the keys are sound, recorded)
+            con.execute("CREATE OR REPLACE TABLE dig_clean (k VARCHAR, u VARCHAR, x UBIGINT, "
+                        "vals BIGINT)")
+            con.execute("CREATE OR REPLACE TABLE dig_dirty AS SELECT * FROM dig_keys")
+            for n in range(len(prepared)):
+                con.execute(f"CREATE OR REPLACE VIEW keep_all_{n} AS SELECT row_no FROM dig_{n}")
+            return {}
+        self.hit = True
+        con.execute(
+            "CREATE OR REPLACE TABLE dig_clean AS SELECT d.k, d.u, d.x, c.vals FROM dig_keys d "
+            f"JOIN {cache} c ON c.k = d.k AND c.u = d.u AND c.x = d.x WHERE NOT d.dup"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE dig_dirty AS SELECT * FROM dig_keys d "
+            "ANTI JOIN dig_clean c ON c.k = d.k AND c.u = d.u"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW stored_dirty AS SELECT s.* FROM stored s "
+            "SEMI JOIN dig_dirty d ON d.k = s.id_kind AND d.u = s.user_id"
+        )
+        keep: dict[str, str | None] = {}
+        for n, p in enumerate(prepared):
+            con.execute(
+                f"CREATE OR REPLACE TABLE keep_{n} AS SELECT row_no FROM dig_{n} r "
+                f"SEMI JOIN dig_dirty d ON d.k = {quote(p.id_kind)} AND d.u = r.uid"
+            )
+            keep[p.name] = f"keep_{n}"
+            con.execute(f"CREATE OR REPLACE VIEW keep_all_{n} AS SELECT row_no FROM keep_{n}")
+            if p.audience is not None:
+                clean = con.execute(
+                    f"SELECT count(*) FROM dig_{n} r SEMI JOIN dig_clean c "
+                    f"ON c.k = {quote(p.id_kind)} AND c.u = r.uid"
+                ).fetchall()[0][0]
+                desired.audience_members[p.audience] = int(clean)
+        row = con.execute("SELECT count(*), coalesce(sum(vals), 0) FROM dig_clean").fetchall()
+        self.clean, desired.untyped_values = int(row[0][0]), int(row[0][1])
+        return keep
+
+    def _cache(self, con: duckdb.DuckDBPyConnection) -> str | None:
+        if not self.use_cache or self.cached is None or self.cached[0] != self.fingerprint:
+            return None
+        try:
+            con.execute(
+                "CREATE OR REPLACE TABLE dig_cache AS SELECT k::VARCHAR AS k, u::VARCHAR AS u, "
+                f"x::UBIGINT AS x, vals::BIGINT AS vals FROM read_parquet({quote(str(self.cached[1]))})"
+            )
+        except duckdb.Error:
+            return None  # unreadable: plan everything, and the next apply replaces it
+        return "dig_cache"
+
+    def finish(
+        self, con: duckdb.DuckDBPyConnection, desired: Desired, out: Path
+    ) -> DigestFile | None:
+        """Write the digests of this plan's outcome: x of every user once it is applied."""
+        if not self.ok:
+            return None
+        counted = []
+        for src in desired.sources:
+            if src.audience is not None:
+                counted.append(f"SELECT {quote(src.id_kind)} AS k, uid AS u, 1 AS v FROM {src.table}")
+            elif src.attributes:
+                total = " + ".join(
+                    f"CAST(v{j} IS NOT NULL AS BIGINT)" for j in range(1, len(src.attributes) + 1)
+                )
+                counted.append(f"SELECT {quote(src.id_kind)} AS k, uid AS u, {total} AS v FROM {src.table}")
+        vals = (
+            f"SELECT k, u, sum(v) AS vals FROM ({' UNION ALL '.join(counted)}) GROUP BY k, u"
+            if counted
+            else "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u, 0::BIGINT AS vals WHERE false"
+        )
+        # a user with a row the plan left out (skipped, refused, a duplicate) is not recorded
+        dropped = []
+        by_name = {f"src_{p.name}": (n, p) for n, p in enumerate(self.sources)}
+        for src in desired.sources:
+            n, p = by_name[src.table]
+            dropped.append(
+                f"SELECT {quote(p.id_kind)} AS k, r.uid AS u FROM dig_{n} r "
+                f"WHERE r.uid IS NOT NULL AND r.row_no IN (SELECT row_no FROM keep_all_{n}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {src.table} t WHERE t.uid = r.uid)"
+            )
+        left_out = " UNION ALL ".join(dropped) if dropped else (
+            "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u WHERE false"
+        )
+        con.execute(f"CREATE OR REPLACE TABLE dig_out AS {left_out}")
+        con.execute(
+            f"COPY (SELECT k, u, x, vals FROM dig_clean UNION ALL "
+            f"SELECT d.k, d.u, hash(d.xs, CASE WHEN c.k IS NULL THEN d.s ELSE c.post END) AS x, "
+            f"coalesce(v.vals, 0) AS vals FROM dig_dirty d "
+            f"LEFT JOIN changes c ON c.k = d.k AND c.u = d.u "
+            f"LEFT JOIN ({vals}) v ON v.k = d.k AND v.u = d.u "
+            f"ANTI JOIN dig_out o ON o.k = d.k AND o.u = d.u WHERE NOT d.dup) "
+            f"TO {quote(str(out))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({quote(str(out))})").fetchall()
+        return DigestFile(out, self.fingerprint, int(rows[0][0]))
