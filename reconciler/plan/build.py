@@ -106,6 +106,8 @@ def build_plan(
             key,
             replace,
             stored_view=selector.stored_view,
+            # the flip guard's base: the ledger's audiences, counted in one narrow scan
+            counted={n for n, p in desired.policies.items() if p.audience},
         )
         plan = _assemble(m, desired, state, result, deltas, view.meta, inputs_hash, spool_dir)
         # the same user gets the same tag in every plan of this state, and nobody without

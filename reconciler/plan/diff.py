@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,6 +259,7 @@ def diff(
     hash_key: bytes,
     replace: Replace | None = None,
     stored_view: str = "stored",
+    counted: Collection[str] | None = None,
 ) -> tuple[Iterator[tuple[str, int]], DiffResult]:
     """The changes, as spool lines (one per user, ordered by user) with their data points.
 
@@ -306,7 +307,11 @@ def diff(
     flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
     repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
     post = post_hash_sql(
-        [f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END" for a in listed if a.policy]
+        [
+            f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END"
+            for a in listed
+            if a.policy
+        ]
     )
     # stages, so each expression is computed once, and the wire only for changed users
     changed = f"SELECT * FROM (SELECT *, {kinds} FROM ({join})) WHERE {any_change}"
@@ -318,12 +323,15 @@ def diff(
         f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed}))"
     )
     con.execute("DROP VIEW desired_wide")
-    result = _result(con, list(attrs.values()), stored_attributes)
+    result = _result(con, list(attrs.values()), stored_attributes, counted)
     return _lines(con), result
 
 
 def _result(
-    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], stored_attributes: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    attrs: Sequence[_Attr],
+    stored_attributes: Sequence[str],
+    counted: Collection[str] | None = None,
 ) -> DiffResult:
     result = DiffResult()
     if attrs:
@@ -345,7 +353,7 @@ def _result(
                 if a.policy is None:
                     result.removed_attributes.add(a.name)
     # acknowledged cells only: the marks of batches still in flight are not an audience yet
-    result.stored_counts = attribute_counts(con, stored_attributes)
+    result.stored_counts = attribute_counts(con, stored_attributes, only=counted)
     result.samples = _samples(con, attrs, result)
     return result
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,10 +72,7 @@ def stored_hash_sql(managed: Sequence[str], stored_attributes: Sequence[str], vi
     unmanaged = [where[a] for a in stored_attributes if a not in set(managed)]
     flag = f"coalesce({', '.join(unmanaged)}) IS NOT NULL" if unmanaged else "false"
     values = [f"{where[a]}::VARCHAR" if a in where else "NULL::VARCHAR" for a in managed]
-    return (
-        f"SELECT id_kind AS k, user_id AS u, hash({', '.join([flag, *values])}) AS s "
-        f"FROM {view}"
-    )
+    return f"SELECT id_kind AS k, user_id AS u, hash({', '.join([flag, *values])}) AS s FROM {view}"
 
 
 def post_hash_sql(posts: Sequence[str]) -> str:
@@ -100,6 +98,7 @@ class DigestSelector:
         self.fingerprint = ""
         self.hit = False  # the cached digests applied: only dirty users were typed
         self.clean = 0
+        self.dirty = -1  # users the digests could not vouch for (-1: not counted)
         self.sources: list[Prepared] = []
         self.ok = False  # the keys were computed: `finish` can write the next digests
 
@@ -128,13 +127,17 @@ class DigestSelector:
                 f"SELECT {quote(p.id_kind)} AS k, uid AS u, {n}::UTINYINT AS n, "
                 f"hash({n}::UTINYINT, h) AS term FROM dig_{n}"
             )
-        union = " UNION ALL ".join(terms) if terms else (
-            "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u, 0::UTINYINT AS n, "
-            "0::UBIGINT AS term WHERE false"
+        union = (
+            " UNION ALL ".join(terms)
+            if terms
+            else (
+                "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u, 0::UTINYINT AS n, "
+                "0::UBIGINT AS term WHERE false"
+            )
         )
         con.execute(
             "CREATE OR REPLACE TABLE dig_src AS SELECT k, u, bit_xor(term) AS xs, "
-            "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup, count(*) AS rows "
+            "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
             f"FROM ({union}) GROUP BY k, u"
         )
         untidy = con.execute("SELECT count(*) FROM dig_src WHERE u IS NULL").fetchall()[0][0]
@@ -142,31 +145,30 @@ class DigestSelector:
             "CREATE OR REPLACE TABLE dig_stored AS "
             + stored_hash_sql(managed, self.stored_attributes, "stored")
         )
-        con.execute(
-            "CREATE OR REPLACE TABLE dig_keys AS SELECT coalesce(a.k, b.k) AS k, "
-            "coalesce(a.u, b.u) AS u, a.xs, coalesce(a.dup, false) AS dup, b.s, "
-            "hash(a.xs, b.s) AS x FROM (SELECT * FROM dig_src WHERE u IS NOT NULL) a "
-            "FULL OUTER JOIN dig_stored b ON a.k = b.k AND a.u = b.u"
-        )
         self.ok = untidy == 0
-        cache = self._cache(con)
-        if cache is None or not self.ok:
+        cache = self._cache(con) if self.ok else None
+        self.hit = cache is not None
+        join = f"LEFT JOIN {cache} c ON c.k = j.k AND c.u = j.u" if cache else ""
+        clean = "coalesce(c.x = j.x AND NOT j.dup, false)" if cache else "false"
+        vals = "c.vals" if cache else "NULL::BIGINT"
+        # one statement: the users of the sources and of the ledger, their x, and whether the
+        # cached x vouches for them
+        con.execute(
+            f"CREATE OR REPLACE TABLE dig_keys AS SELECT j.*, {clean} AS clean, {vals} AS vals "
+            "FROM (SELECT coalesce(a.k, b.k) AS k, coalesce(a.u, b.u) AS u, a.xs, "
+            "coalesce(a.dup, false) AS dup, b.s, hash(a.xs, b.s) AS x "
+            "FROM (SELECT * FROM dig_src WHERE u IS NOT NULL) a "
+            f"FULL OUTER JOIN dig_stored b ON a.k = b.k AND a.u = b.u) j {join}"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW dig_clean AS SELECT k, u, x, vals FROM dig_keys WHERE clean"
+        )
+        con.execute("CREATE OR REPLACE VIEW dig_dirty AS SELECT * FROM dig_keys WHERE NOT clean")
+        if not self.hit:
             # nothing to trust: every user is typed (and, when the keys are sound, recorded)
-            con.execute("CREATE OR REPLACE TABLE dig_clean (k VARCHAR, u VARCHAR, x UBIGINT, "
-                        "vals BIGINT)")
-            con.execute("CREATE OR REPLACE TABLE dig_dirty AS SELECT * FROM dig_keys")
             for n in range(len(prepared)):
                 con.execute(f"CREATE OR REPLACE VIEW keep_all_{n} AS SELECT row_no FROM dig_{n}")
             return {}
-        self.hit = True
-        con.execute(
-            "CREATE OR REPLACE TABLE dig_clean AS SELECT d.k, d.u, d.x, c.vals FROM dig_keys d "
-            f"JOIN {cache} c ON c.k = d.k AND c.u = d.u AND c.x = d.x WHERE NOT d.dup"
-        )
-        con.execute(
-            "CREATE OR REPLACE TABLE dig_dirty AS SELECT * FROM dig_keys d "
-            "ANTI JOIN dig_clean c ON c.k = d.k AND c.u = d.u"
-        )
         con.execute(
             "CREATE OR REPLACE VIEW stored_dirty AS SELECT s.* FROM stored s "
             "SEMI JOIN dig_dirty d ON d.k = s.id_kind AND d.u = s.user_id"
@@ -185,17 +187,21 @@ class DigestSelector:
                     f"ON c.k = {quote(p.id_kind)} AND c.u = r.uid"
                 ).fetchall()[0][0]
                 desired.audience_members[p.audience] = int(clean)
-        row = con.execute("SELECT count(*), coalesce(sum(vals), 0) FROM dig_clean").fetchall()
-        self.clean, desired.untyped_values = int(row[0][0]), int(row[0][1])
+        row = con.execute(
+            "SELECT count(*) FILTER (clean), coalesce(sum(vals) FILTER (clean), 0), "
+            "count(*) FILTER (NOT clean) FROM dig_keys"
+        ).fetchall()
+        self.clean, desired.untyped_values, self.dirty = (int(x) for x in row[0])
         return keep
 
     def _cache(self, con: duckdb.DuckDBPyConnection) -> str | None:
         if not self.use_cache or self.cached is None or self.cached[0] != self.fingerprint:
             return None
         try:
+            path = quote(str(self.cached[1]))
             con.execute(
                 "CREATE OR REPLACE TABLE dig_cache AS SELECT k::VARCHAR AS k, u::VARCHAR AS u, "
-                f"x::UBIGINT AS x, vals::BIGINT AS vals FROM read_parquet({quote(str(self.cached[1]))})"
+                f"x::UBIGINT AS x, vals::BIGINT AS vals FROM read_parquet({path})"
             )
         except duckdb.Error:
             return None  # unreadable: plan everything, and the next apply replaces it
@@ -207,15 +213,23 @@ class DigestSelector:
         """Write the digests of this plan's outcome: x of every user once it is applied."""
         if not self.ok:
             return None
+        if self.hit and self.cached is not None and self.dirty == 0:
+            # nothing moved: the digests are the ones the state keeps
+            shutil.copyfile(self.cached[1], out)
+            return DigestFile(out, self.fingerprint, self.clean)
         counted = []
         for src in desired.sources:
             if src.audience is not None:
-                counted.append(f"SELECT {quote(src.id_kind)} AS k, uid AS u, 1 AS v FROM {src.table}")
+                counted.append(
+                    f"SELECT {quote(src.id_kind)} AS k, uid AS u, 1 AS v FROM {src.table}"
+                )
             elif src.attributes:
                 total = " + ".join(
                     f"CAST(v{j} IS NOT NULL AS BIGINT)" for j in range(1, len(src.attributes) + 1)
                 )
-                counted.append(f"SELECT {quote(src.id_kind)} AS k, uid AS u, {total} AS v FROM {src.table}")
+                counted.append(
+                    f"SELECT {quote(src.id_kind)} AS k, uid AS u, {total} AS v FROM {src.table}"
+                )
         vals = (
             f"SELECT k, u, sum(v) AS vals FROM ({' UNION ALL '.join(counted)}) GROUP BY k, u"
             if counted
@@ -231,8 +245,10 @@ class DigestSelector:
                 f"WHERE r.uid IS NOT NULL AND r.row_no IN (SELECT row_no FROM keep_all_{n}) "
                 f"AND NOT EXISTS (SELECT 1 FROM {src.table} t WHERE t.uid = r.uid)"
             )
-        left_out = " UNION ALL ".join(dropped) if dropped else (
-            "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u WHERE false"
+        left_out = (
+            " UNION ALL ".join(dropped)
+            if dropped
+            else ("SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u WHERE false")
         )
         con.execute(f"CREATE OR REPLACE TABLE dig_out AS {left_out}")
         con.execute(

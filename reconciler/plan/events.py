@@ -32,7 +32,7 @@ from reconciler.plan.event_model import (
     EventSpool,
     PlannedEvent,
 )
-from reconciler.plan.model import Summary, UserDelta, read_deltas
+from reconciler.plan.model import Summary, UserDelta, read_delta_keys
 from reconciler.plan.packing import pack_counts
 from reconciler.sources.events import (
     FUTURE_TOLERANCE,
@@ -403,7 +403,7 @@ def add_events(
 ) -> tuple[Summary, EventsPlan]:
     """The one call build_plan makes: plan the events, then fold them into the summary."""
     events = plan_events(
-        m, state, spool_dir, plan_id=plan_id, now=utcnow(), deltas=read_deltas(deltas_path)
+        m, state, spool_dir, plan_id=plan_id, now=utcnow(), deltas=read_delta_keys(deltas_path)
     )
     per_3s = m.workspace.spec.rate_limits.users_track_per_3s
     return with_events(summary, events, per_3s), events

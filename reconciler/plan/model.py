@@ -11,6 +11,7 @@ import gzip
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -179,6 +180,19 @@ def read_deltas(path: Path) -> Iterator[UserDelta]:
                 tuple(unsets),
                 points,
             )
+
+
+def read_delta_keys(path: Path) -> Iterator[UserDelta]:
+    """The spool's users in order, as deltas with only their keys: what packing counts need
+    (each line's first two JSON strings, without parsing the rest of it)."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            kind, end = scanstring(line, 2)  # the line opens with ["
+            uid, _ = scanstring(line, end + 2)  # then ","
+            yield UserDelta(kind, uid, _EMPTY, (), (), 0)
+
+
+_EMPTY: Mapping[str, Any] = {}
 
 
 class DeltaSpool:

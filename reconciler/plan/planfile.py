@@ -183,11 +183,12 @@ def load_plan(
             with (
                 gzip.open(spool, "wb", compresslevel=1) as out,
                 gzip.open(events_spool, "wb", compresslevel=1) as events_out,
-                packed.open("wb") as digests_out,
             ):
-                if "events_lines" in header:
+                if "events_lines" in header:  # the next plan's digests follow the events
                     events = int(header["events_lines"])
-                    _split_lines(fh, [(delta_lines, out), (events, events_out)], digest, digests_out)
+                    with packed.open("wb") as digests_out:
+                        parts = [(delta_lines, out), (events, events_out)]
+                        _split_lines(fh, parts, digest, digests_out)
                 else:
                     _split_lines(fh, [(delta_lines, out)], digest, events_out)
     except (OSError, ValueError, KeyError, TypeError, EOFError) as e:

@@ -215,8 +215,7 @@ def build_desired(
     bad: list[Diagnostic] = []
     try:
         prepared = [
-            _prepare_sync(m, sync, desired, f"sync_{n}")
-            for n, sync in enumerate(m.attribute_syncs)
+            _prepare_sync(m, sync, desired, f"sync_{n}") for n, sync in enumerate(m.attribute_syncs)
         ]
         prepared += [
             _prepare_mapping(m, mapping, desired, f"mapping_{n}")
@@ -518,9 +517,7 @@ def _prepare_sync(
     return Prepared(name, raw, id_kind, spec.identifier_column, attrs, None, spec)
 
 
-def _type_sync(
-    source: Prepared, desired: Desired, bad: list[Diagnostic], keep: str | None
-) -> None:
+def _type_sync(source: Prepared, desired: Desired, bad: list[Diagnostic], keep: str | None) -> None:
     spec, name, attrs = source.spec, source.name, source.attrs
     raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, attrs)

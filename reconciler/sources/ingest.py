@@ -62,10 +62,7 @@ class RawTable:
         assert self.scan is not None
         sc = self.scan
         hashed = ", ".join(sc.hashed) or "NULL"
-        return (
-            f"SELECT {sc.row} AS row_no, {sc.cells[0]}, hash({hashed}) AS h "
-            f"FROM {sc.source}"
-        )
+        return f"SELECT {sc.row} AS row_no, {sc.cells[0]}, hash({hashed}) AS h FROM {sc.source}"
 
     def column_no(self, column: str) -> int:
         return self.header.index(column) + 1 if column in self.header else 1
@@ -97,9 +94,7 @@ def prepare_parts(
             con.execute(f"INSERT INTO {name}_parts {select}")
         con.execute(f"DROP TABLE {part.name}")
     scan = _table_scan(f"{name}_parts", len(requested))
-    return RawTable(
-        name, paths[0].url, header, tuple(requested), tuple(p.url for p in paths), scan
-    )
+    return RawTable(name, paths[0].url, header, tuple(requested), tuple(p.url for p in paths), scan)
 
 
 def load_parts(
@@ -154,9 +149,7 @@ def prepare_raw(
     return RawTable(name, display, tuple(header), tuple(requested), scan=scan)
 
 
-def materialize(
-    con: duckdb.DuckDBPyConnection, raw: RawTable, keep: str | None = None
-) -> RawTable:
+def materialize(con: duckdb.DuckDBPyConnection, raw: RawTable, keep: str | None = None) -> RawTable:
     """Create table `name` (row_no, c0, t0, …) from the prepared scan: every row, or only the
     rows whose row_no is in table `keep`. The filter sits under the text conversion, so the
     rows left out cost nothing more."""

@@ -65,20 +65,34 @@ def _edit_delta(lines: list[str]) -> None:
     lines[1] = lines[1].replace('"gold"', '"bronze"')
 
 
+def _last_event(lines: list[str]) -> int:
+    """The index of the plan's last event line (the next plan's digests follow the events)."""
+    header = _header(lines)
+    deltas, events = header["deltas_lines"], header["events_lines"]
+    assert isinstance(deltas, int) and isinstance(events, int) and events  # it carries events
+    return deltas + events  # the header is line 0
+
+
 def _edit_event(lines: list[str]) -> None:
-    deltas = _header(lines)["deltas_lines"]
-    assert isinstance(deltas, int) and len(lines) > 1 + deltas  # the plan carries events
-    lines[-1] = lines[-1].replace("cust-", "cust-9")
+    last = _last_event(lines)
+    assert "cust-" in lines[last]
+    lines[last] = lines[last].replace("cust-", "cust-9")
 
 
 def _drop_event(lines: list[str]) -> None:
-    lines.pop()
+    lines.pop(_last_event(lines))
+
+
+def _edit_digests(lines: list[str]) -> None:
+    last = _last_event(lines)
+    assert len(lines) > last + 1  # the digests ride after the events
+    lines[-1] = lines[-1][:8] + ("A" if lines[-1][8] != "A" else "B") + lines[-1][9:]
 
 
 @pytest.mark.parametrize(
     "edit",
-    [_edit_content_block_body, _edit_binding, _edit_delta, _edit_event, _drop_event],
-    ids=["content-block-body", "binding", "delta-line", "event-line", "event-dropped"],
+    [_edit_content_block_body, _edit_binding, _edit_delta, _edit_event, _drop_event, _edit_digests],
+    ids=["content-block-body", "binding", "delta-line", "event-line", "event-dropped", "digests"],
 )
 def test_a_tampered_plan_is_refused_and_nothing_is_sent(
     workspace: Workspace, edit: Callable[[list[str]], None]

@@ -1,0 +1,303 @@
+"""Row digests (plan/digests.py): a plan that types and diffs only the users whose sources or
+ledger moved is, line for line, the plan that reads everything; and it reads only those users.
+
+Every scenario plans twice against the same state, with the digests and with
+RECONCILER_DIGESTS=off, and compares the spool, the summary, the changes and the guards.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.commands.planning import make_plan
+from reconciler.errors import SourceDataError
+from reconciler.plan import digests
+from reconciler.plan.model import Plan
+from reconciler.plan.planfile import load_plan, save_plan
+from reconciler.state import LedgerRow, LedgerUnset, LockRequest, open_state
+from reconciler.state.migrations import MIGRATIONS
+from reconciler.state.pg_migrations import PG_MIGRATIONS
+from reconciler.state.postgres import PostgresState
+from reconciler.state.sqlite import SqliteState
+
+REPO = Path(__file__).resolve().parents[2]
+USERS = 300
+
+
+@dataclass
+class Seen:
+    """What the selector of the last plan did."""
+
+    hit: bool = False
+    clean: int = 0
+    dirty_rows: int = 0
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[Seen]:
+    record = Seen()
+    original = digests.DigestSelector.__call__
+
+    def spy(self, con, desired, prepared):  # type: ignore[no-untyped-def]
+        keep = original(self, con, desired, prepared)
+        record.hit, record.clean = self.hit, self.clean
+        record.dirty_rows = sum(
+            int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
+            for t in keep.values()
+            if t
+        )
+        return keep
+
+    monkeypatch.setattr(digests.DigestSelector, "__call__", spy)
+    yield record
+
+
+def generate(root: Path) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "generate.py"),
+            *("--users", str(USERS), "--attributes", "20", "--audiences", "2"),
+            *("--churn", "1", "--seed", "5", "--format", "csv", "--no-validate", str(root)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return root / "original"
+
+
+def lines(plan: Plan) -> list[str]:
+    with gzip.open(plan.deltas_path, "rt", encoding="utf-8") as fh:
+        return fh.readlines()
+
+
+def plan_both(
+    manifests: Path, url: str, spool: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen
+) -> tuple[Plan, Seen]:
+    """The plan with digests, checked equal to the plan without; and what the selector did."""
+    monkeypatch.delenv(digests.ENV, raising=False)
+    fast = make_plan(manifests, url, spool / "fast").plan
+    picked = Seen(seen.hit, seen.clean, seen.dirty_rows)
+    monkeypatch.setenv(digests.ENV, "off")
+    full = make_plan(manifests, url, spool / "full").plan
+    monkeypatch.delenv(digests.ENV)
+    assert not seen.hit
+    assert lines(fast) == lines(full)
+    assert fast.summary == full.summary
+    assert fast.attribute_changes == full.attribute_changes
+    assert fast.guards == full.guards
+    assert fast.samples == full.samples
+    assert fast.digests is not None and full.digests is not None
+    assert fast.digests.fingerprint == full.digests.fingerprint
+    return fast, picked
+
+
+def acknowledge(url: str, plan: Plan, *, only: int | None = None) -> None:
+    """Record the plan as Braze acknowledged it (its first `only` users), as apply does,
+    and keep its digests."""
+    with open_state(url) as state, state.lock(LockRequest("apply", plan.plan_id)):
+        apply_id = state.begin_apply(plan.plan_id)
+        for n, d in enumerate(plan.deltas()):
+            if only is not None and n >= only:
+                break
+            state.record_batch(
+                apply_id,
+                n,
+                [LedgerRow(d.user_id, a, v, d.id_kind) for a, v in d.writes],
+                [LedgerUnset(d.user_id, a, d.id_kind) for a in d.unsets],
+            )
+        state.finish_apply(apply_id, "applied" if only is None else "partial")
+        assert plan.digests is not None
+        state.put_plan_digests(plan.digests.fingerprint, plan.digests.path, plan.digests.rows)
+
+
+def edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    rows = change(rows)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, quoting=csv.QUOTE_MINIMAL).writerows(rows)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_a_plan_reads_only_what_moved_and_equals_the_full_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen, state_url: str
+) -> None:
+    manifests = generate(tmp_path / "w")
+    profile = manifests / "data" / "profile.csv"
+    audience = manifests / "data" / "aiq_90001_1.csv"
+    url, n = state_url, 0
+
+    def step() -> tuple[Plan, Seen]:
+        nonlocal n
+        n += 1
+        return plan_both(manifests, url, tmp_path / f"s{n}", monkeypatch, seen)
+
+    first, picked = step()  # nothing kept yet: everything is read
+    assert not picked.hit and first.summary.users_changed == USERS
+    acknowledge(url, first)
+
+    plan, picked = step()  # nothing moved: nobody is typed
+    assert picked.hit and picked.clean == USERS and picked.dirty_rows == 0
+    assert not lines(plan)
+    acknowledge(url, plan)
+
+    # one cell of one user: that user alone is read, in each of its sources
+    with profile.open(encoding="utf-8") as fh:
+        victim = list(csv.reader(fh))[5][0]
+    edit(profile, lambda rows: [r if r[0] != victim else [r[0], "platinum", *r[2:]] for r in rows])
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS - 1
+    assert len(lines(plan)) <= 1
+    acknowledge(url, plan)
+
+    # a user leaves the audience (on_exit: set_false) and another leaves the profile (keep)
+    with audience.open(encoding="utf-8") as fh:
+        member = list(csv.reader(fh))[1][0]
+    edit(audience, lambda rows: [r for r in rows if r[0] != member])
+    edit(profile, lambda rows: rows[:3] + rows[4:])
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS - 2
+    assert plan.summary.users_changed == 1  # the leaver; `keep` leaves the other alone
+    acknowledge(url, plan)
+
+    # a cell in doubt: the digest of that user's ledger no longer matches, so it is resent
+    with open_state(url) as state, state.lock(LockRequest("drift")):
+        state.mark_in_doubt([("external_id", victim, "bench_03_boolean")])
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS - 1  # the others were acknowledged
+    assert plan.summary.cells_in_doubt == 1
+    # an apply that lands only part of a plan: the rest is read and planned again
+    edit(
+        profile, lambda rows: [rows[0], *([r[0], "bronze", *r[2:]] for r in rows[1:40])] + rows[40:]
+    )
+    plan, picked = step()
+    changed = plan.summary.users_changed
+    assert changed > 10
+    acknowledge(url, plan, only=10)
+    plan, picked = step()
+    assert picked.hit and plan.summary.users_changed == changed - 10
+
+
+def test_bad_rows_are_found_in_rows_the_digests_vouch_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate of an unchanged row, and a bad cell, are refused exactly as without them."""
+    manifests = generate(tmp_path / "w")
+    profile = manifests / "data" / "profile.csv"
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    first = make_plan(manifests, url, tmp_path / "a").plan
+    acknowledge(url, first)
+    original = profile.read_text(encoding="utf-8")
+
+    def errors(spool: str) -> list[str]:
+        with pytest.raises(SourceDataError) as found:
+            make_plan(manifests, url, tmp_path / spool)
+        return [str(d) for d in found.value.diagnostics]
+
+    edit(profile, lambda rows: [*rows, rows[7]])  # row 7 again, unchanged: a duplicate
+    fast = errors("b")
+    monkeypatch.setenv(digests.ENV, "off")
+    assert errors("c") == fast
+    monkeypatch.delenv(digests.ENV)
+    assert any("duplicate identifier" in e for e in fast)
+
+    profile.write_text(original, encoding="utf-8")
+    edit(profile, lambda rows: [rows[0], rows[1][:2] + ["not a number", *rows[1][3:]], *rows[2:]])
+    fast = errors("d")
+    monkeypatch.setenv(digests.ENV, "off")
+    assert errors("e") == fast
+    assert any("line=2, col=3" in e and "not an integer" in e for e in fast), fast
+
+
+def test_another_key_or_manifest_reads_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen
+) -> None:
+    manifests = generate(tmp_path / "w")
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    acknowledge(url, make_plan(manifests, url, tmp_path / "a").plan)
+    make_plan(manifests, url, tmp_path / "b")
+    assert seen.hit and seen.clean == USERS
+
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    workspace.write_text(text.replace("on_missing_row: keep", "on_missing_row: unset"), "utf-8")
+    plan, picked = plan_both(manifests, url, tmp_path / "c", monkeypatch, seen)
+    assert not picked.hit  # the sync's spec is part of what a row means
+
+    workspace.write_text(text, "utf-8")
+    monkeypatch.setenv("RECONCILER_HASH_KEY", "a-different-key-for-pii-hashes-0123456789")
+    plan, picked = plan_both(manifests, url, tmp_path / "d", monkeypatch, seen)
+    assert not picked.hit  # pii values hash differently: every pii cell changes
+    assert plan.summary.users_changed == USERS
+
+
+def test_a_saved_plan_carries_its_digests(tmp_path: Path, seen: Seen) -> None:
+    manifests = generate(tmp_path / "w")
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    planned = make_plan(manifests, url, tmp_path / "a")
+    assert planned.plan.digests is not None
+    save_plan(planned.plan, tmp_path / "p.plan", planned.inputs)
+    (tmp_path / "load").mkdir()
+    loaded, _ = load_plan(tmp_path / "p.plan", tmp_path / "load")
+    assert loaded.digests is not None
+    assert loaded.digests.fingerprint == planned.plan.digests.fingerprint
+    assert loaded.digests.path.read_bytes() == planned.plan.digests.path.read_bytes()
+    assert lines(loaded) == lines(planned.plan)
+    assert list(loaded.events.events()) == list(planned.plan.events.events())
+    acknowledge(url, loaded)
+    make_plan(manifests, url, tmp_path / "b")
+    assert seen.hit and seen.clean == USERS
+    shutil.rmtree(tmp_path / "load")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_v3_state_migrates_and_plans_empty_then_keeps_digests(
+    tmp_path: Path,
+    seen: Seen,
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Schema v4 adds the digests table: a v3 state (the columnar ledger, no digests) opens,
+    plans empty where its ledger says so (reading everything once), and keeps digests after."""
+    monkeypatch.setenv("RECONCILER_HASH_KEY", "one-key-for-both-states-0123456789abcdef")
+    manifests = generate(tmp_path / "w")
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = make_plan(manifests, f"sqlite:///{tmp_path / 'scratch.db'}", tmp_path / "a").plan
+    if backend == "sqlite":
+        old: Any = SqliteState(tmp_path / "old.db", migrations=MIGRATIONS[:3])
+    else:
+        url = str(request.getfixturevalue("pg_url"))
+        old = PostgresState(url, migrations=PG_MIGRATIONS[:3])
+    with old, old.lock(LockRequest("apply", first.plan_id)):
+        assert old.meta().schema_version == 3
+        apply_id = old.begin_apply(first.plan_id)
+        for n, d in enumerate(first.deltas()):
+            writes = [LedgerRow(d.user_id, a, v, d.id_kind) for a, v in d.writes]
+            old.record_batch(apply_id, n, writes, [])
+        old.finish_apply(apply_id, "applied")
+    with open_state(url) as new:
+        assert new.meta().schema_version == 4
+        assert new.plan_digests(tmp_path) is None
+    plan = make_plan(manifests, url, tmp_path / "b").plan
+    assert not seen.hit and plan.summary.users_changed == 0
+    acknowledge(url, plan)
+    make_plan(manifests, url, tmp_path / "c")
+    assert seen.hit and seen.clean == USERS and seen.dirty_rows == 0
