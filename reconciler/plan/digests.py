@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from reconciler import __version__
 from reconciler.plan.model import DigestFile
 from reconciler.sources.desired import Desired, Prepared
 from reconciler.sources.fastpath import visible
@@ -48,7 +49,7 @@ def enabled() -> bool:
 
 def fingerprint(prepared: Sequence[Prepared], managed: Sequence[str], key: bytes) -> str:
     """What a raw row means: the engine, the manifests' source specs, the `pii` key."""
-    described: list[Any] = [ENGINE, duckdb.__version__, list(managed)]
+    described: list[Any] = [ENGINE, __version__, duckdb.__version__, list(managed)]
     described.append(hashlib.sha256(b"reconciler:digests:" + key).hexdigest())
     for p in prepared:
         spec = p.spec.model_dump(mode="json") if hasattr(p.spec, "model_dump") else str(p.spec)

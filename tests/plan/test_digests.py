@@ -301,3 +301,25 @@ def test_a_v3_state_migrates_and_plans_empty_then_keeps_digests(
     acknowledge(url, plan)
     make_plan(manifests, url, tmp_path / "c")
     assert seen.hit and seen.clean == USERS and seen.dirty_rows == 0
+
+
+def test_a_skipped_row_is_never_vouched_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen
+) -> None:
+    """With on_invalid: skip, a bad row is left out of the plan every time: its user is not
+    recorded in the digests, so the next plan types that row again."""
+    manifests = generate(tmp_path / "w")
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    workspace.write_text(
+        text.replace("on_missing_row: keep", "on_missing_row: keep\n  on_invalid: skip"), "utf-8"
+    )
+    profile = manifests / "data" / "profile.csv"
+    edit(profile, lambda rows: [rows[0], rows[1][:2] + ["not a number", *rows[1][3:]], *rows[2:]])
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    first, _ = plan_both(manifests, url, tmp_path / "a", monkeypatch, seen)
+    assert first.summary.users_changed == USERS - 1
+    acknowledge(url, first)
+    plan, picked = plan_both(manifests, url, tmp_path / "b", monkeypatch, seen)
+    assert picked.hit and picked.clean == USERS - 1 and picked.dirty_rows == 1
+    assert not lines(plan)

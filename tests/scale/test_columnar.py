@@ -91,6 +91,13 @@ def test_a_64mb_cap_plans_200k_cells_line_for_line_as_uncapped(tmp_path: Path) -
     assert (
         lines(capped) == lines(uncapped) and capped.attribute_changes == uncapped.attribute_changes
     )
+    # and once the state keeps the first plan's digests, the plan that reads only the users
+    # whose rows moved is the same plan, capped or not
+    assert first.digests is not None
+    with open_state(url) as state, state.lock(LockRequest("apply")):
+        state.put_plan_digests(first.digests.fingerprint, first.digests.path, first.digests.rows)
+    picked = make_plan(work / "churned", url, spool / "e", memory_limit="64MB").plan
+    assert lines(picked) == lines(capped) and picked.summary == capped.summary
 
 
 def test_compaction_keeps_every_value_and_a_kill_before_its_commit_loses_nothing(
