@@ -33,6 +33,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "events": ("event_id", "apply_id", "acked_at"),
     "ledger_log": ("seq", "serial", "kind", "cells", "data"),
     "ledger_snapshot": ("chunk", "data"),
+    "plan_digests": ("chunk", "data"),
 }
 
 ORDER_BY: dict[str, str] = {
@@ -43,11 +44,12 @@ ORDER_BY: dict[str, str] = {
     "events": "event_id",
     "ledger_log": "seq",
     "ledger_snapshot": "chunk",
+    "plan_digests": "chunk",
 }
 
 # Rows per dump batch for the tables of blobs (a log entry is a batch of cells, a snapshot
 # chunk up to 64 MiB), so that a copy holds a bounded amount in memory.
-BLOB_BATCH_ROWS: dict[str, int] = {"ledger_log": 256, "ledger_snapshot": 1}
+BLOB_BATCH_ROWS: dict[str, int] = {"ledger_log": 256, "ledger_snapshot": 1, "plan_digests": 1}
 
 
 def batch_rows(table: str, batch_size: int) -> int:

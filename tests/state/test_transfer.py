@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,10 @@ def populate(state: StateStore) -> None:
         state.record_batch(apply_id, 1, [], [LedgerUnset("u0002", "AIQ_score")], ["ev-3"])
         state.put_resource("ContentBlock.rokt", {"body": "hi", "tags": ["x"]}, remote_id="cb-1")
         state.finish_apply(apply_id, "applied")
+        with tempfile.TemporaryDirectory() as tmp:  # the plan's digests, kept by the apply
+            digests = Path(tmp) / "d.parquet"
+            digests.write_bytes(b"PAR1 stands in for the digests of plan-1")
+            state.put_plan_digests("fingerprint-1", digests, 300)
     with state.lock(LockRequest("apply")):
         state.begin_apply("plan-2")  # released unfinished: recorded as interrupted
 
@@ -68,7 +73,14 @@ def everything(state: StateStore) -> dict[str, object]:
         "applies": state.applies(100),
         "journal": state.journal(100),
         "serial_at": state.serial_at(datetime.now(UTC) + timedelta(seconds=1)),
+        "digests": _digests(state),
     }
+
+
+def _digests(state: StateStore) -> tuple[str, bytes] | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        found = state.plan_digests(Path(tmp))
+        return (found[0], found[1].read_bytes()) if found else None
 
 
 @pytest.fixture
@@ -93,13 +105,14 @@ def test_a_copy_is_the_same_state(
             report = migrate_state(source, target, force=False)
         assert digest_of(source).sha256 == report.sha256
     assert report.counts == {
-        "meta": 5,
+        "meta": 6,
         "resources": 1,
         "applies": 2,
         "journal": 2,
         "events": 3,
         "ledger_log": 2,  # one entry per acknowledged batch (the columnar ledger's log)
         "ledger_snapshot": 0,
+        "plan_digests": 1,
     }
     with open_state(target_url, create=False) as copy:
         assert everything(copy) == before
