@@ -247,7 +247,9 @@ class _Run:
                 return
             try:
                 if current.events:
-                    record_intent(self.store, current)
+                    # durable before the request leaves; on a thread, so that the commit's
+                    # wait does not hold up the other workers' requests
+                    await asyncio.to_thread(record_intent, self.store, current)
                 answer = await send_with_retries(
                     self.writer,
                     current.payload,
@@ -347,7 +349,7 @@ class _Run:
         assert ack_f is not None
         serial = await ack_f
         if batch.events:
-            clear_intent(self.store, batch)
+            await asyncio.to_thread(clear_intent, self.store, batch)
         r = self.result
         r.events_sent += len(events.acknowledged)
         r.serial = max(serial, r.serial or 0)

@@ -15,6 +15,8 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
 from reconciler.plan.event_model import NO_EVENTS, EventsPlan
 
 FORMAT_VERSION = "1"
@@ -167,11 +169,20 @@ class Plan:
         return read_deltas(self.deltas_path)
 
 
+def _loads(line: bytes) -> Any:
+    """orjson where it can (several times faster: an apply parses every delta); the standard
+    parser for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 def read_deltas(path: Path) -> Iterator[UserDelta]:
     """The UserDelta rows of a delta spool, in order."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
+    with gzip.open(path, "rb") as fh:
         for line in fh:
-            kind, uid, attrs, writes, unsets, points = json.loads(line)
+            kind, uid, attrs, writes, unsets, points = _loads(line)
             yield UserDelta(
                 kind,
                 uid,
