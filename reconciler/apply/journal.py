@@ -25,11 +25,12 @@ from reconciler.state.base import BatchAck, DoubtCell, StateStore
 
 def doubt_cells(batch: Batch) -> list[DoubtCell]:
     """The (id_kind, user_id, attribute) cells a batch writes or unsets."""
-    return [
-        (d.id_kind, d.user_id, a)
-        for d in batch.deltas
-        for a in (*(w[0] for w in d.writes), *d.unsets)
-    ]
+    out: list[DoubtCell] = []
+    for d in batch.deltas:
+        kind, uid = d.id_kind, d.user_id
+        out.extend([(kind, uid, w[0]) for w in d.writes])
+        out.extend([(kind, uid, a) for a in d.unsets])
+    return out
 
 
 @dataclass

@@ -187,7 +187,7 @@ def read_deltas(path: Path) -> Iterator[UserDelta]:
                 kind,
                 uid,
                 attrs,
-                tuple((a, v) for a, v in writes),
+                tuple(map(tuple, writes)),  # [attribute, value] pairs (C-level: per-cell cost)
                 tuple(unsets),
                 points,
             )
