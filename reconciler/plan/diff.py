@@ -108,8 +108,11 @@ def _hmac_macro(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     )
 
 
-def _desired_sql(sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: set[str]) -> str:
-    """One row per desired user: p<n> (present in source n), d<i> (stored form), w<i> (wire)."""
+def _desired_sql(
+    sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: set[str], part: str = "true"
+) -> str:
+    """One row per desired user: p<n> (present in source n), d<i> (stored form), w<i> (wire);
+    only the users for whom `part` (over `uid`) holds."""
     selects = []
     for n, src in enumerate(sources):
         cols = [
@@ -126,7 +129,7 @@ def _desired_sql(sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: s
                 continue  # another source writes it (the later one wins)
             canon = f"keyed_hash_sql(v{j})" if name in pii else f"v{j}"
             cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
-        selects.append(f"SELECT {', '.join(cols)} FROM {src.table}")
+        selects.append(f"SELECT {', '.join(cols)} FROM {src.table} WHERE {part}")
     if len(selects) == 1:
         return selects[0]
     # hash joins on the user (each source holds a user once): less memory than aggregating a
@@ -291,14 +294,8 @@ def diff(
     if replace.users:
         con.execute("CREATE OR REPLACE TABLE replace_users (u VARCHAR)")
         con.executemany("INSERT INTO replace_users VALUES (?)", [(u,) for u in replace.users])
-    con.execute(f"CREATE OR REPLACE VIEW desired_wide AS {_desired_sql(sources, attrs, pii)}")
     listed = list(attrs.values())
     joined = [x for a in listed for x in _stage_join(a, replace)]
-    join = (
-        "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
-        f"{', '.join(joined)} FROM desired_wide d FULL OUTER JOIN {stored_view} s "
-        "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
-    )
     kinds = ", ".join(_stage_kind(a) for a in listed)
     any_change = " OR ".join(f"kind_{a.i} IS NOT NULL" for a in listed) or "false"
     cells = ", ".join(x for a in listed for x in _stage_cell(a))
@@ -313,18 +310,72 @@ def diff(
             if a.policy
         ]
     )
-    # stages, so each expression is computed once, and the wire only for changed users
-    changed = f"SELECT * FROM (SELECT *, {kinds} FROM ({join})) WHERE {any_change}"
-    if listed:
-        changed = f"SELECT *, {cells} FROM ({changed})"
-    con.execute(
-        f"CREATE OR REPLACE TABLE changes AS SELECT k, u, {_line_sql(listed)} "
-        f"AS line, points, {flags} AS doubts, {repl} AS replaced, {post} AS post"
-        f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed}))"
-    )
-    con.execute("DROP VIEW desired_wide")
+    # Users in `parts` slices by a hash of their id (a user's rows in every source and in the
+    # ledger fall in one slice), one statement each: what one statement holds at once is then
+    # bounded, whatever the workspace's size (10M users × 20 attributes in 768 MB).
+    parts = _parts(con, sources)
+    for n in range(parts):
+        part = f"hash(uid) % {parts} = {n}" if parts > 1 else "true"
+        stored_part = f"hash(user_id) % {parts} = {n}" if parts > 1 else "true"
+        desired = _desired_sql(sources, attrs, pii, part)
+        join = (
+            "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
+            f"{', '.join(joined)} FROM ({desired}) d "
+            f"FULL OUTER JOIN (SELECT * FROM {stored_view} WHERE {stored_part}) s "
+            "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
+        )
+        # stages, so each expression is computed once, and the wire only for changed users
+        changed = f"SELECT * FROM (SELECT *, {kinds} FROM ({join})) WHERE {any_change}"
+        if listed:
+            changed = f"SELECT *, {cells} FROM ({changed})"
+        select = (
+            f"SELECT k, u, {_line_sql(listed)} "
+            f"AS line, points, {flags} AS doubts, {repl} AS replaced, {post} AS post"
+            f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed}))"
+        )
+        if n == 0:
+            con.execute(f"CREATE OR REPLACE TABLE changes AS {select}")
+        else:
+            con.execute(f"INSERT INTO changes {select}")
     result = _result(con, list(attrs.values()), stored_attributes, counted)
     return _lines(con), result
+
+
+USERS_PER_PART_PER_GB = 3_000_000  # users one diff statement takes per GB of memory limit
+MIN_USERS_PER_PART = 250_000
+
+
+def _parts(con: duckdb.DuckDBPyConnection, sources: Sequence[SourceTable]) -> int:
+    """How many slices the diff runs in: one up to a few million users at the default limit
+    (counted in the largest source: counting the ledger's overlay would cost a join)."""
+    if not sources:
+        return 1
+    counts = [f"(SELECT count(*) FROM {s.table})" for s in sources]
+    users = int(con.execute(f"SELECT greatest({', '.join(counts)})").fetchall()[0][0] or 0)
+    limit = con.execute(
+        "SELECT memory_limit FROM (SELECT current_setting('memory_limit') AS memory_limit)"
+    ).fetchall()[0][0]
+    per = max(MIN_USERS_PER_PART, int(USERS_PER_PART_PER_GB * _gigabytes(str(limit))))
+    return max(1, -(-users // per))
+
+
+def _gigabytes(setting: str) -> float:
+    """DuckDB's memory_limit setting ('732.4 MiB', '1.8 GiB', …) in GB."""
+    number, _, unit = setting.partition(" ")
+    scale = {
+        "KiB": 2**10,
+        "MiB": 2**20,
+        "GiB": 2**30,
+        "TiB": 2**40,
+        "KB": 1e3,
+        "MB": 1e6,
+        "GB": 1e9,
+        "TB": 1e12,
+    }.get(unit.strip(), 2**30)
+    try:
+        return float(number) * scale / 1e9
+    except ValueError:
+        return 0.768
 
 
 def _result(

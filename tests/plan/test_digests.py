@@ -323,3 +323,26 @@ def test_a_skipped_row_is_never_vouched_for(
     plan, picked = plan_both(manifests, url, tmp_path / "b", monkeypatch, seen)
     assert picked.hit and picked.clean == USERS - 1 and picked.dirty_rows == 1
     assert not lines(plan)
+
+
+def test_a_diff_in_slices_is_the_same_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workspace too large for one diff statement is diffed in slices of users (by a hash of
+    the id): the plan is the same, line for line, first sync and churn alike."""
+    from reconciler.plan import diff
+
+    manifests = generate(tmp_path / "w")
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    whole = make_plan(manifests, url, tmp_path / "a").plan
+    monkeypatch.setattr(diff, "MIN_USERS_PER_PART", 40)
+    monkeypatch.setattr(diff, "USERS_PER_PART_PER_GB", 1)
+    sliced = make_plan(manifests, url, tmp_path / "b").plan
+    assert lines(sliced) == lines(whole) and sliced.summary == whole.summary
+    assert sliced.attribute_changes == whole.attribute_changes
+    acknowledge(url, whole)
+    churned = tmp_path / "w" / "churned"
+    monkeypatch.setenv(digests.ENV, "off")
+    sliced = make_plan(churned, url, tmp_path / "c").plan
+    monkeypatch.undo()
+    monkeypatch.setenv(digests.ENV, "off")
+    assert lines(make_plan(churned, url, tmp_path / "d").plan) == lines(sliced)
+    assert sliced.summary.users_changed > 0
