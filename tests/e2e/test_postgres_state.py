@@ -303,7 +303,7 @@ def test_sqlite_state_migrated_to_postgres_is_the_same_state(
 
     moved = team.run(sqlite_url, "state", "migrate", "--to", pg_state)
     assert moved.returncode == 0, moved.stderr
-    assert "verified    row counts of 7 tables and content sha256" in moved.stdout
+    assert "verified    row counts of 8 tables and content sha256" in moved.stdout
 
     def shown(url: str) -> dict[str, Any]:
         text = team.run(url, "state", "show").stdout
