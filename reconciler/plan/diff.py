@@ -108,11 +108,34 @@ def _hmac_macro(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     )
 
 
+Key = tuple[str, str]  # (id_kind, user_id)
+
+
+def _in_slice(kind: str, user: str, lo: Key | None, hi: Key | None) -> str:
+    """SQL: the key (kind, user) is in [lo, hi), in the spool's order (id kind, then id).
+
+    Plain column comparisons where the slice holds one id kind (the usual case), so that
+    DuckDB prunes the ledger snapshot's row groups (it is sorted by key) instead of reading
+    all of it for every slice."""
+    if lo is not None and hi is not None and lo[0] == hi[0]:
+        return f"{kind} = {quote(lo[0])} AND {user} >= {quote(lo[1])} AND {user} < {quote(hi[1])}"
+    conds = []
+    if lo is not None:
+        conds.append(f"({kind}, {user}) >= ({quote(lo[0])}, {quote(lo[1])})")
+    if hi is not None:
+        conds.append(f"({kind}, {user}) < ({quote(hi[0])}, {quote(hi[1])})")
+    return " AND ".join(conds) or "true"
+
+
 def _desired_sql(
-    sources: Sequence[SourceTable], attrs: dict[str, _Attr], pii: set[str], part: str = "true"
+    sources: Sequence[SourceTable],
+    attrs: dict[str, _Attr],
+    pii: set[str],
+    part: str = "true",
+    bounds: tuple[Key | None, Key | None] = (None, None),
 ) -> str:
     """One row per desired user: p<n> (present in source n), d<i> (stored form), w<i> (wire);
-    only the users for whom `part` (over `uid`) holds."""
+    only the users for whom `part` (over `uid`) holds, in the slice [lo, hi) of `bounds`."""
     selects = []
     for n, src in enumerate(sources):
         cols = [
@@ -129,7 +152,8 @@ def _desired_sql(
                 continue  # another source writes it (the later one wins)
             canon = f"keyed_hash_sql(v{j})" if name in pii else f"v{j}"
             cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
-        selects.append(f"SELECT {', '.join(cols)} FROM {src.table} WHERE {part}")
+        where = f"{part} AND {_in_slice(quote(src.id_kind), 'uid', *bounds)}"
+        selects.append(f"SELECT {', '.join(cols)} FROM {src.table} WHERE {where}")
     if len(selects) == 1:
         return selects[0]
     # hash joins on the user (each source holds a user once): less memory than aggregating a
@@ -310,18 +334,19 @@ def diff(
             if a.policy
         ]
     )
-    # Users in `parts` slices by a hash of their id (a user's rows in every source and in the
-    # ledger fall in one slice), one statement each: what one statement holds at once is then
-    # bounded, whatever the workspace's size (10M users × 20 attributes in 768 MB).
-    parts = _parts(con, sources)
-    for n in range(parts):
-        part = f"hash(uid) % {parts} = {n}" if parts > 1 else "true"
-        stored_part = f"hash(user_id) % {parts} = {n}" if parts > 1 else "true"
-        desired = _desired_sql(sources, attrs, pii, part)
+    # Users in slices of contiguous ids, one statement each, each inserted in user order: what
+    # one statement holds (the join, the sort) is bounded whatever the workspace's size, and
+    # `changes` ends up in user order, so the spool streams straight out of it.
+    bounds = _bounds(con, sources)
+    for n in range(len(bounds) + 1):
+        lo = bounds[n - 1] if n else None
+        hi = bounds[n] if n < len(bounds) else None
+        desired = _desired_sql(sources, attrs, pii, "true", (lo, hi))
         join = (
             "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
             f"{', '.join(joined)} FROM ({desired}) d "
-            f"FULL OUTER JOIN (SELECT * FROM {stored_view} WHERE {stored_part}) s "
+            f"FULL OUTER JOIN (SELECT * FROM {stored_view} "
+            f"WHERE {_in_slice('id_kind', 'user_id', lo, hi)}) s "
             "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
         )
         # stages, so each expression is computed once, and the wire only for changed users
@@ -331,7 +356,8 @@ def diff(
         select = (
             f"SELECT k, u, {_line_sql(listed)} "
             f"AS line, points, {flags} AS doubts, {repl} AS replaced, {post} AS post"
-            f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed}))"
+            f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed})) "
+            "ORDER BY k, u"
         )
         if n == 0:
             con.execute(f"CREATE OR REPLACE TABLE changes AS {select}")
@@ -341,22 +367,39 @@ def diff(
     return _lines(con), result
 
 
-USERS_PER_PART_PER_GB = 3_000_000  # users one diff statement takes per GB of memory limit
-MIN_USERS_PER_PART = 250_000
+USERS_PER_SLICE_PER_GB = 300_000  # users one statement joins and sorts, per GB of limit…
+SLICE_OVERHEAD_GB = 0.04  # … beyond what every statement needs whatever its size
+MIN_USERS_PER_SLICE = 1_000
+SLICE_SAMPLE = 100_000  # ids sampled to place the slices' bounds
 
 
-def _parts(con: duckdb.DuckDBPyConnection, sources: Sequence[SourceTable]) -> int:
-    """How many slices the diff runs in: one up to a few million users at the default limit
-    (counted in the largest source: counting the ledger's overlay would cost a join)."""
+def _bounds(con: duckdb.DuckDBPyConnection, sources: Sequence[SourceTable]) -> list[Key]:
+    """Where the diff's slices of users part, from a sample of the sources' ids; none when
+    one statement takes every user (the largest source counts the users: counting the
+    ledger's overlay would cost a join)."""
     if not sources:
-        return 1
+        return []
     counts = [f"(SELECT count(*) FROM {s.table})" for s in sources]
     users = int(con.execute(f"SELECT greatest({', '.join(counts)})").fetchall()[0][0] or 0)
-    limit = con.execute(
-        "SELECT memory_limit FROM (SELECT current_setting('memory_limit') AS memory_limit)"
-    ).fetchall()[0][0]
-    per = max(MIN_USERS_PER_PART, int(USERS_PER_PART_PER_GB * _gigabytes(str(limit))))
-    return max(1, -(-users // per))
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    room = _gigabytes(str(limit)) - SLICE_OVERHEAD_GB
+    per = max(MIN_USERS_PER_SLICE, int(USERS_PER_SLICE_PER_GB * room))
+    slices = -(-users // per)
+    if slices <= 1:
+        return []
+    union = " UNION ALL ".join(
+        f"SELECT {quote(s.id_kind)} AS k, uid AS u FROM {s.table}" for s in sources
+    )
+    sample = con.execute(
+        f"SELECT k, u FROM (SELECT * FROM ({union}) USING SAMPLE reservoir({SLICE_SAMPLE} ROWS) "
+        "REPEATABLE (7)) ORDER BY k, u"
+    ).fetchall()
+    picked = [tuple(sample[len(sample) * i // slices]) for i in range(1, slices)]
+    bounds: list[Key] = []
+    for key in picked:
+        if not bounds or key != bounds[-1]:
+            bounds.append((str(key[0]), str(key[1])))
+    return bounds
 
 
 def _gigabytes(setting: str) -> float:
@@ -438,33 +481,13 @@ def _samples(
     return out
 
 
-SPOOL_CHUNK = 20_000  # changed users sorted at a time when streaming the spool
-
-
 def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int]]:
-    """The spool lines in user order, sorted a chunk of users at a time.
-
-    One sort of every changed row would hold the wide lines in the sort; instead the keys alone
-    are sorted to find chunk boundaries, and each chunk of SPOOL_CHUNK users is fetched and
-    sorted on its own, so even a first sync under a tiny memory cap streams out.
-    """
+    """The spool lines in user order: `changes` was inserted in that order, slice by slice
+    (preserve_insertion_order holds it), so they stream out without another sort."""
     cur = con.cursor()
     try:
-        bounds = cur.execute(
-            "SELECT k, u FROM (SELECT k, u, row_number() OVER (ORDER BY k, u) AS n "
-            f"FROM changes) WHERE n % {SPOOL_CHUNK} = 1 ORDER BY k, u"
-        ).fetchall()
-        for n, (k, u) in enumerate(bounds):
-            upper = ""
-            params: list[str] = [k, u]
-            if n + 1 < len(bounds):
-                upper = " AND (k, u) < (?, ?)"
-                params += list(bounds[n + 1])
-            cur.execute(
-                f"SELECT line, points FROM changes WHERE (k, u) >= (?, ?){upper} ORDER BY k, u",
-                params,
-            )
-            while rows := cur.fetchmany(10_000):
-                yield from rows
+        cur.execute("SELECT line, points FROM changes")
+        while rows := cur.fetchmany(10_000):
+            yield from rows
     finally:
         cur.close()

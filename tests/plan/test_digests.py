@@ -326,16 +326,17 @@ def test_a_skipped_row_is_never_vouched_for(
 
 
 def test_a_diff_in_slices_is_the_same_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A workspace too large for one diff statement is diffed in slices of users (by a hash of
-    the id): the plan is the same, line for line, first sync and churn alike."""
+    """A workspace too large for one diff statement is diffed in slices of contiguous users:
+    the plan is the same, line for line (the spool in user order), first sync and churn."""
     from reconciler.plan import diff
 
     manifests = generate(tmp_path / "w")
     url = f"sqlite:///{tmp_path / 'state.db'}"
     whole = make_plan(manifests, url, tmp_path / "a").plan
-    monkeypatch.setattr(diff, "MIN_USERS_PER_PART", 40)
-    monkeypatch.setattr(diff, "USERS_PER_PART_PER_GB", 1)
+    monkeypatch.setattr(diff, "MIN_USERS_PER_SLICE", 40)
+    monkeypatch.setattr(diff, "USERS_PER_SLICE_PER_GB", 1)
     sliced = make_plan(manifests, url, tmp_path / "b").plan
+    assert len(diff._bounds(*_work(manifests, tmp_path / "e"))) > 3  # it did slice
     assert lines(sliced) == lines(whole) and sliced.summary == whole.summary
     assert sliced.attribute_changes == whole.attribute_changes
     acknowledge(url, whole)
@@ -346,3 +347,13 @@ def test_a_diff_in_slices_is_the_same_plan(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv(digests.ENV, "off")
     assert lines(make_plan(churned, url, tmp_path / "d").plan) == lines(sliced)
     assert sliced.summary.users_changed > 0
+
+
+def _work(manifests: Path, spool: Path) -> tuple[Any, Any]:
+    """A work database holding the sources' typed tables, for the slicing's own bounds."""
+    from reconciler.manifests import load_workspace
+    from reconciler.sources.desired import build_desired, open_workdb
+
+    con = open_workdb(spool)
+    desired = build_desired(load_workspace(manifests), con=con)
+    return con, desired.sources
