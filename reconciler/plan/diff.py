@@ -131,11 +131,10 @@ def _desired_sql(
     sources: Sequence[SourceTable],
     attrs: dict[str, _Attr],
     pii: set[str],
-    part: str = "true",
     bounds: tuple[Key | None, Key | None] = (None, None),
 ) -> str:
     """One row per desired user: p<n> (present in source n), d<i> (stored form), w<i> (wire);
-    only the users for whom `part` (over `uid`) holds, in the slice [lo, hi) of `bounds`."""
+    only the users in the slice [lo, hi) of `bounds`."""
     selects = []
     for n, src in enumerate(sources):
         cols = [
@@ -152,7 +151,7 @@ def _desired_sql(
                 continue  # another source writes it (the later one wins)
             canon = f"keyed_hash_sql(v{j})" if name in pii else f"v{j}"
             cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
-        where = f"{part} AND {_in_slice(quote(src.id_kind), 'uid', *bounds)}"
+        where = _in_slice(quote(src.id_kind), "uid", *bounds)
         selects.append(f"SELECT {', '.join(cols)} FROM {src.table} WHERE {where}")
     if len(selects) == 1:
         return selects[0]
@@ -341,7 +340,7 @@ def diff(
     for n in range(len(bounds) + 1):
         lo = bounds[n - 1] if n else None
         hi = bounds[n] if n < len(bounds) else None
-        desired = _desired_sql(sources, attrs, pii, "true", (lo, hi))
+        desired = _desired_sql(sources, attrs, pii, (lo, hi))
         join = (
             "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
             f"{', '.join(joined)} FROM ({desired}) d "

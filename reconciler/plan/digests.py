@@ -113,7 +113,6 @@ class DigestSelector:
     ) -> dict[str, str | None]:
         self.sources = prepared
         managed = sorted(desired.policies)
-        self.managed = managed
         self.fingerprint = fingerprint(prepared, managed, self.key)
         if len(prepared) > MAX_SOURCES:
             return {}

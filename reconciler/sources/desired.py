@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -194,7 +194,7 @@ class Prepared:
 # A selector sees every prepared source and the work database, and names for each source the
 # work table of the row numbers to type (`row_no`), or None for all of them. It may also set
 # Desired.untyped_values and count audience members it left out (plan/digests.py).
-Selector = Any
+Selector = Callable[[duckdb.DuckDBPyConnection, "Desired", "list[Prepared]"], dict[str, str | None]]
 
 
 def build_desired(

@@ -97,16 +97,6 @@ def prepare_parts(
     return RawTable(name, paths[0].url, header, tuple(requested), tuple(p.url for p in paths), scan)
 
 
-def load_parts(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    paths: Sequence[RemotePath],
-    fmt: str,
-    requested: Sequence[str],
-) -> RawTable:
-    return materialize(con, prepare_parts(con, name, paths, fmt, requested))
-
-
 def load_raw(
     con: duckdb.DuckDBPyConnection,
     name: str,
