@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -19,7 +20,7 @@ from reconciler.braze.settings import resolve_endpoint
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
-from reconciler.plan.diff import DiffResult, Policy, Replace, diff
+from reconciler.plan.diff import DiffResult, Policy, Replace, changed_keys, diff
 from reconciler.plan.digests import DigestSelector
 from reconciler.plan.digests import enabled as digests_enabled
 from reconciler.plan.events import add_events
@@ -130,7 +131,7 @@ def _assemble(
     desired: Desired,
     state: StateReader,
     result: DiffResult,
-    deltas: Iterator[tuple[str, int]],
+    deltas: Iterator[tuple[Any, int, int]],
     meta: StateMeta,
     inputs_hash: str,
     spool_dir: Path,
@@ -139,8 +140,8 @@ def _assemble(
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
     total_points = 0
     try:
-        for line, points in deltas:
-            spool.add_line(line)
+        for block, lines, points in deltas:
+            spool.add_block(block, lines)
             total_points += points
     finally:
         spool.close()
@@ -174,7 +175,8 @@ def _assemble(
         cells_in_doubt=result.in_doubt,
         cells_replaced=result.replaced,
     )
-    summary, events = add_events(m, state, spool_dir, plan_id, summary, spool.path)
+    keys = changed_keys(desired.con)
+    summary, events = add_events(m, state, spool_dir, plan_id, summary, keys)
     guards = evaluate_guards(m, desired, changes, summary, result.stored_counts)
     return Plan(
         plan_id=plan_id,
@@ -187,6 +189,7 @@ def _assemble(
         guards=guards,
         samples=samples,
         deltas_path=spool.path,
+        deltas_lines=spool.count,
         events=events,
         last_drift=state.last_drift(),
         warnings=braze_id_warnings(m, result),

@@ -19,13 +19,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
 from reconciler.plan.digests import post_hash_sql
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
-from reconciler.state.columnar import attribute_counts, col, quote
+from reconciler.state.columnar import arrow_reader, attribute_counts, col, quote
 from reconciler.state.values import HASH_PREFIX
 
 SET, CHANGED, UNSET = 1, 2, 3
@@ -286,8 +287,8 @@ def diff(
     replace: Replace | None = None,
     stored_view: str = "stored",
     counted: Collection[str] | None = None,
-) -> tuple[Iterator[tuple[str, int]], DiffResult]:
-    """The changes, as spool lines (one per user, ordered by user) with their data points.
+) -> tuple[Iterator[tuple[pa.Buffer, int, int]], DiffResult]:
+    """The changes, as blocks of spool lines (one per user, ordered by user, `_lines`).
 
     `con` holds the sources' wide tables and the view `stored` (state/columnar.py) whose column
     cN holds `stored_attributes[N]`. `pii: true` attributes are compared by their keyed hash,
@@ -480,13 +481,39 @@ def _samples(
     return out
 
 
-def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, int]]:
-    """The spool lines in user order: `changes` was inserted in that order, slice by slice
-    (preserve_insertion_order holds it), so they stream out without another sort."""
+LINES_PER_BLOCK = 20_000
+KEYS_PER_BATCH = 50_000
+
+
+def changed_keys(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, str]]]:
+    """The changed users' (id kind, user id) in spool order, in batches (packing counts)."""
     cur = con.cursor()
     try:
-        cur.execute("SELECT line, points FROM changes")
-        while rows := cur.fetchmany(10_000):
-            yield from rows
+        cur.execute("SELECT k, u FROM changes")
+        while rows := cur.fetchmany(KEYS_PER_BATCH):
+            yield rows
+    finally:
+        cur.close()
+
+
+def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Buffer, int, int]]:
+    """The spool lines in user order, as (UTF-8 text of up to LINES_PER_BLOCK lines, each
+    ending in a newline; lines; their data points). `changes` was inserted in user order,
+    slice by slice (preserve_insertion_order holds it), so they stream out without another
+    sort, and Arrow joins each block's lines in C: no Python object per line (a first sync
+    of a million users is 1.8 GB of lines)."""
+    cur = con.cursor()
+    try:
+        sql = "SELECT line || chr(10) AS line, points FROM changes"
+        for batch in arrow_reader(cur, sql, LINES_PER_BLOCK):
+            lines = batch.column(0)
+            if not len(lines):
+                continue
+            if not pa.types.is_string(lines.type) and not pa.types.is_large_string(lines.type):
+                lines = lines.cast(pa.large_string())
+            one = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+            text = pc.binary_join(one, "")[0]
+            points = pc.sum(batch.column(1)).as_py() or 0
+            yield text.as_buffer(), len(lines), int(points)
     finally:
         cur.close()

@@ -7,12 +7,13 @@ the delta spool, so a plan of millions of events stays in bounded memory.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from reconciler.plan.gz import open_gz
 
 MARKER_ATTRIBUTE = "reconciler_event_batches"
 """An array attribute each request carrying events adds a token to, on one of its users: the
@@ -100,7 +101,7 @@ class EventsPlan:
         """Every due event in send order (bounded memory)."""
         if self.spool_path is None:
             return
-        with gzip.open(self.spool_path, "rt", encoding="utf-8") as fh:
+        with open_gz(self.spool_path, "rt", encoding="utf-8") as fh:
             for line in fh:
                 yield PlannedEvent(*json.loads(line))
 
@@ -159,7 +160,7 @@ class EventSpool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = gzip.open(path, "wt", encoding="utf-8", compresslevel=1)
+        self._fh = open_gz(path, "wt", encoding="utf-8")
         self.count = 0
 
     def add(self, event: PlannedEvent) -> None:

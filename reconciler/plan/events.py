@@ -32,8 +32,8 @@ from reconciler.plan.event_model import (
     EventSpool,
     PlannedEvent,
 )
-from reconciler.plan.model import Summary, UserDelta, read_delta_keys
-from reconciler.plan.packing import pack_counts
+from reconciler.plan.model import Summary
+from reconciler.plan.packing import Key, count_sorted
 from reconciler.sources.events import (
     FUTURE_TOLERANCE,
     MAX_LISTED,
@@ -85,12 +85,13 @@ def plan_events(
     *,
     plan_id: str,
     now: dt.datetime | None = None,
-    deltas: Iterable[UserDelta] = (),
+    delta_keys: Iterable[Sequence[Key]] = (),
 ) -> EventsPlan:
     """The events part of a plan; SourceDataError lists bad events at `file:row:col`.
 
-    `deltas` are the plan's attribute deltas: the due events are packed with them as they are
-    written to the spool, which counts the requests apply will send (one pass, no re-read).
+    `delta_keys` are the users of the plan's attribute deltas (one delta each), in send order,
+    in batches: the due events are packed with them as they are written to the spool, which
+    counts the requests apply will send (one pass over the events, none over the deltas).
     """
     if not m.event_streams:
         return NO_EVENTS
@@ -105,7 +106,7 @@ def plan_events(
         in_doubt_ids = _intent_ids(state)
         spool = EventSpool(spool_dir / f"plan-{plan_id}.events.jsonl.gz")
         try:
-            requests, carrying = _write_due(con, spool, deltas)
+            requests, carrying = _write_due(con, spool, delta_keys)
         finally:
             spool.close()
         retention = max(s.spec.retention_days for s in m.event_streams)
@@ -331,10 +332,10 @@ _DUE = """
 
 
 def _write_due(
-    con: duckdb.DuckDBPyConnection, spool: EventSpool, deltas: Iterable[UserDelta]
+    con: duckdb.DuckDBPyConnection, spool: EventSpool, delta_keys: Iterable[Sequence[Key]]
 ) -> tuple[int, int]:
     """Due events into the spool, ordered like the deltas (by user), then by time, packed with
-    `deltas` on the way: (requests, requests carrying events)."""
+    the deltas' users on the way: (requests, requests carrying events)."""
     con.execute(f"CREATE TABLE due AS {_DUE}")
     if not _scalar(con, "SELECT count(*) FROM due"):
         return 0, 0  # nothing to pack: the plan's requests stay its attribute ones
@@ -349,7 +350,7 @@ def _write_due(
                 spool.add_json((event_id, id_kind, user_id, name, time), props)
                 yield PlannedEvent(event_id, id_kind, user_id, name, time, _NO_PROPERTIES)
 
-    return pack_counts(deltas, written())
+    return count_sorted(delta_keys, written())
 
 
 def _by_name(con: duckdb.DuckDBPyConnection) -> tuple[EventNameCount, ...]:
@@ -399,11 +400,9 @@ def add_events(
     spool_dir: Path,
     plan_id: str,
     summary: Summary,
-    deltas_path: Path,
+    delta_keys: Iterable[Sequence[Key]],
 ) -> tuple[Summary, EventsPlan]:
     """The one call build_plan makes: plan the events, then fold them into the summary."""
-    events = plan_events(
-        m, state, spool_dir, plan_id=plan_id, now=utcnow(), deltas=read_delta_keys(deltas_path)
-    )
+    events = plan_events(m, state, spool_dir, plan_id=plan_id, now=utcnow(), delta_keys=delta_keys)
     per_3s = m.workspace.spec.rate_limits.users_track_per_3s
     return with_events(summary, events, per_3s), events

@@ -7,17 +7,16 @@ of users stays in bounded memory; everything else is small and held inline.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 
 from reconciler.plan.event_model import NO_EVENTS, EventsPlan
+from reconciler.plan.gz import open_gz
 
 FORMAT_VERSION = "1"
 OBJECTS_PER_REQUEST = 75  # /users/track, combined across attributes, events and purchases
@@ -151,6 +150,8 @@ class Plan:
     mask_key: str = ""  # keys the tags that keep masked identifiers distinct (masking.py)
     # what this plan saw, per user, for the next plan once it is applied (plan/digests.py)
     digests: DigestFile | None = None
+    # lines in the deltas spool, when its writer counted them (saving need not read it twice)
+    deltas_lines: int | None = field(default=None, compare=False)
 
     @property
     def has_changes(self) -> bool:
@@ -180,7 +181,7 @@ def _loads(line: bytes) -> Any:
 
 def read_deltas(path: Path) -> Iterator[UserDelta]:
     """The UserDelta rows of a delta spool, in order."""
-    with gzip.open(path, "rb") as fh:
+    with open_gz(path, "rb") as fh:
         for line in fh:
             kind, uid, attrs, writes, unsets, points = _loads(line)
             yield UserDelta(
@@ -193,25 +194,12 @@ def read_deltas(path: Path) -> Iterator[UserDelta]:
             )
 
 
-def read_delta_keys(path: Path) -> Iterator[UserDelta]:
-    """The spool's users in order, as deltas with only their keys: what packing counts need
-    (each line's first two JSON strings, without parsing the rest of it)."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            kind, end = scanstring(line, 2)  # the line opens with ["
-            uid, _ = scanstring(line, end + 2)  # then ","
-            yield UserDelta(kind, uid, _EMPTY, (), (), 0)
-
-
-_EMPTY: Mapping[str, Any] = {}
-
-
 class DeltaSpool:
     """Writes UserDelta rows to the gzip JSONL spool a Plan reads back."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = gzip.open(path, "wt", encoding="utf-8", compresslevel=1)
+        self._fh = open_gz(path, "wb")
         self.count = 0
 
     def add(self, delta: UserDelta) -> None:
@@ -223,13 +211,15 @@ class DeltaSpool:
             delta.unsets,
             delta.data_points,
         ]
-        self._fh.write(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n")
+        line = json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n"
+        self._fh.write(line.encode("utf-8"))
         self.count += 1
 
-    def add_line(self, line: str) -> None:
-        """A delta already encoded as its spool line (the planner builds them in SQL)."""
-        self._fh.write(line + "\n")
-        self.count += 1
+    def add_block(self, block: Any, lines: int) -> None:
+        """`lines` deltas already encoded as UTF-8 spool lines, each ending in a newline (the
+        planner builds them in SQL and hands them over a buffer at a time)."""
+        self._fh.write(block)
+        self.count += lines
 
     def close(self) -> None:
         self._fh.close()

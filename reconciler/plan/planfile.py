@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import gzip
 import hashlib
 import json
 import os
@@ -15,6 +14,7 @@ from typing import Any
 
 from reconciler.errors import StalePlanError
 from reconciler.plan.event_model import NO_EVENTS, EventsPlan
+from reconciler.plan.gz import compress, open_gz
 from reconciler.plan.model import (
     FORMAT_VERSION,
     AttributeChange,
@@ -45,13 +45,15 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | No
     header = dataclasses.asdict(plan)
     header.pop("deltas_path")
     header.pop("digests")
+    header.pop("deltas_lines")
     header["format_version"] = FORMAT_VERSION
     header["inputs"] = inputs
     header["events"] = plan.events.to_header()
     spools = [plan.deltas_path]
     if plan.events.spool_path is not None:
         spools.append(plan.events.spool_path)
-    header["deltas_lines"] = _digest_spool(plan.deltas_path, None)
+    lines = plan.deltas_lines
+    header["deltas_lines"] = lines if lines is not None else _digest_spool(plan.deltas_path, None)
     if plan.digests is not None:
         # the next plan's digests ride along as base64 lines after the events, so that the
         # apply of a reviewed plan can keep them (plan/digests.py)
@@ -71,7 +73,7 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | No
     with os.fdopen(fd, "wb") as raw:
         # in the plan's own order (a template's headers as declared), so `show` renders the
         # loaded plan exactly as `plan` did; the digest sorts its own copy
-        raw.write(gzip.compress((json.dumps(header) + "\n").encode()))
+        raw.write(compress((json.dumps(header) + "\n").encode()))
         for spool in spools:
             with spool.open("rb") as member:
                 shutil.copyfileobj(member, raw, CHUNK)
@@ -93,7 +95,7 @@ DIGEST_LINE = 3 << 18  # raw bytes per base64 line (1 MiB of text)
 
 
 def _pack_digests(parquet: Path, out: Path) -> None:
-    with parquet.open("rb") as fh, gzip.open(out, "wb", compresslevel=1) as gz:
+    with parquet.open("rb") as fh, open_gz(out, "wb") as gz:
         while chunk := fh.read(DIGEST_LINE):
             gz.write(base64.b64encode(chunk) + b"\n")
 
@@ -110,7 +112,7 @@ CHUNK = 1 << 20
 def _digest_spool(spool: Path, digest: Any) -> int:
     """Feed the spool's decompressed bytes to `digest` (if any); return its line count."""
     lines = 0
-    with gzip.open(spool, "rb") as fh:
+    with open_gz(spool, "rb") as fh:
         while chunk := fh.read(CHUNK):
             if digest is not None:
                 digest.update(chunk)
@@ -170,7 +172,7 @@ def load_plan(
         with os.fdopen(fd, "wb") as out:
             unseal(path, out, key)
     try:
-        with gzip.open(source, "rb") as fh:
+        with open_gz(source, "rb") as fh:
             header: dict[str, Any] = json.loads(fh.readline().decode("utf-8"))
             if not isinstance(header, dict):
                 raise ValueError("the first line is not a plan header")
@@ -181,8 +183,8 @@ def load_plan(
             delta_lines = int(header.get("deltas_lines", 0))
             packed = spool_dir / f"saved-{name}.digests.b64"
             with (
-                gzip.open(spool, "wb", compresslevel=1) as out,
-                gzip.open(events_spool, "wb", compresslevel=1) as events_out,
+                open_gz(spool, "wb") as out,
+                open_gz(events_spool, "wb") as events_out,
             ):
                 if "events_lines" in header:  # the next plan's digests follow the events
                     events = int(header["events_lines"])
@@ -233,6 +235,7 @@ def _plan_from_header(header: dict[str, Any], spool: Path, events_spool: Path) -
         guards=tuple(GuardResult(**g) for g in header["guards"]),
         samples=tuple(Sample(**s) for s in header["samples"]),
         deltas_path=spool,
+        deltas_lines=int(header.get("deltas_lines", 0)),
         events=EventsPlan.from_header(header["events"], events_spool)
         if "events" in header
         else NO_EVENTS,

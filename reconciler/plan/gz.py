@@ -1,0 +1,42 @@
+"""Gzip for the spools and saved plans, through ISA-L where it is installed.
+
+A first sync of a million users writes about 1.8 GB of delta lines, and a plan, a saved plan
+and its apply each stream them through gzip. ISA-L's deflate (`isal`, a dependency) writes
+and reads the same RFC 1952 files about three times faster than zlib at level 1 (measured on
+the 1M-user spool: 0.7 s against 2.2 s per 400 MB written, 0.33 s against 0.95 s read), so
+files stay readable by `zcat` and by older reconcilers. The standard library's gzip is the
+fallback where no isal wheel exists.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+
+def _module() -> ModuleType:
+    try:
+        return importlib.import_module("isal.igzip")
+    except ImportError:  # pragma: no cover - no isal wheel for this platform
+        return gzip
+
+
+_gzip = _module()
+
+LEVEL = 1  # fastest deflate: the spools are scratch files and CI artifacts, not archives
+
+
+def open_gz(path: Path | str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
+    """gzip.open's contract (modes rb/wb/rt/wt, multi-member reads), faster."""
+    if "w" in mode or "a" in mode:
+        kwargs.setdefault("compresslevel", LEVEL)
+    opened: IO[Any] = _gzip.open(path, mode, **kwargs)
+    return opened
+
+
+def compress(data: bytes) -> bytes:
+    packed: bytes = _gzip.compress(data, compresslevel=LEVEL)
+    return packed
