@@ -359,6 +359,7 @@ class Options:
     out: Path
     events: int = 0  # events in the original's stream
     new_events: int = 0  # events the churned copy's stream adds
+    shares: tuple[float, ...] = AUDIENCE_SHARES  # each audience's share of users, in turn
 
 
 def generate(opts: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -528,7 +529,7 @@ def _audiences(rng: np.random.Generator, opts: Options, truth: Truth) -> list[Au
     assert truth.changed_users is not None
     out = []
     for a in range(opts.audiences):
-        share = AUDIENCE_SHARES[a % len(AUDIENCE_SHARES)]
+        share = opts.shares[a % len(opts.shares)]
         members = rng.random(opts.users) < share
         inside, outside = np.flatnonzero(members), np.flatnonzero(~members)
         flips = min(round(len(inside) * opts.churn / 100), len(outside))
@@ -616,9 +617,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--new-events", type=int, default=None, help="events the churned stream adds (events/10)"
     )
+    parser.add_argument(
+        "--audience-shares",
+        default=",".join(str(s) for s in AUDIENCE_SHARES),
+        help="each audience's share of users, in turn (the issue's CSV run: 0.33,0.20)",
+    )
     parser.add_argument("--no-validate", action="store_true", help="skip `reconciler validate`")
     parser.add_argument("out", type=Path)
     args = parser.parse_args(argv)
+    shares = tuple(float(s) for s in args.audience_shares.split(","))
+    if not shares or not all(0 < s < 1 for s in shares):
+        parser.error("--audience-shares: fractions between 0 and 1, comma-separated")
     if args.users < 1 or args.attributes < 1 or not 0 <= args.churn <= 100:
         parser.error("need --users >= 1, --attributes >= 1 and 0 <= --churn <= 100")
     new_events = args.events // 10 if args.new_events is None else args.new_events
@@ -632,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         args.events,
         new_events,
+        shares,
     )
     generate(opts)
     if not args.no_validate:

@@ -73,6 +73,7 @@ class Config:
     apply_max: int
     events_pct: float
     max_rss_mb: float | None = None
+    audience_shares: str = "0.1,0.25,0.4,0.05"  # bench/generate.py's default
     engine: Path | None = None  # an exported revision to run instead of the work tree
 
 
@@ -195,6 +196,7 @@ class SizeBench:
             f"--seed={c.seed}",
             f"--format={c.fmt}",
             f"--events={round(self.n * c.events_pct / 100)}",
+            f"--audience-shares={c.audience_shares}",
         ]
         self.measure("generate", script("generate.py", *args, str(self.dir)))
         self.result.truth = json.loads((self.dir / "ground_truth.json").read_text())
@@ -349,6 +351,11 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
         default=2.0,
         help="events in the original stream as a percent of users; the churned copy adds 10%%",
     )
+    p.add_argument(
+        "--audience-shares",
+        default="0.1,0.25,0.4,0.05",
+        help="each audience's share of users, in turn (the issue's CSV run: 0.33,0.20)",
+    )
     p.add_argument("--work", type=Path, default=Path("/tmp/reconciler-bench"))
     p.add_argument("--out", type=Path, default=BENCH, help="where RESULTS.md and the plot go")
     p.add_argument("--naive-max", type=int, default=1_000_000)
@@ -377,6 +384,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
         args.apply_max,
         args.events_pct,
         args.max_rss_gb * 1024 if args.max_rss_gb else None,
+        audience_shares=args.audience_shares,
     )
     rev = None
     if args.engine_rev:

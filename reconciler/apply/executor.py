@@ -39,7 +39,7 @@ from reconciler.apply.events import (
     token_prefix,
 )
 from reconciler.apply.guards import enforce_guards
-from reconciler.apply.journal import GroupCommitter, doubt_cells
+from reconciler.apply.journal import GroupCommitter, delta_columns, doubt_cells
 from reconciler.apply.pacing import Clock, RateGate, RetryPolicy, Sleep, send_with_retries
 from reconciler.apply.progress import NullProgress, Progress
 from reconciler.apply.protocol import BrazeWriter, TrackResult
@@ -48,7 +48,7 @@ from reconciler.apply.result import ApplyResult, FinalStatus, Rejection
 from reconciler.errors import BrazeUnavailableError, ReconcilerError
 from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
 from reconciler.render.masking import mask_identifier
-from reconciler.state.base import BatchAck, LedgerRow, LedgerUnset, LockRequest, StateStore
+from reconciler.state.base import BatchAck, LockRequest, StateStore
 
 DEFAULT_CONCURRENCY = 4
 # Fold the log into the snapshot after an apply that leaves at least this many cells in it:
@@ -144,9 +144,6 @@ def _compact(store: StateStore, progress: Progress) -> int:
     except ReconcilerError as e:
         progress.note(f"ledger compaction skipped: {e.message} (the next apply retries)")
         return 0
-
-
-_new = tuple.__new__
 
 
 class _Run:
@@ -322,8 +319,7 @@ class _Run:
         the next batch's doubt mark (group commit); returns that mark."""
         rejected = answer.rejected("attributes")
         everything = rejected.get(-1)  # an error without an index: nothing is confirmed
-        writes: list[LedgerRow] = []
-        unsets: list[LedgerUnset] = []
+        accepted = []
         points = n_rejected = 0
         for i, delta in enumerate(batch.deltas):
             reason = everything if everything is not None else rejected.get(i)
@@ -331,12 +327,9 @@ class _Run:
                 n_rejected += 1
                 self._reject(delta.user_id, delta.id_kind, reason, batch.no)
                 continue
-            uid, kind = delta.user_id, delta.id_kind
-            # tuple.__new__ skips the NamedTuple's Python-level __new__: two million cells
-            # per million users, so it is most of an ack's cost
-            writes.extend([_new(LedgerRow, (uid, a, v, kind)) for a, v in delta.writes])
-            unsets.extend([_new(LedgerUnset, (uid, a, kind)) for a in delta.unsets])
+            accepted.append(delta)
             points += delta.data_points
+        cells = delta_columns(accepted)
         events = event_outcome(batch, answer)
         for event, reason in events.rejected:
             self._reject_event(event.user_id, event.id_kind, f"{event.name}: {reason}", batch.no)
@@ -349,9 +342,9 @@ class _Run:
         }
         if batch.events:
             summary |= {"events": len(batch.events), "events_rejected": len(events.rejected)}
-        ack = BatchAck(batch.no, writes, unsets, tuple(events.acknowledged), summary, mark)
-        next_cells = doubt_cells(nxt) if nxt is not None else []
-        ack_f, mark_f = self.committer.submit(ack, next_cells or None)
+        ack = BatchAck(batch.no, (), (), tuple(events.acknowledged), summary, mark, cells)
+        next_cells = doubt_cells(nxt) if nxt is not None else None
+        ack_f, mark_f = self.committer.submit(ack, next_cells if next_cells else None)
         assert ack_f is not None
         serial = await ack_f
         if batch.events:
@@ -363,8 +356,8 @@ class _Run:
         r.objects_sent += len(batch.deltas)
         r.acknowledged += len(batch.deltas) - n_rejected
         r.data_points += points
-        r.ledger_writes += len(writes)
-        r.ledger_unsets += len(unsets)
+        r.ledger_writes += cells.writes
+        r.ledger_unsets += cells.unsets
         self.progress.advance(len(batch.deltas), n_rejected)
         return await mark_f if mark_f is not None else None
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 import httpx
+import orjson
 
 from reconciler import __version__
 from reconciler.apply.protocol import ObjectError, RateLimit, TrackResult
@@ -180,8 +181,7 @@ class BrazeClient:
     # -- the one request path ------------------------------------------------------------------
 
     async def _post(self, path: str, payload: Mapping[str, Any]) -> tuple[httpx.Response, Any]:
-        content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return await self._send("POST", path, content=content)
+        return await self._send("POST", path, content=encode_body(payload))
 
     async def _get(self, path: str, params: Mapping[str, str]) -> tuple[httpx.Response, Any]:
         return await self._send("GET", path, params=params)
@@ -288,3 +288,13 @@ def _object_errors(body: Any) -> tuple[ObjectError, ...]:
             )
         )
     return tuple(errors)
+
+
+def encode_body(payload: Mapping[str, Any]) -> bytes:
+    """A request body: compact UTF-8 JSON, through orjson (a first sync encodes 1.8 GB of
+    attribute objects); the standard encoder for what orjson refuses (integers beyond 64
+    bits, non-string keys), so every payload json accepts still goes out."""
+    try:
+        return orjson.dumps(payload)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()

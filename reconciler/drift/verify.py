@@ -10,7 +10,7 @@ has passed; only what is still wrong then is reported as dropped.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.apply.pacing import Clock, Sleep
@@ -120,7 +120,7 @@ async def _check(
 ) -> dict[UserKey, list[ValueDrift]]:
     """Read these users back once; their writes and unsets that Braze does not show."""
     as_ledgers = [
-        UserLedger(d.id_kind, d.user_id, dict(d.writes) | dict.fromkeys(d.unsets, ""), 0)
+        UserLedger(d.id_kind, d.user_id, _cells(d.writes) | dict.fromkeys(d.unsets, ""), 0)
         for d in deltas
     ]
     profiles = await read_profiles(reads, pacer, as_ledgers, catalog)
@@ -153,3 +153,7 @@ async def _check(
         if found:
             out[(d.id_kind, d.user_id)] = found
     return out
+
+
+def _cells(writes: Sequence[Sequence[str]]) -> dict[str, str]:
+    return {attribute: stored for attribute, stored in writes}

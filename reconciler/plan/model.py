@@ -8,7 +8,7 @@ of users stays in bounded memory; everything else is small and held inline.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,8 +34,8 @@ class UserDelta(NamedTuple):
     id_kind: str
     user_id: str
     attributes: Mapping[str, Any]
-    writes: tuple[tuple[str, str], ...]
-    unsets: tuple[str, ...]
+    writes: Sequence[Sequence[str]]  # [attribute, stored value] pairs
+    unsets: Sequence[str]
     data_points: int
 
     def wire(self) -> dict[str, Any]:
@@ -183,15 +183,9 @@ def read_deltas(path: Path) -> Iterator[UserDelta]:
     """The UserDelta rows of a delta spool, in order."""
     with open_gz(path, "rb") as fh:
         for line in fh:
-            kind, uid, attrs, writes, unsets, points = _loads(line)
-            yield UserDelta(
-                kind,
-                uid,
-                attrs,
-                tuple(map(tuple, writes)),  # [attribute, value] pairs (C-level: per-cell cost)
-                tuple(unsets),
-                points,
-            )
+            # the pairs stay the lists the parser made: converting them costs a Python object
+            # per cell, and an apply reads twenty million cells per million users
+            yield UserDelta(*_loads(line))
 
 
 class DeltaSpool:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconciler.errors import StateError
-from reconciler.state.base import ID_KINDS
+from reconciler.state.base import ID_KINDS, BatchAck, CellColumns, DoubtGroup
+from reconciler.state.values import HASH_PREFIX
 
 # Stored values are canonical JSON text or "h:…" hashes, neither of which can start with "?",
 # so the mark never equals a desired value: a cell in doubt is always resent.
@@ -38,8 +40,10 @@ _OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 Cell = tuple[str, str, str, str | None]  # id_kind, user_id, attribute, value
 
 
-def encode_cells(cells: Sequence[Cell], serial: int) -> bytes:
+def encode_cells(cells: Sequence[Cell] | CellColumns, serial: int) -> bytes:
     """One blob for a batch of cells written at `serial`."""
+    if isinstance(cells, CellColumns):
+        return encode_batch(_columns_batch(cells, serial))
     batch = pa.RecordBatch.from_arrays(
         [
             pa.array([c[0] for c in cells], pa.string()),
@@ -115,10 +119,72 @@ def ledger_cells(writes: Sequence[Any], unsets: Sequence[Any]) -> list[Cell]:
     return cells
 
 
-def check_kinds(cells: Sequence[Cell]) -> None:
-    bad = {c[0] for c in cells} - set(ID_KINDS)
+def check_kinds(cells: Sequence[Cell] | CellColumns) -> None:
+    kinds = set(cells.kinds) if isinstance(cells, CellColumns) else {c[0] for c in cells}
+    bad = kinds - set(ID_KINDS)
     if bad:
         raise StateError(f"unknown id kind {sorted(bad)[0]!r}; expected one of {ID_KINDS}")
+
+
+def _columns_batch(cells: CellColumns, serial: int) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(cells.kinds, pa.string()),
+            pa.array(cells.users, pa.string()),
+            pa.array(cells.attributes, pa.string()),
+            pa.array(cells.values, pa.string()),
+            pa.array([serial] * len(cells), pa.int64()),
+        ],
+        schema=CELL_SCHEMA,
+    )
+
+
+def ack_columns(ack: BatchAck) -> CellColumns:
+    """The ack's cells as columns: as the executor built them, or from its row form (one cell
+    per key, the last word winning, as `ledger_cells`); id kinds checked."""
+    cols = ack.columns
+    keys = None if cols is None else zip(cols.kinds, cols.users, cols.attributes, strict=True)
+    if cols is None or keys is None or len(set(keys)) != len(cols):
+        rows = (
+            ledger_cells(ack.writes, ack.unsets)
+            if cols is None
+            else ledger_cells(
+                [(u, a, v, k) for k, u, a, v in _rows(cols) if v is not None],
+                [(u, a, k) for k, u, a, v in _rows(cols) if v is None],
+            )
+        )
+        return CellColumns(*_transpose(rows, 4))
+    check_kinds(cols)
+    return cols
+
+
+def _rows(cols: CellColumns) -> list[Cell]:
+    return list(zip(cols.kinds, cols.users, cols.attributes, cols.values, strict=True))
+
+
+def doubt_columns(group: DoubtGroup) -> CellColumns:
+    """A doubt mark's cells as columns, values DOUBT; id kinds checked."""
+    if isinstance(group, CellColumns):
+        cols = group
+    else:
+        kinds, users, attributes = _transpose(group, 3)
+        cols = CellColumns(kinds, users, attributes, [DOUBT] * len(attributes))
+    check_kinds(cols)
+    return cols
+
+
+def _transpose(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def any_hashed(cells: CellColumns) -> bool:
+    """Whether any value is a keyed hash (the state then records which key made it)."""
+    if not cells.values:
+        return False
+    found = pc.any(pc.starts_with(pa.array(cells.values, pa.string()), HASH_PREFIX)).as_py()
+    return bool(found)
 
 
 LEGACY_BATCH = 200_000  # rows of a pre-columnar ledger per log entry, when migrating

@@ -29,7 +29,7 @@ from reconciler.state import locking
 from reconciler.state.base import (
     ApplyStatus,
     BatchAck,
-    DoubtCell,
+    DoubtGroup,
     HeldLock,
     LedgerRow,
     LedgerUnset,
@@ -37,11 +37,11 @@ from reconciler.state.base import (
     LockRequest,
     ResourceRecord,
 )
-from reconciler.state.cells import DOUBT, check_kinds, encode_cells, ledger_cells
+from reconciler.state.cells import ack_columns, any_hashed, doubt_columns, encode_cells
 from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
 from reconciler.state.ledger_reads import snapshot_chunks
 from reconciler.state.pg_reconnect import ConnectionLost, Outage
-from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
+from reconciler.state.values import canonical_value, key_fingerprint, spec_hash
 
 _LOCK_POLL_SECONDS = 0.5
 # The server ends a dead holder's session a moment after its process is gone; wait this long
@@ -412,15 +412,14 @@ class PostgresWrites:
         return self.commit_batches(apply_id, [ack])[0][0]
 
     def commit_batches(
-        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[Sequence[DoubtCell]] = ()
+        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[DoubtGroup] = ()
     ) -> tuple[list[int], list[int]]:
         """Group commit, ONE transaction: per ack, its cells appended to the ledger log, its
         events, its journal entry, a serial of its own, and its doubt mark dropped; then a doubt
         mark per entry of `doubts` (the next batches, before they leave)."""
         now = locking.now()
-        cells = [ledger_cells(a.writes, a.unsets) for a in acks]
-        for group in doubts:
-            check_kinds([(k, u, a, DOUBT) for k, u, a in group])
+        cells = [ack_columns(a) for a in acks]
+        marks = [doubt_columns(group) for group in doubts]
 
         def tx(c: psycopg.Connection) -> tuple[list[int], list[int]]:
             serials: list[int] = []  # fresh per attempt: a retried transaction starts over
@@ -446,7 +445,7 @@ class PostgresWrites:
                         (ack.clear_doubt,),
                     )
                 self._record_events(c, apply_id, ack.event_ids, now)
-                if any(is_hashed(w[2]) for w in ack.writes):
+                if any_hashed(batch_cells):
                     self._note_hash_key(c)
                 c.execute(
                     "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
@@ -456,14 +455,13 @@ class PostgresWrites:
                         ack.batch_no,
                         serial,
                         now,
-                        len(ack.writes),
-                        len(ack.unsets),
+                        *ack.counts,
                         len(ack.event_ids),
                         canonical_value(dict(ack.summary)),
                     ),
                 )
-            if doubts:
-                seqs = self._append_doubts(c, doubts, bump_serial=False)
+            if marks:
+                seqs = self._append_doubts(c, marks, bump_serial=False)
             return serials, seqs
 
         return self._write(tx)
@@ -479,17 +477,17 @@ class PostgresWrites:
                 (list(event_ids), apply_id, now),
             )
 
-    def mark_in_doubt(self, cells: Sequence[DoubtCell], *, bump_serial: bool = False) -> int:
+    def mark_in_doubt(self, cells: DoubtGroup, *, bump_serial: bool = False) -> int:
         """As SqliteState.mark_in_doubt: one durable mark; returns its seq."""
-        check_kinds([(k, u, a, DOUBT) for k, u, a in cells])
+        marked = doubt_columns(cells)
 
         def tx(c: psycopg.Connection) -> int:
-            return self._append_doubts(c, [cells], bump_serial=bump_serial)[0]
+            return self._append_doubts(c, [marked], bump_serial=bump_serial)[0]
 
         return self._write(tx)
 
     def _append_doubts(
-        self, c: psycopg.Connection, groups: Sequence[Sequence[DoubtCell]], *, bump_serial: bool
+        self, c: psycopg.Connection, groups: Sequence[DoubtGroup], *, bump_serial: bool
     ) -> list[int]:
         """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs."""
         if bump_serial:
@@ -499,7 +497,7 @@ class PostgresWrites:
             serial = int(row[0]) if row else 0
         seqs = []
         for group in groups:
-            cells = [(k, u, a, DOUBT) for k, u, a in group]
+            cells = doubt_columns(group)
             found = c.execute(
                 "INSERT INTO ledger_log (serial, kind, cells, data)"
                 " VALUES (%s, 'doubt', %s, %b) RETURNING seq",

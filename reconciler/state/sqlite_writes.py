@@ -22,7 +22,7 @@ from reconciler.state import locking
 from reconciler.state.base import (
     ApplyStatus,
     BatchAck,
-    DoubtCell,
+    DoubtGroup,
     HeldLock,
     LedgerRow,
     LedgerUnset,
@@ -30,10 +30,10 @@ from reconciler.state.base import (
     LockRequest,
     ResourceRecord,
 )
-from reconciler.state.cells import DOUBT, check_kinds, encode_cells, ledger_cells
+from reconciler.state.cells import ack_columns, any_hashed, doubt_columns, encode_cells
 from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
 from reconciler.state.ledger_reads import snapshot_chunks
-from reconciler.state.values import canonical_value, is_hashed, key_fingerprint, spec_hash
+from reconciler.state.values import canonical_value, key_fingerprint, spec_hash
 
 T = TypeVar("T")
 _LOCK_POLL_SECONDS = 0.5
@@ -206,15 +206,14 @@ class SqliteWrites:
         return self.commit_batches(apply_id, [ack])[0][0]
 
     def commit_batches(
-        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[Sequence[DoubtCell]] = ()
+        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[DoubtGroup] = ()
     ) -> tuple[list[int], list[int]]:
         """Group commit, ONE transaction: per ack, its cells appended to the ledger log, its
         events, its journal entry, a serial of its own, and its doubt mark dropped; then a doubt
         mark per entry of `doubts` (the next batches, before they leave)."""
         now = _ts(locking.now())
-        cells = [ledger_cells(a.writes, a.unsets) for a in acks]
-        for group in doubts:
-            check_kinds([(k, u, a, DOUBT) for k, u, a in group])
+        cells = [ack_columns(a) for a in acks]
+        marks = [doubt_columns(group) for group in doubts]
         serials: list[int] = []
         seqs: list[int] = []
         with self._locked_tx() as c:
@@ -239,7 +238,7 @@ class SqliteWrites:
                         (ack.clear_doubt,),
                     )
                 self._record_events(c, apply_id, ack.event_ids, now)
-                if any(is_hashed(w[2]) for w in ack.writes):
+                if any_hashed(batch_cells):
                     self._note_hash_key(c)
                 c.execute(
                     "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
@@ -249,14 +248,13 @@ class SqliteWrites:
                         ack.batch_no,
                         serial,
                         now,
-                        len(ack.writes),
-                        len(ack.unsets),
+                        *ack.counts,
                         len(ack.event_ids),
                         canonical_value(dict(ack.summary)),
                     ),
                 )
-            if doubts:
-                seqs = self._append_doubts(c, doubts, bump_serial=False)
+            if marks:
+                seqs = self._append_doubts(c, marks, bump_serial=False)
         return serials, seqs
 
     @staticmethod
@@ -269,18 +267,18 @@ class SqliteWrites:
             [(e, apply_id, now) for e in event_ids],
         )
 
-    def mark_in_doubt(self, cells: Sequence[DoubtCell], *, bump_serial: bool = False) -> int:
+    def mark_in_doubt(self, cells: DoubtGroup, *, bump_serial: bool = False) -> int:
         """Mark cells in doubt (a write about to leave, or drift found); returns the mark's seq.
 
         `bump_serial` for marks that change what the next plan sends (drift --repair), so a
         plan saved before them is stale; a batch's own mark needs none (its ack bumps).
         """
-        check_kinds([(k, u, a, DOUBT) for k, u, a in cells])
+        marked = doubt_columns(cells)
         with self._locked_tx() as c:
-            return self._append_doubts(c, [cells], bump_serial=bump_serial)[0]
+            return self._append_doubts(c, [marked], bump_serial=bump_serial)[0]
 
     def _append_doubts(
-        self, c: sqlite3.Connection, groups: Sequence[Sequence[DoubtCell]], *, bump_serial: bool
+        self, c: sqlite3.Connection, groups: Sequence[DoubtGroup], *, bump_serial: bool
     ) -> list[int]:
         """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs."""
         if bump_serial:
@@ -290,7 +288,7 @@ class SqliteWrites:
             serial = int(row[0]) if row else 0
         seqs = []
         for group in groups:
-            cells = [(k, u, a, DOUBT) for k, u, a in group]
+            cells = doubt_columns(group)
             found = c.execute(
                 "INSERT INTO ledger_log (serial, kind, cells, data)"
                 " VALUES (?, 'doubt', ?, ?) RETURNING seq",

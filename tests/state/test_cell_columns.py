@@ -1,0 +1,120 @@
+"""Acks and doubt marks as columns (the executor's form) store exactly what the row form does,
+on every backend: values, unsets, journal counts, the last word per key, refused id kinds."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.apply.journal import delta_columns
+from reconciler.errors import StateError
+from reconciler.plan.model import UserDelta
+from reconciler.state import LedgerRow, LedgerUnset, LockRequest, StateStore
+from reconciler.state.base import BatchAck, CellColumns
+from reconciler.state.cells import DOUBT, ack_columns, doubt_columns
+
+
+def ledger(state: StateStore) -> set[LedgerRow]:
+    return {row for batch in state.iter_ledger() for row in batch}
+
+
+def commit(state: StateStore, *acks: BatchAck) -> None:
+    with state.lock(LockRequest("apply")):
+        apply_id = state.begin_apply("plan-1")
+        state.commit_batches(apply_id, list(acks))
+        state.finish_apply(apply_id, "applied")
+
+
+DELTAS = [
+    UserDelta("external_id", "u1", {"A": 1, "B": "x"}, [["A", "1"], ["B", '"x"']], [], 2),
+    UserDelta("braze_id", "u1", {"A": 2}, [["A", "2"]], [], 1),
+    UserDelta("external_id", "u2", {"A": 3, "C": None}, [["A", "3"]], ["C"], 2),
+]
+
+
+def test_an_ack_in_columns_records_values_unsets_and_counts(state: StateStore) -> None:
+    commit(state, BatchAck(0, [LedgerRow("u2", "C", "9")], summary={"requests": 1}))
+    cells = delta_columns(DELTAS)
+    commit(state, BatchAck(0, (), (), (), {"requests": 1}, None, cells))
+    assert ledger(state) == {
+        LedgerRow("u1", "A", "1"),
+        LedgerRow("u1", "B", '"x"'),
+        LedgerRow("u1", "A", "2", "braze_id"),
+        LedgerRow("u2", "A", "3"),
+    }
+    newest = state.journal()[0]
+    assert (newest.writes, newest.unsets) == (4, 1)
+
+
+def test_columns_with_a_repeated_key_keep_the_last_word(state: StateStore) -> None:
+    cells = CellColumns(
+        ["external_id", "external_id", "external_id"], ["u", "u", "v"], ["A", "A", "A"],
+        ["1", None, "2"],
+    )  # fmt: skip
+    commit(state, BatchAck(0, [LedgerRow("u", "A", "0")]))
+    commit(state, BatchAck(0, (), (), columns=cells))
+    assert ledger(state) == {LedgerRow("v", "A", "2")}
+
+
+def test_columns_with_an_unknown_id_kind_are_refused_and_nothing_is_written(
+    state: StateStore,
+) -> None:
+    cells = CellColumns(["external_id", "email"], ["u", "u"], ["A", "B"], ["1", "1"])
+    with state.lock(LockRequest("apply")):
+        apply_id = state.begin_apply()
+        with pytest.raises(StateError, match="unknown id kind 'email'"):
+            state.commit_batches(apply_id, [BatchAck(0, (), (), columns=cells)])
+        with pytest.raises(StateError, match="unknown id kind 'email'"):
+            state.mark_in_doubt(cells)
+    assert state.ledger_count() == 0
+    assert state.meta().serial == 0
+
+
+def test_a_doubt_mark_in_columns_marks_every_cell_and_an_ack_clears_it(
+    state: StateStore,
+) -> None:
+    commit(state, BatchAck(0, [LedgerRow("u1", "A", "1")]))
+    with state.lock(LockRequest("apply")):
+        apply_id = state.begin_apply("plan-2")
+        _, (mark,) = state.commit_batches(apply_id, [], [delta_columns(DELTAS[:1], doubt=True)])
+        assert state.cells_in_doubt() == 2  # A (over its acknowledged value) and B
+        assert ledger(state) == set()  # a cell in doubt is no known value
+        cells = delta_columns(DELTAS[:1])
+        state.commit_batches(apply_id, [BatchAck(0, (), (), (), {}, mark, cells)])
+        state.finish_apply(apply_id, "applied")
+    assert ledger(state) == {LedgerRow("u1", "A", "1"), LedgerRow("u1", "B", '"x"')}
+
+
+KINDS = st.sampled_from(["external_id", "braze_id"])
+NAMES = st.sampled_from(["A", "B", "C", "D"])
+
+
+@st.composite
+def deltas(draw: st.DrawFn) -> list[UserDelta]:
+    out = []
+    for n in range(draw(st.integers(0, 6))):
+        names = draw(st.lists(NAMES, unique=True, max_size=4))
+        cut = draw(st.integers(0, len(names)))
+        writes = [[a, draw(st.sampled_from(["1", '"x"', "h:ab", "[]"]))] for a in names[:cut]]
+        out.append(UserDelta(draw(KINDS), f"u{n}", {}, writes, names[cut:], len(names)))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(deltas())
+def test_delta_columns_equal_the_row_form(batch: list[UserDelta]) -> None:
+    rows = [LedgerRow(d.user_id, a, v, d.id_kind) for d in batch for a, v in d.writes]
+    unsets = [LedgerUnset(d.user_id, a, d.id_kind) for d in batch for a in d.unsets]
+    as_rows = ack_columns(BatchAck(0, rows, unsets))
+    as_columns = ack_columns(BatchAck(0, (), (), columns=delta_columns(batch)))
+    assert sorted(zip(*vars(as_columns).values(), strict=True)) == sorted(
+        zip(*vars(as_rows).values(), strict=True)
+    )
+    assert (as_columns.writes, as_columns.unsets) == (len(rows), len(unsets))
+    doubt = doubt_columns(delta_columns(batch, doubt=True))
+    keys = [
+        (d.id_kind, d.user_id, a) for d in batch for a in (*(w[0] for w in d.writes), *d.unsets)
+    ]
+    assert doubt_columns(keys) == doubt
+    assert set(doubt.values) <= {DOUBT}
