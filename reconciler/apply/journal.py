@@ -33,8 +33,12 @@ def delta_columns(deltas: Sequence[UserDelta], doubt: bool = False) -> CellColum
     users: list[str] = []
     attributes: list[str] = []
     values: list[str | None] = []
+    seen: set[tuple[str, str]] = set()
+    distinct = True  # each user once, each of its attributes once (as the planner writes them)
     for d in deltas:
         n = len(d.writes) + len(d.unsets)
+        seen.add((d.id_kind, d.user_id))
+        start = len(attributes)
         kinds += [d.id_kind] * n
         users += [d.user_id] * n
         if d.writes:
@@ -44,7 +48,9 @@ def delta_columns(deltas: Sequence[UserDelta], doubt: bool = False) -> CellColum
         if d.unsets:
             attributes += d.unsets
             values += [DOUBT if doubt else None] * len(d.unsets)
-    return CellColumns(kinds, users, attributes, values)
+        distinct = distinct and len(set(attributes[start:])) == n
+    distinct = distinct and len(seen) == len(deltas)
+    return CellColumns(kinds, users, attributes, values, distinct)
 
 
 def doubt_cells(batch: Batch) -> CellColumns:

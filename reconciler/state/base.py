@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self
 
 if TYPE_CHECKING:
@@ -74,11 +75,12 @@ class CellColumns:
     users: list[str]
     attributes: list[str]
     values: list[str | None]
+    distinct: bool = False  # the builder proved every (kind, user, attribute) is there once
 
     def __len__(self) -> int:
         return len(self.attributes)
 
-    @property
+    @cached_property
     def unsets(self) -> int:
         return self.values.count(None)
 

@@ -11,6 +11,7 @@ for an acknowledged unset, or DOUBT for a write that may have landed without an 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,12 @@ def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
 
 
 def read_spooled_log(path: Path, group_rows: int = 1_000_000) -> Iterator[pa.Table]:
-    """The spooled log in tables of about `group_rows` cells."""
-    with pa.memory_map(str(path)) as source:
+    """The spooled log in tables of about `group_rows` cells.
+
+    Read, not memory-mapped: a mapped page stays in the process's resident set once touched,
+    so a first sync's log (twenty million cells per million users) would show as gigabytes of
+    RSS; read, only the tables in flight are held."""
+    with pa.OSFile(str(path)) as source:
         reader = pa.ipc.open_file(source)
         pending: list[pa.RecordBatch] = []
         rows = 0
@@ -143,8 +148,11 @@ def ack_columns(ack: BatchAck) -> CellColumns:
     """The ack's cells as columns: as the executor built them, or from its row form (one cell
     per key, the last word winning, as `ledger_cells`); id kinds checked."""
     cols = ack.columns
-    keys = None if cols is None else zip(cols.kinds, cols.users, cols.attributes, strict=True)
-    if cols is None or keys is None or len(set(keys)) != len(cols):
+    if cols is not None and not cols.distinct:
+        keys = zip(cols.kinds, cols.users, cols.attributes, strict=True)
+        if len(set(keys)) == len(cols):
+            cols = dataclasses.replace(cols, distinct=True)
+    if cols is None or not cols.distinct:
         rows = (
             ledger_cells(ack.writes, ack.unsets)
             if cols is None
@@ -153,7 +161,8 @@ def ack_columns(ack: BatchAck) -> CellColumns:
                 [(u, a, k) for k, u, a, v in _rows(cols) if v is None],
             )
         )
-        return CellColumns(*_transpose(rows, 4))
+        kinds, users, attributes, values = _transpose(rows, 4)
+        return CellColumns(kinds, users, attributes, values, distinct=True)
     check_kinds(cols)
     return cols
 

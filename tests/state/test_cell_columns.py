@@ -108,13 +108,27 @@ def test_delta_columns_equal_the_row_form(batch: list[UserDelta]) -> None:
     unsets = [LedgerUnset(d.user_id, a, d.id_kind) for d in batch for a in d.unsets]
     as_rows = ack_columns(BatchAck(0, rows, unsets))
     as_columns = ack_columns(BatchAck(0, (), (), columns=delta_columns(batch)))
-    assert sorted(zip(*vars(as_columns).values(), strict=True)) == sorted(
-        zip(*vars(as_rows).values(), strict=True)
-    )
+    assert sorted(cells(as_columns)) == sorted(cells(as_rows))
+    assert as_columns.distinct  # built a user at a time: no dedupe pass
     assert (as_columns.writes, as_columns.unsets) == (len(rows), len(unsets))
     doubt = doubt_columns(delta_columns(batch, doubt=True))
     keys = [
         (d.id_kind, d.user_id, a) for d in batch for a in (*(w[0] for w in d.writes), *d.unsets)
     ]
-    assert doubt_columns(keys) == doubt
+    assert cells(doubt_columns(keys)) == cells(doubt)
     assert set(doubt.values) <= {DOUBT}
+
+
+def cells(cols: CellColumns) -> list[tuple[str, str, str, str | None]]:
+    return list(zip(cols.kinds, cols.users, cols.attributes, cols.values, strict=True))
+
+
+def test_deltas_that_repeat_a_user_are_not_taken_as_distinct() -> None:
+    twice = [DELTAS[0], UserDelta("external_id", "u1", {"A": None}, [], ["A"], 1)]
+    cols = delta_columns(twice)
+    assert not cols.distinct
+    kept = ack_columns(BatchAck(0, (), (), columns=cols))
+    assert sorted(cells(kept)) == [
+        ("external_id", "u1", "A", None),
+        ("external_id", "u1", "B", '"x"'),
+    ]
