@@ -192,7 +192,7 @@ def _assemble(
         deltas_lines=spool.count,
         events=events,
         last_drift=state.last_drift(),
-        warnings=braze_id_warnings(m, result),
+        warnings=braze_id_warnings(m, result) + skipped_warnings(desired),
         endpoint=resolve_endpoint(m.rest_endpoint),
     )
 
@@ -210,3 +210,29 @@ def braze_id_warnings(m: Manifests, result: DiffResult) -> tuple[str, ...]:
             "un-records the users Braze does not hold, so the next plan shows them again"
         )
     return tuple(out) if result.users else ()
+
+
+MAX_SKIPPED_LISTED = 5
+
+
+def skipped_warnings(desired: Desired) -> tuple[str, ...]:
+    """Rows an `on_invalid: skip` source left out of the plan, counted and located by file,
+    row, column and column name, never with their values: a plan is posted in public pull
+    requests, and a value bad enough to skip may be anything (an email in a number column)."""
+    skipped = sorted(desired.skipped)
+    if not skipped:
+        return ()
+    rows = len({(d.location.path, d.location.line) for d in skipped})
+    listed = ", ".join(
+        f"{d.location} ({d.message.split(':', 1)[0]})" for d in skipped[:MAX_SKIPPED_LISTED]
+    )
+    more = (
+        f" and {len(skipped) - MAX_SKIPPED_LISTED:,} more"
+        if len(skipped) > MAX_SKIPPED_LISTED
+        else ""
+    )
+    noun = "row" if rows == 1 else "rows"
+    return (
+        f"{rows:,} source {noun} skipped as invalid (on_invalid: skip), so nothing of them is "
+        f"planned: {listed}{more}; `reconciler validate` shows why",
+    )

@@ -138,22 +138,25 @@ def _desired_sql(
     only the users in the slice [lo, hi) of `bounds`."""
     selects = []
     for n, src in enumerate(sources):
-        cols = [
-            f"{quote(src.id_kind)} AS id_kind",
-            "uid AS user_id",
-            f"true AS p{n}",
-        ]
+        key = [f"{quote(src.id_kind)} AS id_kind", "uid AS user_id"]
+        cols = [f"true AS p{n}", f"false AS h{n}"]
+        held = [f"false AS p{n}", f"true AS h{n}"]  # a skipped row's user: present, unread
         if src.audience is not None:
             a = attrs[src.audience]
             cols += [f"'true' AS d{a.i}", f"'true' AS w{a.i}"]
+            held += [f"NULL::VARCHAR AS d{a.i}", f"NULL::VARCHAR AS w{a.i}"]
         for j, name in enumerate(src.attributes, start=1):
             a = attrs[name]
             if a.source != n:
                 continue  # another source writes it (the later one wins)
             canon = f"keyed_hash_sql(v{j})" if name in pii else f"v{j}"
             cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
+            held += [f"NULL::VARCHAR AS d{a.i}", f"NULL::VARCHAR AS w{a.i}"]
         where = _in_slice(quote(src.id_kind), "uid", *bounds)
-        selects.append(f"SELECT {', '.join(cols)} FROM {src.table} WHERE {where}")
+        sql = f"SELECT {', '.join(key + cols)} FROM {src.table} WHERE {where}"
+        if src.held is not None:
+            sql += f" UNION ALL SELECT {', '.join(key + held)} FROM {src.held} WHERE {where}"
+        selects.append(sql)
     if len(selects) == 1:
         return selects[0]
     # hash joins on the user (each source holds a user once): less memory than aggregating a
@@ -168,10 +171,11 @@ def _desired_sql(
 def _stage_join(a: _Attr, replace: Replace) -> list[str]:
     """Over the join: s_i (the ledger's value), e_i (what the diff compares: the ledger's
     value, or DOUBT for a cell --replace chose), d_i/w_i (desired), pr_i (the user is in the
-    attribute's source)."""
+    attribute's source), hd_i (its row there was skipped as invalid: leave the cell alone)."""
     i = a.i
     sv = f"s.{a.stored}" if a.stored else "NULL::VARCHAR"
     present = f"coalesce(d.p{a.source}, false)" if a.source is not None else "false"
+    held = f"coalesce(d.h{a.source}, false)" if a.source is not None else "false"
     dv = f"d.d{i}" if a.value is not None else "NULL::VARCHAR"
     dw = f"d.w{i}" if a.value is not None else "NULL::VARCHAR"
     chosen = []
@@ -187,6 +191,7 @@ def _stage_join(a: _Attr, replace: Replace) -> list[str]:
         f"{sv} AS s_{i}",
         f"{eff} AS e_{i}",
         f"{present} AS pr_{i}",
+        f"{held} AS hd_{i}",
         f"{dv} AS d_{i}",
         f"{dw} AS w_{i}",
     ]
@@ -205,7 +210,7 @@ def _stage_kind(a: _Attr) -> str:
     return (
         f"CASE WHEN pr_{i} THEN (CASE WHEN d_{i} IS NOT DISTINCT FROM e_{i} THEN NULL "
         f"WHEN d_{i} IS NULL THEN {UNSET} WHEN e_{i} IS NULL THEN {SET} ELSE {CHANGED} END) "
-        f"ELSE {missing} END AS kind_{i}"
+        f"WHEN hd_{i} THEN NULL ELSE {missing} END AS kind_{i}"
     )
 
 

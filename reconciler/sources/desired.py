@@ -86,6 +86,9 @@ class SourceTable:
     id_kind: str
     attributes: tuple[str, ...]
     audience: str | None = None
+    # users whose row `on_invalid: skip` left out (table of uid): the diff leaves them alone,
+    # as if the source had not mentioned them under `on_missing_row: keep`
+    held: str | None = None
 
     def cells_sql(self) -> str:
         """The table as narrow (id_kind, user_id, attribute, canon, wire) rows."""
@@ -532,7 +535,18 @@ def _type_sync(source: Prepared, desired: Desired, bad: list[Diagnostic], keep: 
     bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
     out = f"src_{name}"
     _insert(desired.con, typed, dups, problem_rows, out)
-    desired.sources.append(SourceTable(out, source.id_kind, tuple(a.name for a in attrs)))
+    held = None
+    if spec.on_invalid == "skip" and problem_rows:
+        # a skipped row is not an absent user: `on_missing_row: unset` must not wipe it
+        held = f"held_{name}"
+        desired.con.execute(
+            f"CREATE OR REPLACE TABLE {held} AS SELECT DISTINCT uid FROM {typed.table}_ids "
+            "WHERE uid IS NOT NULL AND list_contains(?::BIGINT[], row_no)",
+            [sorted(problem_rows - dups)],
+        )
+    desired.sources.append(
+        SourceTable(out, source.id_kind, tuple(a.name for a in attrs), held=held)
+    )
     _drop_work(desired.con, typed)
 
 

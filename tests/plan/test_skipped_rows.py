@@ -1,0 +1,91 @@
+"""`on_invalid: skip` leaves a bad row's user alone: the row is neither sent nor taken as a
+user missing from the source (which `on_missing_row: unset` would wipe), and the plan says
+where the skipped rows are without showing their values."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from reconciler.commands.planning import make_plan
+from reconciler.plan.model import Plan
+from reconciler.render.plan import render_markdown, render_text
+from reconciler.state import LedgerRow, LedgerUnset, LockRequest, open_state
+
+REPO = Path(__file__).resolve().parents[2]
+USERS = 120
+SECRET = "jane.doe@example.com"  # what a bad cell may hold: never printed by a plan
+
+
+def generate(root: Path) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "generate.py"),
+            *("--users", str(USERS), "--attributes", "6", "--audiences", "1"),
+            *("--churn", "1", "--seed", "3", "--format", "csv", "--no-validate", str(root)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return root / "original"
+
+
+def acknowledge(url: str, plan: Plan) -> None:
+    with open_state(url) as state, state.lock(LockRequest("apply", plan.plan_id)):
+        apply_id = state.begin_apply(plan.plan_id)
+        for n, d in enumerate(plan.deltas()):
+            state.record_batch(
+                apply_id,
+                n,
+                [LedgerRow(d.user_id, a, v, d.id_kind) for a, v in d.writes],
+                [LedgerUnset(d.user_id, a, d.id_kind) for a in d.unsets],
+            )
+        state.finish_apply(apply_id, "applied")
+
+
+def test_a_skipped_row_never_unsets_its_user_and_the_plan_locates_it(tmp_path: Path) -> None:
+    manifests = generate(tmp_path / "w")
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    assert "on_missing_row: keep" in text
+    workspace.write_text(
+        text.replace("on_missing_row: keep", "on_missing_row: unset\n  on_invalid: skip"), "utf-8"
+    )
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    first = make_plan(manifests, url, tmp_path / "a").plan
+    assert first.summary.users_changed == USERS and not first.warnings
+    acknowledge(url, first)
+
+    profile = manifests / "data" / "profile.csv"
+    with profile.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+    integer = next(i for i, name in enumerate(header) if name == "col_01")
+    victim = rows[5][0]
+    rows[5][integer] = SECRET  # an integer column: the row is invalid
+    with profile.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+
+    plan = make_plan(manifests, url, tmp_path / "b").plan
+    touched = {d.user_id: d for d in plan.deltas()}
+    assert victim not in touched  # neither its new values nor an unset of the old ones
+    assert plan.summary.users_changed == 0
+    (warning,) = plan.warnings
+    assert warning.startswith("1 source row skipped as invalid (on_invalid: skip)")
+    assert f"profile.csv:6:{integer + 1} (col_01)" in warning
+    for shown in (render_text(plan), render_markdown(plan), warning):
+        assert SECRET not in shown
+        assert "profile.csv:6" in shown
+
+    # fixed in the export: the user is planned again, for the one cell that changed
+    rows[5][integer] = "7"
+    with profile.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    fixed = make_plan(manifests, url, tmp_path / "c").plan
+    assert not fixed.warnings
+    assert [d.user_id for d in fixed.deltas()] == [victim]
+    (delta,) = fixed.deltas()
+    assert set(delta.attributes) == {"bench_01_integer"} and not delta.unsets
