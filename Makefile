@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check reconciler tests bench
 	$(BIN)/mypy
 	$(BIN)/reconciler schemas --check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
