@@ -12,6 +12,7 @@ different content is a located error, because exactly-once would then have to dr
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -201,11 +202,25 @@ def _load_streams(con: duckdb.DuckDBPyConnection, m: Manifests, now: dt.datetime
     return loaded
 
 
+# "field: 'the raw value' is not …": the value a coercion message quotes first
+_QUOTED_VALUE = re.compile(
+    r"""(?P<field>[^:]+): (?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")(?P<rest> .*)""", re.S
+)
+
+
+def value_free(message: str) -> str:
+    """A bad event's message without the raw value it quotes: skipped events are listed in
+    the plan, which is posted in pull requests, and an invalid property may hold anything
+    (`reconciler validate` shows the value)."""
+    found = _QUOTED_VALUE.fullmatch(message)
+    return f"{found['field']}: the value{found['rest']}" if found else message
+
+
 def _note_bad(loaded: _Loaded, problem: Diagnostic, skip: bool) -> None:
     if skip:
         loaded.skipped += 1
         if len(loaded.skipped_at) < MAX_LOCATED:
-            loaded.skipped_at.append(problem.render())
+            loaded.skipped_at.append(f"{problem.location}: {value_free(problem.message)}")
         return
     loaded.bad_total += 1
     if len(loaded.bad) < MAX_LISTED:

@@ -102,6 +102,21 @@ def test_bad_events_fail_the_plan_located_unless_the_stream_skips_them(events: E
     )
 
 
+def test_a_skipped_event_is_located_in_the_plan_without_its_value() -> None:
+    """The plan lists where skipped events are; the value that made one invalid (it may be an
+    email in a price) stays out of it, as `validate` shows it instead."""
+    from reconciler.plan.events import value_free
+
+    assert value_free("properties.price: 'jane@example.com' is not a number") == (
+        "properties.price: the value is not a number"
+    )
+    assert value_free('time: "it\'s \\"late\\"" is not an ISO 8601 time') == (
+        "time: the value is not an ISO 8601 time"
+    )
+    kept = "properties.sku: required by event 'aiq_product_viewed'"
+    assert value_free(kept) == kept
+
+
 def test_events_older_than_the_horizon_are_refused_counted_and_located(events: Events) -> None:
     path = events.root / AIQ_EVENTS
     old = [aiq_event(i, timestamp="2026-10-01T00:00:00Z") for i in range(3)]
