@@ -24,6 +24,7 @@ from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
 from reconciler.plan.digests import post_hash_sql
+from reconciler.plan.packing import Key
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
 from reconciler.state.columnar import arrow_reader, attribute_counts, col, quote
@@ -107,9 +108,6 @@ def _hmac_macro(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         f"{quote(HASH_PREFIX)} || sha256(unhex('{outer}') || "
         f"unhex(sha256(unhex('{inner}') || encode(x)))) END"
     )
-
-
-Key = tuple[str, str]  # (id_kind, user_id)
 
 
 def _in_slice(kind: str, user: str, lo: Key | None, hi: Key | None) -> str:
@@ -490,7 +488,7 @@ LINES_PER_BLOCK = 20_000
 KEYS_PER_BATCH = 50_000
 
 
-def changed_keys(con: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[str, str]]]:
+def changed_keys(con: duckdb.DuckDBPyConnection) -> Iterator[list[Key]]:
     """The changed users' (id kind, user id) in spool order, in batches (packing counts)."""
     cur = con.cursor()
     try:

@@ -67,8 +67,8 @@ class CellColumns:
     What the executor hands the store for an ack (values; None for an unset) or a doubt mark
     (values all DOUBT), built a user at a time with list operations that run in C: a first
     sync acknowledges twenty cells per user, and a Python object per cell was most of an
-    apply's CPU. `writes` counts the cells with a value. Keys are distinct (state/cells.py
-    `columns_of` dedupes row-form input; the planner writes each user once per batch).
+    apply's CPU. `writes` counts the cells with a value. A key may repeat only when `distinct`
+    is False: state/cells.py `ack_columns` then keeps its last word, as for row-form input.
     """
 
     kinds: list[str]

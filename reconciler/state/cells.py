@@ -11,7 +11,6 @@ for an acknowledged unset, or DOUBT for a write that may have landed without an 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,16 +40,14 @@ _OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 Cell = tuple[str, str, str, str | None]  # id_kind, user_id, attribute, value
 
 
-def encode_cells(cells: Sequence[Cell] | CellColumns, serial: int) -> bytes:
+def encode_cells(cells: CellColumns, serial: int) -> bytes:
     """One blob for a batch of cells written at `serial`."""
-    if isinstance(cells, CellColumns):
-        return encode_batch(_columns_batch(cells, serial))
     batch = pa.RecordBatch.from_arrays(
         [
-            pa.array([c[0] for c in cells], pa.string()),
-            pa.array([c[1] for c in cells], pa.string()),
-            pa.array([c[2] for c in cells], pa.string()),
-            pa.array([c[3] for c in cells], pa.string()),
+            pa.array(cells.kinds, pa.string()),
+            pa.array(cells.users, pa.string()),
+            pa.array(cells.attributes, pa.string()),
+            pa.array(cells.values, pa.string()),
             pa.array([serial] * len(cells), pa.int64()),
         ],
         schema=CELL_SCHEMA,
@@ -117,7 +114,7 @@ def read_spooled_log(path: Path, group_rows: int = 1_000_000) -> Iterator[pa.Tab
 
 
 def ledger_cells(writes: Sequence[Any], unsets: Sequence[Any]) -> list[Cell]:
-    """LedgerRow writes and LedgerUnset unsets as cells, checking their id kinds."""
+    """LedgerRow writes and LedgerUnset unsets as cells, one per key."""
     # one cell per key, the last word winning (writes first, then unsets, as the old row-wise
     # upsert-then-delete did): the overlay cannot order two cells of one entry
     last: dict[tuple[str, str, str], str | None] = {}
@@ -125,56 +122,38 @@ def ledger_cells(writes: Sequence[Any], unsets: Sequence[Any]) -> list[Cell]:
         last[(w[3], w[0], w[1])] = w[2]
     for u in unsets:
         last[(u[2], u[0], u[1])] = None
-    cells: list[Cell] = [(k, u, a, v) for (k, u, a), v in last.items()]
-    check_kinds(cells)
-    return cells
+    return [(k, u, a, v) for (k, u, a), v in last.items()]
 
 
-def check_kinds(cells: Sequence[Cell] | CellColumns) -> None:
-    kinds = set(cells.kinds) if isinstance(cells, CellColumns) else {c[0] for c in cells}
-    bad = kinds - set(ID_KINDS)
+def check_kinds(cells: CellColumns) -> None:
+    bad = set(cells.kinds) - set(ID_KINDS)
     if bad:
         raise StateError(f"unknown id kind {sorted(bad)[0]!r}; expected one of {ID_KINDS}")
-
-
-def _columns_batch(cells: CellColumns, serial: int) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(cells.kinds, pa.string()),
-            pa.array(cells.users, pa.string()),
-            pa.array(cells.attributes, pa.string()),
-            pa.array(cells.values, pa.string()),
-            pa.array([serial] * len(cells), pa.int64()),
-        ],
-        schema=CELL_SCHEMA,
-    )
 
 
 def ack_columns(ack: BatchAck) -> CellColumns:
     """The ack's cells as columns: as the executor built them, or from its row form (one cell
     per key, the last word winning, as `ledger_cells`); id kinds checked."""
     cols = ack.columns
-    if cols is not None and not cols.distinct:
-        keys = zip(cols.kinds, cols.users, cols.attributes, strict=True)
-        if len(set(keys)) == len(cols):
-            cols = dataclasses.replace(cols, distinct=True)
-    if cols is None or not cols.distinct:
-        rows = (
-            ledger_cells(ack.writes, ack.unsets)
-            if cols is None
-            else ledger_cells(
-                [(u, a, v, k) for k, u, a, v in _rows(cols) if v is not None],
-                [(u, a, k) for k, u, a, v in _rows(cols) if v is None],
-            )
+    if cols is None:
+        rows = ledger_cells(ack.writes, ack.unsets)
+    elif cols.distinct or len(set(_keys(cols))) == len(cols):
+        check_kinds(cols)
+        return cols
+    else:
+        listed = list(zip(cols.kinds, cols.users, cols.attributes, cols.values, strict=True))
+        rows = ledger_cells(
+            [(u, a, v, k) for k, u, a, v in listed if v is not None],
+            [(u, a, k) for k, u, a, v in listed if v is None],
         )
-        kinds, users, attributes, values = _transpose(rows, 4)
-        return CellColumns(kinds, users, attributes, values, distinct=True)
-    check_kinds(cols)
-    return cols
+    kinds, users, attributes, values = _transpose(rows, 4)
+    merged = CellColumns(kinds, users, attributes, values, distinct=True)
+    check_kinds(merged)
+    return merged
 
 
-def _rows(cols: CellColumns) -> list[Cell]:
-    return list(zip(cols.kinds, cols.users, cols.attributes, cols.values, strict=True))
+def _keys(cols: CellColumns) -> Iterator[tuple[str, str, str]]:
+    return zip(cols.kinds, cols.users, cols.attributes, strict=True)
 
 
 def doubt_columns(group: DoubtGroup) -> CellColumns:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_workspace
 import pytest
 
 from reconciler.commands.planning import make_plan
@@ -30,7 +29,6 @@ from reconciler.state.pg_migrations import PG_MIGRATIONS
 from reconciler.state.postgres import PostgresState
 from reconciler.state.sqlite import SqliteState
 
-REPO = Path(__file__).resolve().parents[2]
 USERS = 300
 
 
@@ -63,17 +61,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[Seen]:
 
 
 def generate(root: Path) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "generate.py"),
-            *("--users", str(USERS), "--attributes", "20", "--audiences", "2"),
-            *("--churn", "1", "--seed", "5", "--format", "csv", "--no-validate", str(root)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return root / "original"
+    return bench_workspace.generate(root, USERS) / "original"
 
 
 def lines(plan: Plan) -> list[str]:

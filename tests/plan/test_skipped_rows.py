@@ -5,49 +5,19 @@ where the skipped rows are without showing their values."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
-from reconciler.commands.planning import make_plan
-from reconciler.plan.model import Plan
-from reconciler.render.plan import render_markdown, render_text
-from reconciler.state import LedgerRow, LedgerUnset, LockRequest, open_state
+from bench_workspace import acknowledge, generate
 
-REPO = Path(__file__).resolve().parents[2]
+from reconciler.commands.planning import make_plan
+from reconciler.render.plan import render_markdown, render_text
+
 USERS = 120
 SECRET = "jane.doe@example.com"  # what a bad cell may hold: never printed by a plan
 
 
-def generate(root: Path) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "generate.py"),
-            *("--users", str(USERS), "--attributes", "6", "--audiences", "1"),
-            *("--churn", "1", "--seed", "3", "--format", "csv", "--no-validate", str(root)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return root / "original"
-
-
-def acknowledge(url: str, plan: Plan) -> None:
-    with open_state(url) as state, state.lock(LockRequest("apply", plan.plan_id)):
-        apply_id = state.begin_apply(plan.plan_id)
-        for n, d in enumerate(plan.deltas()):
-            state.record_batch(
-                apply_id,
-                n,
-                [LedgerRow(d.user_id, a, v, d.id_kind) for a, v in d.writes],
-                [LedgerUnset(d.user_id, a, d.id_kind) for a in d.unsets],
-            )
-        state.finish_apply(apply_id, "applied")
-
-
 def test_a_skipped_row_never_unsets_its_user_and_the_plan_locates_it(tmp_path: Path) -> None:
-    manifests = generate(tmp_path / "w")
+    manifests = generate(tmp_path / "w", USERS, attributes=6, audiences=1, seed=3) / "original"
     workspace = manifests / "workspace.yaml"
     text = workspace.read_text(encoding="utf-8")
     assert "on_missing_row: keep" in text

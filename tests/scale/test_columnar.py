@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bench_workspace import acknowledge, generate
 from fixtures_postgres import pg_state_url
 from fixtures_sandbox import SandboxServer
 
@@ -23,54 +24,10 @@ from reconciler.state.pg_migrations import PG_MIGRATIONS
 from reconciler.state.postgres import PostgresState
 from reconciler.state.sqlite import SqliteState
 
-REPO = Path(__file__).resolve().parents[2]
-GENERATE = REPO / "bench" / "generate.py"
-
-
-def generate(root: Path, users: int, audiences: int = 2) -> Path:
-    """bench/generate.py's workspace (20 attributes of all ten types, CSV) in `root`."""
-    subprocess.run(
-        [
-            sys.executable,
-            str(GENERATE),
-            "--users",
-            str(users),
-            "--attributes",
-            "20",
-            "--audiences",
-            str(audiences),
-            "--churn",
-            "1",
-            "--seed",
-            "5",
-            "--format",
-            "csv",
-            "--no-validate",
-            str(root),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return root
-
 
 def lines(plan: Plan) -> list[str]:
     with gzip.open(plan.deltas_path, "rt", encoding="utf-8") as fh:
         return fh.readlines()
-
-
-def acknowledge(url: str, plan: Plan) -> None:
-    with open_state(url) as state, state.lock(LockRequest("apply", plan.plan_id)):
-        apply_id = state.begin_apply(plan.plan_id)
-        for n, d in enumerate(plan.deltas()):
-            state.record_batch(
-                apply_id,
-                n,
-                [LedgerRow(d.user_id, a, v, d.id_kind) for a, v in d.writes],
-                [LedgerUnset(d.user_id, a, d.id_kind) for a in d.unsets],
-            )
-        state.finish_apply(apply_id, "applied")
 
 
 def test_a_64mb_cap_plans_200k_cells_line_for_line_as_uncapped(tmp_path: Path) -> None:
