@@ -1,10 +1,37 @@
-"""The executor: batches, paces, retries, journals and runs guards. Never imports httpx."""
+"""The executor: batches, paces, retries, journals and runs guards. Never imports httpx.
 
-from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyOptions, apply_plan
-from reconciler.apply.pacing import RetryPolicy
-from reconciler.apply.progress import BarProgress, LineProgress, NullProgress, progress_for
-from reconciler.apply.protocol import BrazeWriter, ObjectError, RateLimit, TrackResult
-from reconciler.apply.result import ApplyResult, Rejection
+The names below load on first use, so that importing one submodule (the planner imports
+`apply.protocol`) does not import the whole executor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyOptions, apply_plan
+    from reconciler.apply.pacing import RetryPolicy
+    from reconciler.apply.progress import BarProgress, LineProgress, NullProgress, progress_for
+    from reconciler.apply.protocol import BrazeWriter, ObjectError, RateLimit, TrackResult
+    from reconciler.apply.result import ApplyResult, Rejection
+
+_WHERE = {
+    "DEFAULT_CONCURRENCY": "executor",
+    "ApplyOptions": "executor",
+    "apply_plan": "executor",
+    "RetryPolicy": "pacing",
+    "BarProgress": "progress",
+    "LineProgress": "progress",
+    "NullProgress": "progress",
+    "progress_for": "progress",
+    "BrazeWriter": "protocol",
+    "ObjectError": "protocol",
+    "RateLimit": "protocol",
+    "TrackResult": "protocol",
+    "ApplyResult": "result",
+    "Rejection": "result",
+}
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -22,3 +49,9 @@ __all__ = [
     "apply_plan",
     "progress_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,6 +1,34 @@
-"""The Braze REST client on httpx. The only engine package that imports httpx."""
+"""The Braze REST client on httpx. The only engine package that imports httpx.
 
-from reconciler.braze.client import BrazeClient
-from reconciler.braze.settings import ENDPOINT_ENV, api_key_from_env, resolve_endpoint
+The names below load on first use: `braze.settings` (the endpoint a plan names) must not
+import httpx, which only apply and drift need.
+"""
 
-__all__ = ["ENDPOINT_ENV", "BrazeClient", "api_key_from_env", "resolve_endpoint"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.braze.client import BrazeClient
+    from reconciler.braze.settings import ENDPOINT_ENV, api_key_from_env, resolve_endpoint
+
+_WHERE = {
+    "BrazeClient": "client",
+    "ENDPOINT_ENV": "settings",
+    "api_key_from_env": "settings",
+    "resolve_endpoint": "settings",
+}
+
+__all__ = [
+    "ENDPOINT_ENV",
+    "BrazeClient",
+    "api_key_from_env",
+    "resolve_endpoint",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -13,9 +13,9 @@ from reconciler.manifests.kinds import WebhookTemplateSpec
 from reconciler.manifests.model import Manifests
 from reconciler.manifests.secrets import find_secrets
 from reconciler.manifests.yamlsource import PathKey, RawDocument
-from reconciler.templates.braze_liquid import LiquidProblem, parse_braze_liquid, unstubbed_marker
-from reconciler.templates.profile import EMPTY_PROFILE, STANDARD_TAGS, load_profile
-from reconciler.templates.render import TemplateRenderError, render_request
+
+# The template checks import the Liquid engine when a workspace has templates, not before:
+# a plan of attribute syncs alone never loads it.
 
 SECRET_HINT = "reference an environment variable or credential name instead"
 
@@ -69,6 +69,12 @@ def template_notes(m: Manifests) -> Iterator[Diagnostic]:
     """Worth knowing, never an error: a `connected_content … :save` with no preview stub is
     valid Braze Liquid (a partner's template pasted verbatim has none); only a preview needs
     the stub, and without one it renders a visible placeholder."""
+    from reconciler.templates.braze_liquid import (
+        LiquidProblem,
+        parse_braze_liquid,
+        unstubbed_marker,
+    )
+
     for template in m.webhook_templates:
         stubs = template.spec.preview.connected_content
         for path, text in _liquid_fields(template.spec):
@@ -128,6 +134,9 @@ def _or_declare(suggestion: str | None) -> str:
 def _check_template(
     template: Resource[WebhookTemplateSpec], declared: dict[str, Any]
 ) -> Iterator[Diagnostic]:
+    from reconciler.templates.braze_liquid import LiquidProblem, parse_braze_liquid
+    from reconciler.templates.profile import STANDARD_TAGS
+
     credentials = set(template.spec.credentials)
     for path, text in _liquid_fields(template.spec):
         try:
@@ -165,6 +174,9 @@ def _check_template(
 
 def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> Iterator[Diagnostic]:
     """The contract check: rendered for its preview user, a JSON body must parse as JSON."""
+    from reconciler.templates.profile import EMPTY_PROFILE, load_profile
+    from reconciler.templates.render import TemplateRenderError, render_request
+
     spec = template.spec
     if spec.preview_user:
         target = m.path(spec.preview_user)
