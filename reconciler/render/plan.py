@@ -382,6 +382,8 @@ def plan_json(plan: Plan, *, show_values: bool = False) -> dict[str, Any]:
         "guards": [
             {"name": g.name, "ok": g.ok, "value": g.value, "limit": g.limit} for g in plan.guards
         ],
+        # the same lines the text and markdown plans show (skipped rows by place, never value)
+        "warnings": _warnings(plan),
         "samples": [
             dict(
                 zip(

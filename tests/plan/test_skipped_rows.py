@@ -10,7 +10,7 @@ from pathlib import Path
 from bench_workspace import acknowledge, generate
 
 from reconciler.commands.planning import make_plan
-from reconciler.render.plan import render_markdown, render_text
+from reconciler.render.plan import plan_json, render_json, render_markdown, render_text
 
 USERS = 120
 SECRET = "jane.doe@example.com"  # what a bad cell may hold: never printed by a plan
@@ -46,9 +46,10 @@ def test_a_skipped_row_never_unsets_its_user_and_the_plan_locates_it(tmp_path: P
     (warning,) = plan.warnings
     assert warning.startswith("1 source row skipped as invalid (on_invalid: skip)")
     assert f"profile.csv:6:{integer + 1} (col_01)" in warning
-    for shown in (render_text(plan), render_markdown(plan), warning):
+    for shown in (render_text(plan), render_markdown(plan), render_json(plan), warning):
         assert SECRET not in shown
         assert "profile.csv:6" in shown
+    assert plan_json(plan)["warnings"] == [warning]  # the JSON plan carries it for CI too
 
     # fixed in the export: the user is planned again, for the one cell that changed
     rows[5][integer] = "7"
