@@ -115,13 +115,13 @@ def make_plan(
 ) -> Planned:
     m = load_workspace(manifests_dir)
     url = resolve_state_url(manifests_dir, state_flag, m, writing=True)
-    inputs = input_hashes(m)
     con = open_workdb(spool_dir / "work", memory_limit)
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     try:
         with open_state(url) as state:
-            ledger = open_ledger(state, con, spool_dir, replace)
+            ledger = open_ledger(state, con, spool_dir, replace)  # read on a thread from here
             try:
+                inputs = input_hashes(m)
                 desired = build_desired(m, con=con, select=ledger.selector)
                 plan = build_plan(
                     m,

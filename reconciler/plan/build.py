@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +36,40 @@ from reconciler.plan.model import (
 )
 from reconciler.sources.desired import Desired
 from reconciler.state.base import StateMeta, StateReader
-from reconciler.state.columnar import register_stored
+from reconciler.state.columnar import LedgerParts, register_stored
 from reconciler.state.values import canonical_value
+
+
+class LedgerRead:
+    """The ledger's parts and the digests the last apply kept, read from the state on a thread
+    while the plan reads and hashes its sources, then registered as `stored` in the work
+    database (on the caller's thread, which owns it) when first asked for."""
+
+    def __init__(
+        self, state: StateReader, con: duckdb.DuckDBPyConnection, ledger_dir: Path, digests: bool
+    ) -> None:
+        self._con = con
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-read")
+        self._future = self._pool.submit(self._read, state, ledger_dir, digests)
+        self._got: tuple[tuple[str, ...], tuple[str, Path] | None] | None = None
+
+    @staticmethod
+    def _read(
+        state: StateReader, ledger_dir: Path, digests: bool
+    ) -> tuple[LedgerParts, tuple[str, Path] | None]:
+        parts = state.ledger_parts(ledger_dir)
+        return parts, state.plan_digests(ledger_dir) if digests else None
+
+    def __call__(self) -> tuple[tuple[str, ...], tuple[str, Path] | None]:
+        """(the ledger's attributes, the kept digests), waiting for the read if need be."""
+        if self._got is None:
+            parts, cached = self._future.result()
+            self._got = (register_stored(self._con, parts), cached)
+        return self._got
+
+    def close(self) -> None:
+        self._future.cancel()
+        self._pool.shutdown(wait=True)
 
 
 @dataclass
@@ -45,11 +78,16 @@ class LedgerView:
     work database) and the digests the last apply kept (plan/digests.py)."""
 
     meta: StateMeta
-    stored: tuple[str, ...]
+    read: LedgerRead
     selector: DigestSelector
     ledger_dir: Path
 
+    @property
+    def stored(self) -> tuple[str, ...]:
+        return self.read()[0]
+
     def close(self) -> None:
+        self.read.close()  # the thread is done with the directory before it goes
         shutil.rmtree(self.ledger_dir, ignore_errors=True)
 
 
@@ -59,24 +97,21 @@ def open_ledger(
     spool_dir: Path,
     replace: Replace | None = None,
 ) -> LedgerView:
-    """Read the binding, then the ledger into `con`, then the digests.
+    """Read the binding, then start reading the ledger and the digests on a thread.
 
     The binding (meta) is read before the ledger, so an apply that lands in between can only
     make this plan stale. The ledger's snapshot is materialised under `spool_dir` and read in
-    place by DuckDB, with the log since it overlaid (state/columnar.py).
+    place by DuckDB, with the log since it overlaid (state/columnar.py). The selector asks for
+    it once it has hashed the sources; `LedgerView.stored` waits for it too.
     """
     meta = state.meta()
+    key = state.hash_key().key
     ledger_dir = spool_dir / f"ledger-{uuid.uuid4().hex[:8]}"
     ledger_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        stored = register_stored(con, state.ledger_parts(ledger_dir))
-        use = digests_enabled() and not replace
-        cached = state.plan_digests(ledger_dir) if use else None
-    except BaseException:
-        shutil.rmtree(ledger_dir, ignore_errors=True)
-        raise
-    selector = DigestSelector(stored, cached, state.hash_key().key, use_cache=use)
-    return LedgerView(meta, stored, selector, ledger_dir)
+    use = digests_enabled() and not replace
+    read = LedgerRead(state, con, ledger_dir, use)
+    selector = DigestSelector(read, key, use_cache=use)
+    return LedgerView(meta, read, selector, ledger_dir)
 
 
 def build_plan(

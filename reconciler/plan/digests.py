@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +86,16 @@ class DigestSelector:
 
     def __init__(
         self,
-        stored_attributes: Sequence[str],
-        cached: tuple[str, Path] | None,
+        ledger: Callable[[], tuple[Sequence[str], tuple[str, Path] | None]],
         key: bytes,
         *,
         use_cache: bool = True,
     ) -> None:
-        self.stored_attributes = tuple(stored_attributes)
-        self.cached = cached
+        # the ledger's attributes and the kept digests, asked for only once the sources are
+        # hashed: the state is read on a thread meanwhile (build.open_ledger)
+        self._ledger = ledger
+        self.stored_attributes: tuple[str, ...] = ()
+        self.cached: tuple[str, Path] | None = None
         self.key = key
         self.use_cache = use_cache
         self.fingerprint = ""
@@ -141,6 +143,8 @@ class DigestSelector:
             f"FROM ({union}) GROUP BY k, u"
         )
         untidy = con.execute("SELECT count(*) FROM dig_src WHERE u IS NULL").fetchall()[0][0]
+        stored, self.cached = self._ledger()
+        self.stored_attributes = tuple(stored)
         con.execute(
             "CREATE OR REPLACE TABLE dig_stored AS "
             + stored_hash_sql(managed, self.stored_attributes, "stored")
