@@ -233,7 +233,22 @@ def write_results(doc: Doc, path: Path) -> None:
         "- Peak RSS is the child's own `ru_maxrss` (`os.wait4`).",
         "",
     ]
+    out += kept_sections(path)
     path.write_text("\n".join(out))
+
+
+# Sections below this line in an existing RESULTS.md are written by hand (runs measured by other
+# commands, A/B tables, analysis) and survive a re-render.
+KEPT = "<!-- kept by bench/report.py: the sections below are written by hand -->"
+
+
+def kept_sections(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [KEPT, ""]
+    at = text.find(KEPT)
+    return text[at:].rstrip("\n").split("\n") + [""] if at >= 0 else [KEPT, ""]
 
 
 def write_plot(doc: Doc, path: Path) -> None:
