@@ -332,7 +332,7 @@ def diff(
     repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
     post = post_hash_sql(
         [
-            f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END"
+            (a.name, f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END")
             for a in listed
             if a.policy
         ]

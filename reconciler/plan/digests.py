@@ -6,12 +6,15 @@ them, yet a daily export changes a few percent of its rows. So every plan leaves
     x = hash(⊕ hash(n, h_n) over the user's rows in source n,  S)
 
 where h_n is a 64-bit hash of the row's raw cells as the file holds them (ingest.Scan) and
-S a hash of the user's ledger row as it will be once the plan is applied: the managed
-attributes' stored values, in name order, plus whether any unmanaged attribute still holds a
-value. An apply keeps the file in the state (`plan_digests`); the next plan computes the same
-x from the files and the ledger as they are, and a user whose x is unchanged provably has
-nothing to send: its rows are the ones that were typed and diffed, and its ledger holds what
-that diff wanted. Only the other users are copied, typed and joined.
+S a hash of the user's ledger row as it will be once the plan is applied: the XOR of
+hash(attribute, stored value) over the cells that hold a value (state/columnar.row_hash_sql),
+so an unmanaged attribute that still holds one makes S differ. S needs no manifest, so
+compaction keeps it in the snapshot and a plan reads it as one column (`stored_hash`) instead
+of hashing every cell of the ledger; with a log to overlay, it is computed. An apply keeps
+the file in the state (`plan_digests`); the next plan computes the same x from the files and
+the ledger as they are, and a user whose x is unchanged provably has nothing to send: its rows
+are the ones that were typed and diffed, and its ledger holds what that diff wanted. Only the
+other users are copied, typed and joined.
 
 Nothing is trusted that could have moved: a row that changed, a user in doubt (the mark is in
 S), a drift repair, a failed or partial apply (S is not what was expected), another key for
@@ -36,9 +39,9 @@ from reconciler import __version__
 from reconciler.plan.model import DigestFile
 from reconciler.sources.desired import Desired, Prepared
 from reconciler.sources.fastpath import visible
-from reconciler.state.columnar import col, quote
+from reconciler.state.columnar import quote, row_hash_sql
 
-ENGINE = "reconciler-digests/1"  # bump whenever typing or the diff changes what a row means
+ENGINE = "reconciler-digests/2"  # bump whenever typing or the diff changes what a row means
 ENV = "RECONCILER_DIGESTS"
 MAX_SOURCES = 63  # a user's sources are a bit set in one UBIGINT
 
@@ -67,18 +70,10 @@ def fingerprint(prepared: Sequence[Prepared], managed: Sequence[str], key: bytes
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def stored_hash_sql(managed: Sequence[str], stored_attributes: Sequence[str], view: str) -> str:
-    """(k, u, s): S of every user of `view`, from its columns c0…cN (`stored_attributes`)."""
-    where = {a: col(i) for i, a in enumerate(stored_attributes)}
-    unmanaged = [where[a] for a in stored_attributes if a not in set(managed)]
-    flag = f"coalesce({', '.join(unmanaged)}) IS NOT NULL" if unmanaged else "false"
-    values = [f"{where[a]}::VARCHAR" if a in where else "NULL::VARCHAR" for a in managed]
-    return f"SELECT id_kind AS k, user_id AS u, hash({', '.join([flag, *values])}) AS s FROM {view}"
-
-
-def post_hash_sql(posts: Sequence[str]) -> str:
-    """S of a changed user once applied, from its post values (managed attributes, by name)."""
-    return f"hash({', '.join(['false', *(f'({p})::VARCHAR' for p in posts)])})"
+def post_hash_sql(cells: Sequence[tuple[str, str]]) -> str:
+    """S of a changed user once applied, from its managed attributes' post values (attribute
+    name, SQL expression): an unmanaged attribute is unset by then, and adds nothing."""
+    return row_hash_sql(cells)
 
 
 class DigestSelector:
@@ -145,9 +140,10 @@ class DigestSelector:
         untidy = con.execute("SELECT count(*) FROM dig_src WHERE u IS NULL").fetchall()[0][0]
         stored, self.cached = self._ledger()
         self.stored_attributes = tuple(stored)
+        # S of every user of the ledger: read from the snapshot when compaction kept it
         con.execute(
             "CREATE OR REPLACE TABLE dig_stored AS "
-            + stored_hash_sql(managed, self.stored_attributes, "stored")
+            "SELECT id_kind AS k, user_id AS u, s FROM stored_hash"
         )
         self.ok = untidy == 0
         cache = self._cache(con) if self.ok else None

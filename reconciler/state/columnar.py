@@ -36,6 +36,9 @@ class SnapshotInfo:
     upto_seq: int  # log entries with seq <= this are folded in
     rows: int
     chunks: int
+    # the snapshot keeps each row's S (`row_hash_sql`) in column `rh`, written by a DuckDB whose
+    # hash gave this probe (`row_hash_probe`); None: no such column (older snapshots)
+    row_hash: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,37 @@ def quote(text: str) -> str:
 
 def col(i: int) -> str:
     return f"c{i}"
+
+
+ROW_HASH_SEED = "reconciler:row-hash/1"
+
+
+def row_hash_sql(cells: Sequence[tuple[str, str]]) -> str:
+    """S of a ledger row: the XOR of hash(attribute, value) over its cells that hold a value.
+
+    `cells` are (attribute name, SQL expression of its stored value). S needs neither an order
+    nor the manifests: compaction keeps it in the snapshot (column `rh`), so a plan reads one
+    column instead of hashing every cell, and a plan computes what S will be once applied from
+    the managed attributes alone (plan/digests.py). Cells in doubt count with their mark.
+    """
+    terms = [
+        f"CASE WHEN ({v}) IS NULL THEN 0::UBIGINT ELSE hash({quote(a)}, ({v})::VARCHAR) END"
+        for a, v in cells
+    ]
+    if not terms:
+        return "0::UBIGINT"
+    expr = terms[0]
+    for term in terms[1:]:
+        expr = f"xor({expr}, {term})"
+    return expr
+
+
+def row_hash_probe(con: duckdb.DuckDBPyConnection) -> int:
+    """What this DuckDB's hash makes of a fixed cell: a snapshot's `rh` is read only when it was
+    written by a hash that agrees (another DuckDB may hash otherwise)."""
+    row = con.execute(f"SELECT {row_hash_sql([(ROW_HASH_SEED, quote(ROW_HASH_SEED))])}").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def register_stored(
@@ -103,8 +137,15 @@ def register_stored(
             + (f", {nulls}" if nulls else "")
             + " WHERE false"
         )
+    every = row_hash_sql([(a, col(i)) for i, a in enumerate(attributes)])
     if not log_attrs:
         con.execute(f"CREATE OR REPLACE VIEW {p}stored AS {snap_sql}")
+        kept = parts.info.row_hash if parts.info is not None else None
+        if parts.snapshot is not None and kept is not None and kept == row_hash_probe(con):
+            hashes = f"SELECT id_kind, user_id, rh AS s FROM {snap}"
+        else:
+            hashes = f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"
+        con.execute(f"CREATE OR REPLACE VIEW {p}stored_hash AS {hashes}")
         return attributes
     # the latest entry per cell, tagged so that an unset ('-') differs from "not in the log"
     pivots = ", ".join(
@@ -132,6 +173,11 @@ def register_stored(
         "greatest(coalesce(s.serial, 0), coalesce(o.serial, 0)) AS serial, "
         f"{', '.join(merged)} FROM ({snap_sql}) s FULL OUTER JOIN {p}overlay o "
         "ON s.id_kind = o.id_kind AND s.user_id = o.user_id"
+    )
+    # with a log to overlay, every row's S is computed (the snapshot's `rh` predates the log)
+    con.execute(
+        f"CREATE OR REPLACE VIEW {p}stored_hash AS "
+        f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"
     )
     return attributes
 
@@ -195,6 +241,7 @@ def compact(
     keep = [(i, a) for i, a in enumerate(attributes) if row[i]]  # doubt marks are kept
     select = ", ".join(f"{col(i)} AS {col(j)}" for j, (i, _) in enumerate(keep))
     select = f", {select}" if select else ""
+    select += f", {row_hash_sql([(a, col(i)) for i, a in keep])} AS rh"  # S, for plans to read
     where = " OR ".join(f"{col(i)} IS NOT NULL" for i, _ in keep) or "false"
     con.execute(
         f"COPY (SELECT id_kind, user_id, serial{select} FROM {view} WHERE {where} "
@@ -226,6 +273,7 @@ def snapshot_info(text: str) -> SnapshotInfo:
         int(d["upto_seq"]),
         int(d["rows"]),
         int(d["chunks"]),
+        int(d["row_hash"]) if d.get("row_hash") is not None else None,
     )
 
 
@@ -237,6 +285,7 @@ def snapshot_info_text(info: SnapshotInfo) -> str:
             "upto_seq": info.upto_seq,
             "rows": info.rows,
             "chunks": info.chunks,
+            **({"row_hash": info.row_hash} if info.row_hash is not None else {}),
         },
         sort_keys=True,
     )

@@ -266,10 +266,11 @@ class ColumnarCompaction(ColumnarReads):
                     return 0
                 out = workdir / "next.parquet"
                 kept, rows = columnar.compact(con, attrs, out)
+                probe = columnar.row_hash_probe(con)
             finally:
                 con.close()
             chunks = -(-out.stat().st_size // SNAPSHOT_CHUNK_BYTES)
-            info = SnapshotInfo(kept, self.meta().serial, upto, rows, chunks)
+            info = SnapshotInfo(kept, self.meta().serial, upto, rows, chunks, probe)
             self._replace_snapshot(info, out)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

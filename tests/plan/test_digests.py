@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_workspace
+import duckdb
 import pytest
 
 from reconciler.commands.planning import make_plan
@@ -23,7 +24,7 @@ from reconciler.errors import SourceDataError
 from reconciler.plan import digests
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, save_plan
-from reconciler.state import LedgerRow, LedgerUnset, LockRequest, open_state
+from reconciler.state import LedgerRow, LedgerUnset, LockRequest, columnar, open_state
 from reconciler.state.migrations import MIGRATIONS
 from reconciler.state.pg_migrations import PG_MIGRATIONS
 from reconciler.state.postgres import PostgresState
@@ -345,3 +346,67 @@ def _work(manifests: Path, spool: Path) -> tuple[Any, Any]:
     con = open_workdb(spool)
     desired = build_desired(load_workspace(manifests), con=con)
     return con, desired.sources
+
+
+def compact(url: str) -> None:
+    with open_state(url) as state, state.lock(LockRequest("apply", "compact")):
+        assert state.compact_ledger() > 0
+
+
+def test_a_compacted_snapshot_keeps_each_users_hash_and_plans_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen, state_url: str
+) -> None:
+    """Compaction keeps S in the snapshot (`rh`): a plan reads it instead of hashing the
+    ledger, and what it vouches for is what hashing the ledger would vouch for."""
+    manifests = generate(tmp_path / "w")
+    url, n = state_url, 0
+
+    def step() -> tuple[Plan, Seen]:
+        nonlocal n
+        n += 1
+        return plan_both(manifests, url, tmp_path / f"s{n}", monkeypatch, seen)
+
+    first, _ = step()
+    acknowledge(url, first, only=USERS - 5)  # the last five users' writes never landed
+    compact(url)
+    (tmp_path / "parts").mkdir()
+    with open_state(url) as state:
+        parts = state.ledger_parts(tmp_path / "parts")
+        assert parts.info is not None and parts.info.row_hash is not None
+        con = duckdb.connect()
+        attributes = columnar.register_stored(con, parts)
+        (view,) = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = 'stored_hash'"
+        ).fetchone() or ("",)
+        assert " rh " in view  # read, not computed
+        every = columnar.row_hash_sql([(a, columnar.col(i)) for i, a in enumerate(attributes)])
+        differ = con.execute(
+            f"SELECT count(*) FROM stored_hash h JOIN stored s USING (id_kind, user_id) "
+            f"WHERE h.s <> {every}"
+        ).fetchone()
+        assert differ == (0,)
+        assert con.execute("SELECT count(*) FROM stored_hash").fetchone() == (USERS - 5,)
+        con.close()
+
+    plan, picked = step()  # read from `rh`: the five are planned again, nobody else is read
+    assert picked.hit and picked.clean == USERS - 5
+    assert plan.summary.users_changed == 5
+    acknowledge(url, plan)
+    compact(url)
+
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS and picked.dirty_rows == 0 and not lines(plan)
+    acknowledge(url, plan)
+
+    # a cell in doubt, folded into the next snapshot: that user's kept hash no longer matches
+    victim = next(iter(first.deltas())).user_id
+    with open_state(url) as state, state.lock(LockRequest("drift")):
+        state.mark_in_doubt([("external_id", victim, "bench_03_boolean")])
+    compact(url)
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS - 1 and plan.summary.cells_in_doubt == 1
+
+    # a snapshot hashed by another DuckDB is not trusted: S is computed, with the same answer
+    monkeypatch.setattr("reconciler.state.columnar.row_hash_probe", lambda _con: -1)
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS - 1 and plan.summary.cells_in_doubt == 1
