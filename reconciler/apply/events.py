@@ -5,8 +5,9 @@ twice, and the ledger alone cannot promise that: a request can land while its an
 (a kill -9, a dropped connection, a 5xx after processing). Three pieces close that gap:
 
 1. Before a request carrying events leaves, its *intent* is recorded in state (a resource
-   `EventBatch.<token>` listing the event ids and the marker user). Acknowledging the batch
-   records the ids (in the same transaction as the attribute ledger) and then clears it.
+   `EventBatch.<token>` listing the event ids and the marker user), in the transaction that
+   marks its cells in doubt. Acknowledging the batch records the ids and clears the intent in
+   the transaction that records its attribute ledger cells.
 2. The request also adds its token to MARKER_ATTRIBUTE on one of its users. Braze either
    processed the whole request or none of it, so the token on that profile proves the events
    landed, and its absence (once Braze's read-after-write lag is over) proves they did not.
@@ -27,7 +28,7 @@ from reconciler.apply.batching import Batch
 from reconciler.apply.protocol import TrackResult
 from reconciler.errors import BrazeUnavailableError, ReconcilerError
 from reconciler.plan.event_model import INTENT_PREFIX, EventsPlan, PlannedEvent
-from reconciler.state.base import ResourceRecord, StateStore
+from reconciler.state.base import ResourcePut, ResourceRecord, StateStore
 
 UserKey = tuple[str, str]  # (id_kind, user_id)
 
@@ -53,8 +54,9 @@ def intent_address(batch: Batch) -> str:
     return f"{INTENT_PREFIX}{batch.token}"
 
 
-def record_intent(store: StateStore, batch: Batch) -> None:
-    """Before sending: which events this request carries, and whose profile proves it landed."""
+def intent(batch: Batch) -> ResourcePut:
+    """Which events this request carries, and whose profile proves it landed: durable before
+    the request leaves (the executor commits it with the batch's doubt mark)."""
     marker = batch.marker_user
     assert marker is not None, "only batches with events have intents"
     spec = {
@@ -62,7 +64,7 @@ def record_intent(store: StateStore, batch: Batch) -> None:
         "marker": list(marker),
         "events": [e.event_id for e in batch.events],
     }
-    store.put_resource(intent_address(batch), spec, remote_id=None)
+    return ResourcePut(intent_address(batch), spec)
 
 
 def clear_intent(store: StateStore, batch: Batch) -> None:

@@ -32,8 +32,9 @@ from reconciler.apply.events import (
     MarkerReader,
     clear_intent,
     event_outcome,
+    intent,
+    intent_address,
     prune,
-    record_intent,
     settle_intents,
     settler,
     token_prefix,
@@ -48,7 +49,7 @@ from reconciler.apply.result import ApplyResult, FinalStatus, Rejection
 from reconciler.errors import BrazeUnavailableError, ReconcilerError
 from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
 from reconciler.render.masking import mask_identifier
-from reconciler.state.base import BatchAck, LockRequest, StateStore
+from reconciler.state.base import BatchAck, CellColumns, LockRequest, ResourcePut, StateStore
 
 DEFAULT_CONCURRENCY = 4
 # Fold the log into the snapshot after an apply that leaves at least this many cells in it:
@@ -244,12 +245,10 @@ class _Run:
             current: Batch = batch
             if self.stopping:
                 self._unmark(mark)  # marked, but it never leaves
+                if current.events:
+                    clear_intent(self.store, current)
                 return
             try:
-                if current.events:
-                    # durable before the request leaves; on a thread, so that the commit's
-                    # wait does not hold up the other workers' requests
-                    await asyncio.to_thread(record_intent, self.store, current)
                 answer = await send_with_retries(
                     self.writer,
                     current.payload,
@@ -300,13 +299,10 @@ class _Run:
         return batch
 
     async def _mark(self, batch: Batch) -> int | None:
-        """Mark a batch's cells in doubt, durably, before it leaves (no mark: events only)."""
-        cells = doubt_cells(batch)
-        if not cells:
-            return None
-        _, future = self.committer.submit(doubt=cells)
-        assert future is not None
-        return await future
+        """Mark a batch's cells in doubt and record its event intent, durably, in one commit
+        before it leaves; returns the mark (None: events only)."""
+        _, future = self.committer.submit(None, *_before_sending(batch))
+        return await future if future is not None else None
 
     def _unmark(self, mark: int | None) -> None:
         if mark is not None:
@@ -342,13 +338,21 @@ class _Run:
         }
         if batch.events:
             summary |= {"events": len(batch.events), "events_rejected": len(events.rejected)}
-        ack = BatchAck(batch.no, (), (), tuple(events.acknowledged), summary, mark, cells)
-        next_cells = doubt_cells(nxt) if nxt is not None else None
-        ack_f, mark_f = self.committer.submit(ack, next_cells if next_cells else None)
+        ack = BatchAck(
+            batch.no,
+            (),
+            (),
+            tuple(events.acknowledged),
+            summary,
+            mark,
+            cells,
+            drop_resource=intent_address(batch) if batch.events else None,
+        )
+        # the ack (which clears the batch's intent) and the next batch's mark and intent: one
+        # commit
+        ack_f, mark_f = self.committer.submit(ack, *_before_sending(nxt))
         assert ack_f is not None
         serial = await ack_f
-        if batch.events:
-            await asyncio.to_thread(clear_intent, self.store, batch)
         r = self.result
         r.events_sent += len(events.acknowledged)
         r.serial = max(serial, r.serial or 0)
@@ -404,3 +408,12 @@ class _Run:
             return
         for worker in self.workers:
             worker.cancel()
+
+
+def _before_sending(batch: Batch | None) -> tuple[CellColumns | None, ResourcePut | None]:
+    """What must be durable before `batch` leaves: its doubt mark (None without attribute
+    cells) and its event intent (None without events)."""
+    if batch is None:
+        return None, None
+    cells = doubt_cells(batch)
+    return cells if cells else None, intent(batch) if batch.events else None

@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.apply.batching import Batch
 from reconciler.plan.model import UserDelta
-from reconciler.state.base import BatchAck, CellColumns, DoubtGroup, StateStore
+from reconciler.state.base import BatchAck, CellColumns, ResourcePut, StateStore
 from reconciler.state.cells import DOUBT
 
 
@@ -58,16 +59,22 @@ def doubt_cells(batch: Batch) -> CellColumns:
     return delta_columns(batch.deltas, doubt=True)
 
 
+# a batch about to leave: its doubt mark and/or its event intent, and who waits for them
+_Mark = tuple[CellColumns | None, ResourcePut | None, "asyncio.Future[int | None]"]
+
+
 @dataclass
 class _Pending:
     acks: list[BatchAck] = field(default_factory=list)
-    doubts: list[DoubtGroup] = field(default_factory=list)
     ack_futures: list[asyncio.Future[int]] = field(default_factory=list)
-    doubt_futures: list[asyncio.Future[int]] = field(default_factory=list)
+    marks: list[_Mark] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.acks or self.marks)
 
 
 class GroupCommitter:
-    """Queues acks and doubt marks; commits all that are queued in one transaction."""
+    """Queues acks, doubt marks and intents; commits all that are queued in one transaction."""
 
     def __init__(self, store: StateStore, apply_id: str) -> None:
         self.store, self.apply_id = store, apply_id
@@ -81,48 +88,61 @@ class GroupCommitter:
         self._task = asyncio.create_task(self._run())
 
     def submit(
-        self, ack: BatchAck | None = None, doubt: DoubtGroup | None = None
-    ) -> tuple[asyncio.Future[int] | None, asyncio.Future[int] | None]:
-        """Queue an ack and/or a doubt mark; each future resolves once durable (serial, seq)."""
+        self,
+        ack: BatchAck | None = None,
+        doubt: CellColumns | None = None,
+        intent: ResourcePut | None = None,
+    ) -> tuple[asyncio.Future[int] | None, asyncio.Future[int | None] | None]:
+        """Queue an ack and/or the next batch's doubt mark and event intent. The futures resolve
+        once durable: the ack's to its serial, the mark's to its id (None with no cells)."""
         loop = asyncio.get_running_loop()
-        ack_f = doubt_f = None
+        ack_f: asyncio.Future[int] | None = None
+        mark_f: asyncio.Future[int | None] | None = None
         if ack is not None:
             ack_f = loop.create_future()
             self._pending.acks.append(ack)
             self._pending.ack_futures.append(ack_f)
-        if doubt is not None:
-            doubt_f = loop.create_future()
-            self._pending.doubts.append(doubt if isinstance(doubt, CellColumns) else list(doubt))
-            self._pending.doubt_futures.append(doubt_f)
+        if doubt is not None or intent is not None:
+            mark_f = loop.create_future()
+            self._pending.marks.append((doubt, intent, mark_f))
         self._wake.set()
-        return ack_f, doubt_f
+        return ack_f, mark_f
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch, self._pending = self._pending, _Pending()
-            if batch.acks or batch.doubts:
-                try:
-                    serials, seqs = await asyncio.to_thread(
-                        self.store.commit_batches, self.apply_id, batch.acks, batch.doubts
-                    )
-                except BaseException as e:  # noqa: BLE001 - handed to every waiter
-                    for f in (*batch.ack_futures, *batch.doubt_futures):
-                        if not f.done():
-                            f.set_exception(e)
-                    if not isinstance(e, Exception):
-                        raise
-                else:
-                    self.commits += 1
-                    for f, serial in zip(batch.ack_futures, serials, strict=True):
-                        if not f.done():
-                            f.set_result(serial)
-                    for f, seq in zip(batch.doubt_futures, seqs, strict=True):
-                        if not f.done():
-                            f.set_result(seq)
-            if self._closed and not (self._pending.acks or self._pending.doubts):
+            if batch:
+                await self._commit(batch)
+            if self._closed and not self._pending:
                 return
+
+    async def _commit(self, batch: _Pending) -> None:
+        doubts = [d for d, _, _ in batch.marks if d is not None]
+        puts = [p for _, p, _ in batch.marks if p is not None]
+        marks = [f for _, _, f in batch.marks]
+        try:
+            serials, seqs = await asyncio.to_thread(
+                self.store.commit_batches, self.apply_id, batch.acks, doubts, puts
+            )
+        except BaseException as e:  # noqa: BLE001 - handed to every waiter
+            waiters: list[asyncio.Future[Any]] = [*batch.ack_futures, *marks]
+            for f in waiters:
+                if not f.done():
+                    f.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        self.commits += 1
+        for f, serial in zip(batch.ack_futures, serials, strict=True):
+            if not f.done():
+                f.set_result(serial)
+        ids = iter(seqs)
+        for doubt, _, f in batch.marks:
+            seq = next(ids) if doubt is not None else None
+            if not f.done():
+                f.set_result(seq)
 
     async def close(self) -> None:
         """Commit whatever is queued, then stop. Never cancelled half way: a commit in flight

@@ -92,6 +92,14 @@ class CellColumns:
 DoubtGroup = Sequence[DoubtCell] | CellColumns  # the cells of one doubt mark
 
 
+class ResourcePut(NamedTuple):
+    """A resource commit_batches records with the doubt marks, as put_resource(address, spec,
+    remote_id=None) would (the event intents of the batches about to leave)."""
+
+    address: str
+    spec: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class BatchAck:
     """One acknowledged batch for StateStore.commit_batches (record_batch's arguments)."""
@@ -105,6 +113,9 @@ class BatchAck:
     # the same cells as columns (the executor's form); when set, `writes` and `unsets` are
     # not read
     columns: CellColumns | None = None
+    # a resource the ack settles (the batch's event intent), deleted in the same transaction
+    # exactly as delete_resource would
+    drop_resource: str | None = None
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -352,10 +363,15 @@ class StateStore(StateReader, Protocol):
         ...
 
     def commit_batches(
-        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[DoubtGroup] = ()
+        self,
+        apply_id: str,
+        acks: Sequence[BatchAck],
+        doubts: Sequence[DoubtGroup] = (),
+        puts: Sequence[ResourcePut] = (),
     ) -> tuple[list[int], list[int]]:
-        """Group commit: every ack (as record_batch writes it) and then every new doubt mark,
-        in ONE transaction. Returns (the acks' serials, the marks' ids)."""
+        """Group commit: every ack (as record_batch writes it, its `drop_resource` deleted as
+        delete_resource would), then every new doubt mark, then every resource of `puts` (as
+        put_resource would), in ONE transaction. Returns (the acks' serials, the marks' ids)."""
         ...
 
     def note_drift(self, summary: Mapping[str, Any]) -> None: ...

@@ -35,6 +35,7 @@ from reconciler.state.base import (
     LedgerUnset,
     LockInfo,
     LockRequest,
+    ResourcePut,
     ResourceRecord,
 )
 from reconciler.state.cells import ack_columns, any_hashed, doubt_columns, encode_cells
@@ -412,11 +413,16 @@ class PostgresWrites:
         return self.commit_batches(apply_id, [ack])[0][0]
 
     def commit_batches(
-        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[DoubtGroup] = ()
+        self,
+        apply_id: str,
+        acks: Sequence[BatchAck],
+        doubts: Sequence[DoubtGroup] = (),
+        puts: Sequence[ResourcePut] = (),
     ) -> tuple[list[int], list[int]]:
         """Group commit, ONE transaction: per ack, its cells appended to the ledger log, its
-        events, its journal entry, a serial of its own, and its doubt mark dropped; then a doubt
-        mark per entry of `doubts` (the next batches, before they leave)."""
+        events, its journal entry, a serial of its own, its doubt mark and `drop_resource`
+        dropped; then a doubt mark per entry of `doubts` and the resources of `puts` (the next
+        batches and their event intents, before they leave)."""
         now = locking.now()
         cells = [ack_columns(a) for a in acks]
         marks = [doubt_columns(group) for group in doubts]
@@ -460,8 +466,12 @@ class PostgresWrites:
                         canonical_value(dict(ack.summary)),
                     ),
                 )
+                if ack.drop_resource is not None:
+                    self._delete_resource(c, ack.drop_resource)
             if marks:
                 seqs = self._append_doubts(c, marks, bump_serial=False)
+            for put in puts:
+                self._put_resource(c, put.address, put.spec, None, now)
             return serials, seqs
 
         return self._write(tx)
@@ -567,26 +577,32 @@ class PostgresWrites:
         self, address: str, spec: Mapping[str, Any], *, remote_id: str | None
     ) -> ResourceRecord:
         record = ResourceRecord(address, spec_hash(spec), remote_id, spec, locking.now())
-
-        def tx(c: psycopg.Connection) -> None:
-            c.execute(
-                "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET"
-                " spec_hash = excluded.spec_hash, remote_id = excluded.remote_id,"
-                " spec = excluded.spec, updated_at = excluded.updated_at",
-                (address, record.spec_hash, remote_id, canonical_value(spec), record.updated_at),
-            )
-            self._bump_serial(c)
-
-        self._write(tx)
+        self._write(lambda c: self._put_resource(c, address, spec, remote_id, record.updated_at))
         return record
 
-    def delete_resource(self, address: str) -> None:
-        def tx(c: psycopg.Connection) -> None:
-            if c.execute("DELETE FROM resources WHERE address = %s", (address,)).rowcount:
-                self._bump_serial(c)
+    def _put_resource(
+        self,
+        c: psycopg.Connection,
+        address: str,
+        spec: Mapping[str, Any],
+        remote_id: str | None,
+        now: datetime,
+    ) -> None:
+        c.execute(
+            "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET"
+            " spec_hash = excluded.spec_hash, remote_id = excluded.remote_id,"
+            " spec = excluded.spec, updated_at = excluded.updated_at",
+            (address, spec_hash(spec), remote_id, canonical_value(spec), now),
+        )
+        self._bump_serial(c)
 
-        self._write(tx)
+    def delete_resource(self, address: str) -> None:
+        self._write(lambda c: self._delete_resource(c, address))
+
+    def _delete_resource(self, c: psycopg.Connection, address: str) -> None:
+        if c.execute("DELETE FROM resources WHERE address = %s", (address,)).rowcount:
+            self._bump_serial(c)
 
     def prune_events(self, older_than: datetime) -> int:
         def tx(c: psycopg.Connection) -> int:

@@ -28,6 +28,7 @@ from reconciler.state.base import (
     LedgerUnset,
     LockInfo,
     LockRequest,
+    ResourcePut,
     ResourceRecord,
 )
 from reconciler.state.cells import ack_columns, any_hashed, doubt_columns, encode_cells
@@ -206,12 +207,18 @@ class SqliteWrites:
         return self.commit_batches(apply_id, [ack])[0][0]
 
     def commit_batches(
-        self, apply_id: str, acks: Sequence[BatchAck], doubts: Sequence[DoubtGroup] = ()
+        self,
+        apply_id: str,
+        acks: Sequence[BatchAck],
+        doubts: Sequence[DoubtGroup] = (),
+        puts: Sequence[ResourcePut] = (),
     ) -> tuple[list[int], list[int]]:
         """Group commit, ONE transaction: per ack, its cells appended to the ledger log, its
-        events, its journal entry, a serial of its own, and its doubt mark dropped; then a doubt
-        mark per entry of `doubts` (the next batches, before they leave)."""
-        now = _ts(locking.now())
+        events, its journal entry, a serial of its own, its doubt mark and `drop_resource`
+        dropped; then a doubt mark per entry of `doubts` and the resources of `puts` (the next
+        batches and their event intents, before they leave)."""
+        now_t = locking.now()
+        now = _ts(now_t)
         cells = [ack_columns(a) for a in acks]
         marks = [doubt_columns(group) for group in doubts]
         serials: list[int] = []
@@ -253,8 +260,13 @@ class SqliteWrites:
                         canonical_value(dict(ack.summary)),
                     ),
                 )
+                if ack.drop_resource is not None:
+                    self._delete_resource(c, ack.drop_resource)
             if marks:
                 seqs = self._append_doubts(c, marks, bump_serial=False)
+            for put in puts:
+                record = ResourceRecord(put.address, spec_hash(put.spec), None, put.spec, now_t)
+                self._put_resource(c, record)
         return serials, seqs
 
     @staticmethod
@@ -352,26 +364,32 @@ class SqliteWrites:
     ) -> ResourceRecord:
         record = ResourceRecord(address, spec_hash(spec), remote_id, spec, locking.now())
         with self._locked_tx() as c:
-            c.execute(
-                "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
-                " spec_hash = excluded.spec_hash, remote_id = excluded.remote_id,"
-                " spec = excluded.spec, updated_at = excluded.updated_at",
-                (
-                    address,
-                    record.spec_hash,
-                    remote_id,
-                    canonical_value(spec),
-                    _ts(record.updated_at),
-                ),
-            )
-            self._bump_serial(c)
+            self._put_resource(c, record)
         return record
+
+    def _put_resource(self, c: sqlite3.Connection, record: ResourceRecord) -> None:
+        c.execute(
+            "INSERT INTO resources (address, spec_hash, remote_id, spec, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET"
+            " spec_hash = excluded.spec_hash, remote_id = excluded.remote_id,"
+            " spec = excluded.spec, updated_at = excluded.updated_at",
+            (
+                record.address,
+                record.spec_hash,
+                record.remote_id,
+                canonical_value(record.spec),
+                _ts(record.updated_at),
+            ),
+        )
+        self._bump_serial(c)
 
     def delete_resource(self, address: str) -> None:
         with self._locked_tx() as c:
-            if c.execute("DELETE FROM resources WHERE address = ?", (address,)).rowcount:
-                self._bump_serial(c)
+            self._delete_resource(c, address)
+
+    def _delete_resource(self, c: sqlite3.Connection, address: str) -> None:
+        if c.execute("DELETE FROM resources WHERE address = ?", (address,)).rowcount:
+            self._bump_serial(c)
 
     def prune_events(self, older_than: datetime) -> int:
         with self._locked_tx() as c:
