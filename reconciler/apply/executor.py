@@ -40,7 +40,7 @@ from reconciler.apply.events import (
     token_prefix,
 )
 from reconciler.apply.guards import enforce_guards
-from reconciler.apply.journal import GroupCommitter, delta_columns, doubt_cells
+from reconciler.apply.journal import GroupCommitter, delta_columns, marked
 from reconciler.apply.pacing import Clock, RateGate, RetryPolicy, Sleep, send_with_retries
 from reconciler.apply.progress import NullProgress, Progress
 from reconciler.apply.protocol import BrazeWriter, TrackResult
@@ -240,7 +240,7 @@ class _Run:
     async def _worker(self) -> None:
         """Send batches one after another; each ack is committed with the next batch's mark."""
         batch = self._take()
-        mark = await self._mark(batch) if batch is not None else None
+        mark, cells = await self._mark(batch)
         while batch is not None:
             current: Batch = batch
             if self.stopping:
@@ -268,8 +268,8 @@ class _Run:
                         clear_intent(self.store, current)
                     return
                 nxt = self._take()
-                next_mark = await self._record(current, answer, mark, nxt)
-                batch, mark = nxt, next_mark
+                mark, cells = await self._record(current, answer, mark, cells, nxt)
+                batch = nxt
                 continue
             except EventsInDoubt as e:
                 self.result.events_in_doubt += len(current.events)
@@ -288,7 +288,7 @@ class _Run:
                 self.bug = self.bug or e
             # the batch stays in doubt (its mark is kept); carry on with a fresh one
             batch = self._take()
-            mark = await self._mark(batch) if batch is not None else None
+            mark, cells = await self._mark(batch)
 
     def _take(self) -> Batch | None:
         if self.stopping:
@@ -298,21 +298,28 @@ class _Run:
             self.exhausted = True
         return batch
 
-    async def _mark(self, batch: Batch) -> int | None:
+    async def _mark(self, batch: Batch | None) -> tuple[int | None, CellColumns | None]:
         """Mark a batch's cells in doubt and record its event intent, durably, in one commit
-        before it leaves; returns the mark (None: events only)."""
-        _, future = self.committer.submit(None, *_before_sending(batch))
-        return await future if future is not None else None
+        before it leaves; returns the mark (None: events only) and the batch's cells."""
+        cells, doubt, intent_ = _before_sending(batch)
+        _, future = self.committer.submit(None, doubt, intent_)
+        return (await future if future is not None else None), cells
 
     def _unmark(self, mark: int | None) -> None:
         if mark is not None:
             self.store.clear_doubt(mark)
 
     async def _record(
-        self, batch: Batch, answer: TrackResult, mark: int | None, nxt: Batch | None
-    ) -> int | None:
-        """Commit the ledger cells of every object the answer does not name, together with
-        the next batch's doubt mark (group commit); returns that mark."""
+        self,
+        batch: Batch,
+        answer: TrackResult,
+        mark: int | None,
+        sent: CellColumns | None,
+        nxt: Batch | None,
+    ) -> tuple[int | None, CellColumns | None]:
+        """Commit the ledger cells of every object the answer does not name (`sent`: the
+        batch's cells, when it names none), together with the next batch's doubt mark and
+        intent (group commit); returns that mark and the next batch's cells."""
         rejected = answer.rejected("attributes")
         everything = rejected.get(-1)  # an error without an index: nothing is confirmed
         accepted = []
@@ -325,7 +332,7 @@ class _Run:
                 continue
             accepted.append(delta)
             points += delta.data_points
-        cells = delta_columns(accepted)
+        cells = sent if sent is not None and not n_rejected else delta_columns(accepted)
         events = event_outcome(batch, answer)
         for event, reason in events.rejected:
             self._reject_event(event.user_id, event.id_kind, f"{event.name}: {reason}", batch.no)
@@ -350,7 +357,8 @@ class _Run:
         )
         # the ack (which clears the batch's intent) and the next batch's mark and intent: one
         # commit
-        ack_f, mark_f = self.committer.submit(ack, *_before_sending(nxt))
+        next_cells, doubt, intent_ = _before_sending(nxt)
+        ack_f, mark_f = self.committer.submit(ack, doubt, intent_)
         assert ack_f is not None
         serial = await ack_f
         r = self.result
@@ -363,7 +371,7 @@ class _Run:
         r.ledger_writes += cells.writes
         r.ledger_unsets += cells.unsets
         self.progress.advance(len(batch.deltas), n_rejected)
-        return await mark_f if mark_f is not None else None
+        return (await mark_f if mark_f is not None else None), next_cells
 
     def _reject_event(self, user_id: str, id_kind: str, reason: str, batch_no: int) -> None:
         r = self.result
@@ -410,10 +418,13 @@ class _Run:
             worker.cancel()
 
 
-def _before_sending(batch: Batch | None) -> tuple[CellColumns | None, ResourcePut | None]:
-    """What must be durable before `batch` leaves: its doubt mark (None without attribute
-    cells) and its event intent (None without events)."""
+def _before_sending(
+    batch: Batch | None,
+) -> tuple[CellColumns | None, CellColumns | None, ResourcePut | None]:
+    """A batch's cells (built once: its ack writes them when Braze accepts every object), and
+    what must be durable before it leaves: its doubt mark (None without attribute cells) and
+    its event intent (None without events)."""
     if batch is None:
-        return None, None
-    cells = doubt_cells(batch)
-    return cells if cells else None, intent(batch) if batch.events else None
+        return None, None, None
+    cells = delta_columns(batch.deltas)
+    return cells, marked(cells) if cells else None, intent(batch) if batch.events else None

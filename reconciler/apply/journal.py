@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apply.batching import Batch
 from reconciler.plan.model import UserDelta
 from reconciler.state.base import BatchAck, CellColumns, ResourcePut, StateStore
 from reconciler.state.cells import DOUBT
@@ -54,9 +54,12 @@ def delta_columns(deltas: Sequence[UserDelta], doubt: bool = False) -> CellColum
     return CellColumns(kinds, users, attributes, values, distinct)
 
 
-def doubt_cells(batch: Batch) -> CellColumns:
-    """The cells a batch writes or unsets, marked in doubt."""
-    return delta_columns(batch.deltas, doubt=True)
+def marked(cells: CellColumns) -> CellColumns:
+    """The same cells marked in doubt, sharing their key columns (lists nobody mutates): the
+    executor builds a batch's cells once for its mark and its ack."""
+    return CellColumns(
+        cells.kinds, cells.users, cells.attributes, [DOUBT] * len(cells), cells.distinct
+    )
 
 
 # a batch about to leave: its doubt mark and/or its event intent, and who waits for them
@@ -83,6 +86,9 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.commits = 0
+        # one thread of its own: commits are serial anyway, and the default pool's hand-off
+        # (a context copy, a pick among idle threads) costs the event loop on every commit
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconciler-commit")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -123,8 +129,8 @@ class GroupCommitter:
         puts = [p for _, p, _ in batch.marks if p is not None]
         marks = [f for _, _, f in batch.marks]
         try:
-            serials, seqs = await asyncio.to_thread(
-                self.store.commit_batches, self.apply_id, batch.acks, doubts, puts
+            serials, seqs = await asyncio.get_running_loop().run_in_executor(
+                self._thread, self.store.commit_batches, self.apply_id, batch.acks, doubts, puts
             )
         except BaseException as e:  # noqa: BLE001 - handed to every waiter
             waiters: list[asyncio.Future[Any]] = [*batch.ack_futures, *marks]
@@ -149,5 +155,8 @@ class GroupCommitter:
         finishes before the apply records its end."""
         self._closed = True
         self._wake.set()
-        if self._task is not None:
-            await asyncio.shield(self._task)
+        try:
+            if self._task is not None:
+                await asyncio.shield(self._task)
+        finally:
+            self._thread.shutdown(wait=False)
