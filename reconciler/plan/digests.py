@@ -134,7 +134,7 @@ class DigestSelector:
         )
         con.execute(
             "CREATE OR REPLACE TABLE dig_src AS SELECT k, u, bit_xor(term) AS xs, "
-            "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
+            "bit_or(1::UBIGINT << n) AS m, sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
             f"FROM ({union}) GROUP BY k, u"
         )
         untidy = con.execute("SELECT count(*) FROM dig_src WHERE u IS NULL").fetchall()[0][0]
@@ -156,7 +156,8 @@ class DigestSelector:
         con.execute(
             f"CREATE OR REPLACE TABLE dig_keys AS SELECT j.*, {clean} AS clean, {vals} AS vals "
             "FROM (SELECT coalesce(a.k, b.k) AS k, coalesce(a.u, b.u) AS u, a.xs, "
-            "coalesce(a.dup, false) AS dup, b.s, hash(a.xs, b.s) AS x "
+            "coalesce(a.m, 0::UBIGINT) AS m, coalesce(a.dup, false) AS dup, b.s, "
+            "hash(a.xs, b.s) AS x "
             "FROM (SELECT * FROM dig_src WHERE u IS NOT NULL) a "
             f"FULL OUTER JOIN dig_stored b ON a.k = b.k AND a.u = b.u) j {join}"
         )
@@ -181,17 +182,19 @@ class DigestSelector:
             )
             keep[p.name] = f"keep_{n}"
             con.execute(f"CREATE OR REPLACE VIEW keep_all_{n} AS SELECT row_no FROM keep_{n}")
-            if p.audience is not None:
-                clean = con.execute(
-                    f"SELECT count(*) FROM dig_{n} r SEMI JOIN dig_clean c "
-                    f"ON c.k = {quote(p.id_kind)} AND c.u = r.uid"
-                ).fetchall()[0][0]
-                desired.audience_members[p.audience] = int(clean)
+        # an audience's members the digests vouch for: a clean user has at most one row per
+        # source (no `dup`), and bit n of `m` says it has one in source n
+        audiences = [(n, p.audience) for n, p in enumerate(prepared) if p.audience is not None]
+        members = "".join(
+            f", count(*) FILTER (clean AND m & (1::UBIGINT << {n}) <> 0)" for n, _ in audiences
+        )
         row = con.execute(
             "SELECT count(*) FILTER (clean), coalesce(sum(vals) FILTER (clean), 0), "
-            "count(*) FILTER (NOT clean) FROM dig_keys"
-        ).fetchall()
-        self.clean, desired.untyped_values, self.dirty = (int(x) for x in row[0])
+            f"count(*) FILTER (NOT clean){members} FROM dig_keys"
+        ).fetchall()[0]
+        self.clean, desired.untyped_values, self.dirty = (int(x) for x in row[:3])
+        for (_, audience), count in zip(audiences, row[3:], strict=True):
+            desired.audience_members[audience] = int(count)
         return keep
 
     def _cache(self, con: duckdb.DuckDBPyConnection) -> str | None:
