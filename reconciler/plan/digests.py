@@ -10,11 +10,11 @@ S a hash of the user's ledger row as it will be once the plan is applied: the XO
 hash(attribute, stored value) over the cells that hold a value (state/columnar.row_hash_sql),
 so an unmanaged attribute that still holds one makes S differ. S needs no manifest, so
 compaction keeps it in the snapshot and a plan reads it as one column (`stored_hash`) instead
-of hashing every cell of the ledger; with a log to overlay, it is computed. An apply keeps
-the file in the state (`plan_digests`); the next plan computes the same x from the files and
-the ledger as they are, and a user whose x is unchanged provably has nothing to send: its rows
-are the ones that were typed and diffed, and its ledger holds what that diff wanted. Only the
-other users are copied, typed and joined.
+of hashing every cell of the ledger (it computes S only for the users a log since touches).
+An apply keeps the file in the state (`plan_digests`); the next plan computes the same x from
+the files and the ledger as they are, and a user whose x is unchanged provably has nothing to
+send: its rows are the ones that were typed and diffed, and its ledger holds what that diff
+wanted. Only the other users are copied, typed and joined.
 
 Nothing is trusted that could have moved: a row that changed, a user in doubt (the mark is in
 S), a drift repair, a failed or partial apply (S is not what was expected), another key for

@@ -174,11 +174,21 @@ def register_stored(
         f"{', '.join(merged)} FROM ({snap_sql}) s FULL OUTER JOIN {p}overlay o "
         "ON s.id_kind = o.id_kind AND s.user_id = o.user_id"
     )
-    # with a log to overlay, every row's S is computed (the snapshot's `rh` predates the log)
-    con.execute(
-        f"CREATE OR REPLACE VIEW {p}stored_hash AS "
-        f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"
+    # with a log to overlay, S is computed for the users it touches (the snapshot's `rh`
+    # predates their entries) and read from `rh` for the others
+    touched = (
+        f"{p}stored t SEMI JOIN {p}overlay o ON t.id_kind = o.id_kind AND t.user_id = o.user_id"
     )
+    hashes = f"SELECT id_kind, user_id, {every} AS s FROM {touched}"
+    kept = parts.info.row_hash if parts.info is not None else None
+    if parts.snapshot is not None and kept is not None and kept == row_hash_probe(con):
+        hashes = (
+            f"SELECT s.id_kind, s.user_id, s.rh AS s FROM {snap} s ANTI JOIN {p}overlay o "
+            f"ON s.id_kind = o.id_kind AND s.user_id = o.user_id UNION ALL {hashes}"
+        )
+    else:
+        hashes = f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"
+    con.execute(f"CREATE OR REPLACE VIEW {p}stored_hash AS {hashes}")
     return attributes
 
 

@@ -353,6 +353,28 @@ def compact(url: str) -> None:
         assert state.compact_ledger() > 0
 
 
+def stored_hash_reads_rh(url: str, workdir: Path, users: int) -> None:
+    """`stored_hash` reads the snapshot's `rh` and equals S computed from every cell."""
+    workdir.mkdir()
+    with open_state(url) as state:
+        parts = state.ledger_parts(workdir)
+        assert parts.info is not None and parts.info.row_hash is not None
+        con = duckdb.connect()
+        attributes = columnar.register_stored(con, parts)
+        (view,) = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = 'stored_hash'"
+        ).fetchone() or ("",)
+        assert "rh AS s" in view  # read, not computed
+        every = columnar.row_hash_sql([(a, columnar.col(i)) for i, a in enumerate(attributes)])
+        differ = con.execute(
+            f"SELECT count(*) FROM stored_hash h JOIN stored s USING (id_kind, user_id) "
+            f"WHERE h.s <> {every}"
+        ).fetchone()
+        assert differ == (0,)
+        assert con.execute("SELECT count(*) FROM stored_hash").fetchone() == (users,)
+        con.close()
+
+
 def test_a_compacted_snapshot_keeps_each_users_hash_and_plans_read_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen, state_url: str
 ) -> None:
@@ -369,24 +391,7 @@ def test_a_compacted_snapshot_keeps_each_users_hash_and_plans_read_it(
     first, _ = step()
     acknowledge(url, first, only=USERS - 5)  # the last five users' writes never landed
     compact(url)
-    (tmp_path / "parts").mkdir()
-    with open_state(url) as state:
-        parts = state.ledger_parts(tmp_path / "parts")
-        assert parts.info is not None and parts.info.row_hash is not None
-        con = duckdb.connect()
-        attributes = columnar.register_stored(con, parts)
-        (view,) = con.execute(
-            "SELECT sql FROM duckdb_views() WHERE view_name = 'stored_hash'"
-        ).fetchone() or ("",)
-        assert " rh " in view  # read, not computed
-        every = columnar.row_hash_sql([(a, columnar.col(i)) for i, a in enumerate(attributes)])
-        differ = con.execute(
-            f"SELECT count(*) FROM stored_hash h JOIN stored s USING (id_kind, user_id) "
-            f"WHERE h.s <> {every}"
-        ).fetchone()
-        assert differ == (0,)
-        assert con.execute("SELECT count(*) FROM stored_hash").fetchone() == (USERS - 5,)
-        con.close()
+    stored_hash_reads_rh(url, tmp_path / "parts", USERS - 5)
 
     plan, picked = step()  # read from `rh`: the five are planned again, nobody else is read
     assert picked.hit and picked.clean == USERS - 5
@@ -405,6 +410,14 @@ def test_a_compacted_snapshot_keeps_each_users_hash_and_plans_read_it(
     compact(url)
     plan, picked = step()
     assert picked.hit and picked.clean == USERS - 1 and plan.summary.cells_in_doubt == 1
+
+    # a log over that snapshot: S is computed for the users it touches, read for the others
+    acknowledge(url, plan)
+    stored_hash_reads_rh(url, tmp_path / "parts2", USERS)
+    plan, picked = step()
+    assert picked.hit and picked.clean == USERS and not lines(plan)
+    with open_state(url) as state, state.lock(LockRequest("drift")):
+        state.mark_in_doubt([("external_id", victim, "bench_03_boolean")])
 
     # a snapshot hashed by another DuckDB is not trusted: S is computed, with the same answer
     monkeypatch.setattr("reconciler.state.columnar.row_hash_probe", lambda _con: -1)
