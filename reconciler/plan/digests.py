@@ -132,19 +132,21 @@ class DigestSelector:
                 "0::UBIGINT AS term WHERE false"
             )
         )
-        con.execute(
-            "CREATE OR REPLACE TABLE dig_src AS SELECT k, u, bit_xor(term) AS xs, "
-            "bit_or(1::UBIGINT << n) AS m, sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
-            f"FROM ({union}) GROUP BY k, u"
+        # a row whose identifier is not tidy (it needs trimming, or Python) has no key here: with
+        # any, the digests vouch for nobody and every row is typed
+        untidy = sum(
+            int(con.execute(f"SELECT count(*) FROM dig_{n} WHERE uid IS NULL").fetchall()[0][0])
+            for n in range(len(prepared))
         )
-        untidy = con.execute("SELECT count(*) FROM dig_src WHERE u IS NULL").fetchall()[0][0]
+        # per user: its rows' hashes combined, which sources it has (m) and whether one of
+        # them holds it twice (dup)
+        per_user = (
+            "SELECT k, u, bit_xor(term) AS xs, bit_or(1::UBIGINT << n) AS m, "
+            "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
+            f"FROM ({union}) WHERE u IS NOT NULL GROUP BY k, u"
+        )
         stored, self.cached = self._ledger()
         self.stored_attributes = tuple(stored)
-        # S of every user of the ledger: read from the snapshot when compaction kept it
-        con.execute(
-            "CREATE OR REPLACE TABLE dig_stored AS "
-            "SELECT id_kind AS k, user_id AS u, s FROM stored_hash"
-        )
         self.ok = untidy == 0
         cache = self._cache(con) if self.ok else None
         self.hit = cache is not None
@@ -158,8 +160,10 @@ class DigestSelector:
             "FROM (SELECT coalesce(a.k, b.k) AS k, coalesce(a.u, b.u) AS u, a.xs, "
             "coalesce(a.m, 0::UBIGINT) AS m, coalesce(a.dup, false) AS dup, b.s, "
             "hash(a.xs, b.s) AS x "
-            "FROM (SELECT * FROM dig_src WHERE u IS NOT NULL) a "
-            f"FULL OUTER JOIN dig_stored b ON a.k = b.k AND a.u = b.u) j {join}"
+            f"FROM ({per_user}) a "
+            # S of every user of the ledger: read from the snapshot when compaction kept it
+            "FULL OUTER JOIN (SELECT id_kind AS k, user_id AS u, s FROM stored_hash) b "
+            f"ON a.k = b.k AND a.u = b.u) j {join}"
         )
         con.execute(
             "CREATE OR REPLACE VIEW dig_clean AS SELECT k, u, x, vals FROM dig_keys WHERE clean"
