@@ -6,8 +6,9 @@ The names below load on first use, so that importing one submodule (the planner 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reconciler.lazy import exports
 
 if TYPE_CHECKING:
     from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyOptions, apply_plan
@@ -51,7 +52,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__ = exports(__name__, _WHERE)

@@ -23,11 +23,10 @@ import pyarrow.compute as pc
 from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
-from reconciler.plan.digests import post_hash_sql
 from reconciler.plan.packing import Key
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
-from reconciler.state.columnar import arrow_reader, attribute_counts, col, quote
+from reconciler.state.columnar import arrow_reader, attribute_counts, col, quote, row_hash_sql
 from reconciler.state.values import HASH_PREFIX
 
 SET, CHANGED, UNSET = 1, 2, 3
@@ -330,7 +329,9 @@ def diff(
     keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
     flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
     repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
-    post = post_hash_sql(
+    # S once applied (plan/digests.py): the managed attributes' post values; an unmanaged
+    # attribute is unset by then, and adds nothing
+    post = row_hash_sql(
         [
             (a.name, f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END")
             for a in listed

@@ -39,7 +39,7 @@ from reconciler import __version__
 from reconciler.plan.model import DigestFile
 from reconciler.sources.desired import Desired, Prepared
 from reconciler.sources.fastpath import visible
-from reconciler.state.columnar import quote, row_hash_sql
+from reconciler.state.columnar import quote
 
 ENGINE = "reconciler-digests/2"  # bump whenever typing or the diff changes what a row means
 ENV = "RECONCILER_DIGESTS"
@@ -68,12 +68,6 @@ def fingerprint(prepared: Sequence[Prepared], managed: Sequence[str], key: bytes
             ]
         )
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
-
-
-def post_hash_sql(cells: Sequence[tuple[str, str]]) -> str:
-    """S of a changed user once applied, from its managed attributes' post values (attribute
-    name, SQL expression): an unmanaged attribute is unset by then, and adds nothing."""
-    return row_hash_sql(cells)
 
 
 class DigestSelector:
@@ -134,10 +128,16 @@ class DigestSelector:
         )
         # a row whose identifier is not tidy (it needs trimming, or Python) has no key here: with
         # any, the digests vouch for nobody and every row is typed
-        untidy = sum(
-            int(con.execute(f"SELECT count(*) FROM dig_{n} WHERE uid IS NULL").fetchall()[0][0])
-            for n in range(len(prepared))
-        )
+        untidy = con.execute(
+            "SELECT "
+            + (
+                " + ".join(
+                    f"(SELECT count(*) FROM dig_{n} WHERE uid IS NULL)"
+                    for n in range(len(prepared))
+                )
+                or "0"
+            )
+        ).fetchall()[0][0]
         # per user: its rows' hashes combined, which sources it has (m) and whether one of
         # them holds it twice (dup)
         per_user = (

@@ -80,10 +80,9 @@ def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
     the temporary disk before compaction could fold it.
     """
     cells = 0
-    options = _OPTIONS
     with (
         pa.OSFile(str(path), "wb") as sink,
-        pa.ipc.new_file(sink, LOG_SCHEMA, options=options) as writer,
+        pa.ipc.new_file(sink, LOG_SCHEMA, options=_OPTIONS) as writer,
     ):
         for seq, blob in entries:
             table = decode_cells(blob, seq)

@@ -138,10 +138,12 @@ def register_stored(
             + " WHERE false"
         )
     every = row_hash_sql([(a, col(i)) for i, a in enumerate(attributes)])
+    kept = parts.info.row_hash if parts.info is not None else None
+    # the snapshot's `rh` is S as this DuckDB hashes it
+    has_rh = parts.snapshot is not None and kept is not None and kept == row_hash_probe(con)
     if not log_attrs:
         con.execute(f"CREATE OR REPLACE VIEW {p}stored AS {snap_sql}")
-        kept = parts.info.row_hash if parts.info is not None else None
-        if parts.snapshot is not None and kept is not None and kept == row_hash_probe(con):
+        if has_rh:
             hashes = f"SELECT id_kind, user_id, rh AS s FROM {snap}"
         else:
             hashes = f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"
@@ -180,8 +182,7 @@ def register_stored(
         f"{p}stored t SEMI JOIN {p}overlay o ON t.id_kind = o.id_kind AND t.user_id = o.user_id"
     )
     hashes = f"SELECT id_kind, user_id, {every} AS s FROM {touched}"
-    kept = parts.info.row_hash if parts.info is not None else None
-    if parts.snapshot is not None and kept is not None and kept == row_hash_probe(con):
+    if has_rh:
         hashes = (
             f"SELECT s.id_kind, s.user_id, s.rh AS s FROM {snap} s ANTI JOIN {p}overlay o "
             f"ON s.id_kind = o.id_kind AND s.user_id = o.user_id UNION ALL {hashes}"

@@ -23,12 +23,18 @@ def lines(path: Path) -> list[str]:
         return fh.readlines()
 
 
-def test_the_threaded_read_plans_what_a_plain_read_plans(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def applied(tmp_path: Path) -> tuple[Path, str]:
+    """A workspace's manifests and a state its first sync was acknowledged in."""
     manifests = generate(tmp_path / "w", USERS, seed=5) / "original"
     url = f"sqlite:///{tmp_path / 'state.db'}"
     acknowledge(url, make_plan(manifests, url, tmp_path / "a").plan)
+    return manifests, url
+
+
+def test_the_threaded_read_plans_what_a_plain_read_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests, url = applied(tmp_path)
     churned = manifests.parent / "churned"
     threaded = make_plan(churned, url, tmp_path / "b").plan
 
@@ -46,9 +52,7 @@ def test_the_threaded_read_plans_what_a_plain_read_plans(
 def test_a_failed_ledger_read_is_the_states_error_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifests = generate(tmp_path / "w", USERS, seed=5) / "original"
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    acknowledge(url, make_plan(manifests, url, tmp_path / "a").plan)
+    manifests, url = applied(tmp_path)
 
     def broken(_self, workdir):  # type: ignore[no-untyped-def]
         (workdir / "snapshot-partial.parquet").write_bytes(b"PAR1")  # what a read leaves
