@@ -6,30 +6,14 @@ of its own in database `test`, dropped afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures_postgres import pg_state_url
+from state_backends import BACKENDS
 
 from reconciler.state import StateStore, open_state
 
-
-@contextmanager
-def sqlite_backend(tmp: Path) -> Iterator[str]:
-    yield f"sqlite:///{tmp / 'state' / 'state.db'}"
-
-
-def postgres_backend(_tmp: Path) -> AbstractContextManager[str]:
-    return pg_state_url()
-
-
-# Each backend makes a fresh, empty state URL (and cleans up after it).
-BACKENDS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
-    "sqlite": sqlite_backend,
-    "postgres": postgres_backend,
-}
 MARKS: dict[str, list[pytest.MarkDecorator]] = {"postgres": [pytest.mark.postgres]}
 
 

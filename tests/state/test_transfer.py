@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import BACKENDS
 from fixtures_postgres import PG_SERVER
+from state_backends import BACKENDS
 from syrupy.assertion import SnapshotAssertion
 
 from reconciler.cli import cli
