@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.guards import enforce_guards
@@ -16,11 +17,13 @@ from reconciler.commands.planning import input_hashes, make_plan, resolve_state_
 from reconciler.errors import StalePlanError, UsageError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.endpoints import UnknownInstance, rest_base
-from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, stale_reasons
 from reconciler.plan.sealing import plan_key
 from reconciler.state import LockRequest, open_state
+
+if TYPE_CHECKING:
+    from reconciler.plan.diff import Replace
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,20 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from reconciler.errors import MemoryLimitError, UsageError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.kinds.audience_mapping import Members
 from reconciler.manifests.kinds.common import SourceFile
 from reconciler.manifests.loader import manifest_files
-from reconciler.plan.build import build_plan, open_ledger
-from reconciler.plan.diff import Replace
 from reconciler.plan.model import Plan
-from reconciler.sources.desired import build_desired, open_workdb
 from reconciler.sources.remote import Options, is_remote, resolve
 from reconciler.state import open_state
 from reconciler.state.url import default_state_url, parse_sqlite_url
+
+if TYPE_CHECKING:
+    from reconciler.plan.diff import Replace
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,13 @@ def make_plan(
     replace: Replace | None = None,
     memory_limit: str | None = None,
 ) -> Planned:
+    # the engine (DuckDB, the planner, the sources) loads here, not with this module: `apply`
+    # of a saved plan imports this module for `input_hashes` and never plans
+    import duckdb
+
+    from reconciler.plan.build import build_plan, open_ledger
+    from reconciler.sources.desired import build_desired, open_workdb
+
     m = load_workspace(manifests_dir)
     url = resolve_state_url(manifests_dir, state_flag, m, writing=True)
     con = open_workdb(spool_dir / "work", memory_limit)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Diagnostic
-from reconciler.templates.render import RenderedRequest
+
+if TYPE_CHECKING:  # the Liquid engine loads only where a template is rendered
+    from reconciler.templates.render import RenderedRequest
 
 DASHBOARD_WHERE = "Templates > Webhook Templates"
 

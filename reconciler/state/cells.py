@@ -71,23 +71,44 @@ def decode_cells(blob: bytes, seq: int) -> pa.Table:
 LOG_SCHEMA = CELL_SCHEMA.append(pa.field("seq", pa.int64()))
 
 
+SPOOL_BATCH_ROWS = 500_000  # cells per record batch of the spooled log
+
+
 def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
     """Decode the log entries into one Arrow IPC file at `path`; return the cells written.
 
     Written while the backend's read snapshot is open, so that the file is consistent with the
     snapshot; read back lazily by `read_spooled_log`, so memory stays bounded. lz4, as the
     blobs themselves: a 10M-user first sync's log is 200M cells, and uncompressed it filled
-    the temporary disk before compaction could fold it.
+    the temporary disk before compaction could fold it. The entries (one per batch of 75
+    users) are gathered into record batches of about SPOOL_BATCH_ROWS cells: written and read
+    back one entry at a time, a first sync's log cost a per-batch overhead 13,600 times per
+    million users, as much as the rest of its compaction.
     """
     cells = 0
+    pending: list[pa.Table] = []
+    rows = 0
     with (
         pa.OSFile(str(path), "wb") as sink,
         pa.ipc.new_file(sink, LOG_SCHEMA, options=_OPTIONS) as writer,
     ):
+
+        def flush() -> None:
+            if pending:
+                batch = pa.concat_tables(pending).combine_chunks().to_batches()
+                for b in batch:
+                    writer.write_batch(b)
+                pending.clear()
+
         for seq, blob in entries:
             table = decode_cells(blob, seq)
             cells += table.num_rows
-            writer.write_table(table)
+            pending.append(table)
+            rows += table.num_rows
+            if rows >= SPOOL_BATCH_ROWS:
+                flush()
+                rows = 0
+        flush()
     return cells
 
 

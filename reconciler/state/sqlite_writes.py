@@ -51,6 +51,7 @@ class SqliteWrites:
     _mutex: threading.RLock
     _held: LockInfo | None
     _env_key: bytes | None
+    _hash_key_noted = False  # this lock hold already recorded which key made the hashes
 
     @abstractmethod
     def _tx(self, mode: str = "IMMEDIATE") -> AbstractContextManager[sqlite3.Connection]: ...
@@ -69,6 +70,7 @@ class SqliteWrites:
             raise StateError(f"this process already holds the lock on {self.path}")
         held = self._acquire(request, wait_seconds)
         self._held = held.info
+        self._hash_key_noted = False
         try:
             yield held
         finally:
@@ -135,20 +137,21 @@ class SqliteWrites:
 
     @contextmanager
     def _locked_tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that proves this process still holds the lock."""
+        """A write transaction that proves this process still holds the lock (and beats its
+        heartbeat: one statement, as every acknowledged batch takes this path)."""
         if self._held is None:
             raise StateError("state writes need the lock; take it with `with store.lock(...)`")
         with self._tx() as c:
-            current = self._lock_row(c)
-            if current is None or current.lock_id != self._held.lock_id:
+            mine = c.execute(
+                "UPDATE lock SET heartbeat_at = ? WHERE lock_id = ? RETURNING lock_id",
+                (_ts(locking.now()), self._held.lock_id),
+            ).fetchone()
+            if mine is None:
+                current = self._lock_row(c)
                 who = f" and is now held by {current.holder}" if current else ""
                 raise LockHeldError(
                     f"the state lock {self._held.lock_id} was broken{who}; nothing was written"
                 )
-            c.execute(
-                "UPDATE lock SET heartbeat_at = ? WHERE lock_id = ?",
-                (_ts(locking.now()), current.lock_id),
-            )
             yield c
 
     @staticmethod
@@ -223,6 +226,7 @@ class SqliteWrites:
         marks = [doubt_columns(group) for group in doubts]
         serials: list[int] = []
         seqs: list[int] = []
+        noted = self._hash_key_noted  # a lock holder's key does not change: once per apply
         with self._locked_tx() as c:
             if acks:
                 status = c.execute(
@@ -244,9 +248,11 @@ class SqliteWrites:
                         "DELETE FROM ledger_log WHERE seq = ? AND kind = 'doubt'",
                         (ack.clear_doubt,),
                     )
-                self._record_events(c, apply_id, ack.event_ids, now)
-                if any_hashed(batch_cells):
+                if ack.event_ids:
+                    self._record_events(c, apply_id, ack.event_ids, now)
+                if not noted and any_hashed(batch_cells):
                     self._note_hash_key(c)
+                    noted = True
                 c.execute(
                     "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
                     " events, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -263,10 +269,13 @@ class SqliteWrites:
                 if ack.drop_resource is not None:
                     self._delete_resource(c, ack.drop_resource)
             if marks:
-                seqs = self._append_doubts(c, marks, bump_serial=False)
+                seqs = self._append_doubts(
+                    c, marks, bump_serial=False, serial=serials[-1] if serials else None
+                )
             for put in puts:
                 record = ResourceRecord(put.address, spec_hash(put.spec), None, put.spec, now_t)
                 self._put_resource(c, record)
+        self._hash_key_noted = noted  # committed
         return serials, seqs
 
     @staticmethod
@@ -290,12 +299,18 @@ class SqliteWrites:
             return self._append_doubts(c, [marked], bump_serial=bump_serial)[0]
 
     def _append_doubts(
-        self, c: sqlite3.Connection, groups: Sequence[DoubtGroup], *, bump_serial: bool
+        self,
+        c: sqlite3.Connection,
+        groups: Sequence[DoubtGroup],
+        *,
+        bump_serial: bool,
+        serial: int | None = None,
     ) -> list[int]:
-        """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs."""
+        """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs.
+        `serial`: the current serial, when the caller just bumped it."""
         if bump_serial:
             serial = self._bump_serial(c)
-        else:
+        elif serial is None:
             row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
             serial = int(row[0]) if row else 0
         seqs = []

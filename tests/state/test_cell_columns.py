@@ -3,6 +3,9 @@ on every backend: values, unsets, journal counts, the last word per key, refused
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,8 +14,16 @@ from reconciler.apply.journal import delta_columns
 from reconciler.errors import StateError
 from reconciler.plan.model import UserDelta
 from reconciler.state import LedgerRow, LedgerUnset, LockRequest, StateStore
+from reconciler.state import cells as cells_module
 from reconciler.state.base import BatchAck, CellColumns
-from reconciler.state.cells import DOUBT, ack_columns, doubt_columns
+from reconciler.state.cells import (
+    DOUBT,
+    ack_columns,
+    doubt_columns,
+    encode_cells,
+    read_spooled_log,
+    spool_log,
+)
 
 
 def ledger(state: StateStore) -> set[LedgerRow]:
@@ -131,4 +142,27 @@ def test_deltas_that_repeat_a_user_are_not_taken_as_distinct() -> None:
     assert sorted(cells(kept)) == [
         ("external_id", "u1", "A", None),
         ("external_id", "u1", "B", '"x"'),
+    ]
+
+
+def test_the_spooled_log_gathers_entries_into_large_batches_in_log_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [
+        (seq, encode_cells(CellColumns(["external_id"] * 3, [f"u{seq}"] * 3, list("ABC"),
+                                       ["1", None, DOUBT]), serial=seq))
+        for seq in range(1, 8)
+    ]  # fmt: skip
+    monkeypatch.setattr(cells_module, "SPOOL_BATCH_ROWS", 6)  # two entries fill a batch
+    path = tmp_path / "log.arrow"
+    assert spool_log(entries, path) == 21
+    with pa.OSFile(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+    assert sizes == [6, 6, 6, 3]  # not seven batches of three
+    read = pa.concat_tables(read_spooled_log(path)).to_pylist()
+    assert [(r["seq"], r["user_id"], r["attribute"], r["value"], r["serial"]) for r in read] == [
+        (seq, f"u{seq}", a, v, seq)
+        for seq in range(1, 8)
+        for a, v in zip("ABC", ["1", None, DOUBT], strict=True)
     ]
