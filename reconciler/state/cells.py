@@ -12,6 +12,7 @@ for an acknowledged unset, or DOUBT for a write that may have landed without an 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,22 @@ LOG_SCHEMA = CELL_SCHEMA.append(pa.field("seq", pa.int64()))
 SPOOL_BATCH_ROWS = 500_000  # cells per record batch of the spooled log
 
 
-def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
-    """Decode the log entries into one Arrow IPC file at `path`; return the cells written.
+@dataclass(frozen=True)
+class SpooledLog:
+    """The log as `spool_log` wrote it: iterate it for its tables (each time from the file);
+    its attributes and newest entry are known without reading it again."""
+
+    path: Path
+    cells: int
+    attributes: frozenset[str]  # every attribute a cell names
+    max_seq: int  # the newest entry (0: none)
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        return read_spooled_log(self.path)
+
+
+def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> SpooledLog:
+    """Decode the log entries into one Arrow IPC file at `path`.
 
     Written while the backend's read snapshot is open, so that the file is consistent with the
     snapshot; read back lazily by `read_spooled_log`, so memory stays bounded. lz4, as the
@@ -85,7 +100,8 @@ def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
     back one entry at a time, a first sync's log cost a per-batch overhead 13,600 times per
     million users, as much as the rest of its compaction.
     """
-    cells = 0
+    cells = max_seq = 0
+    attributes: set[str] = set()
     pending: list[pa.Table] = []
     rows = 0
     with (
@@ -95,21 +111,23 @@ def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> int:
 
         def flush() -> None:
             if pending:
-                batch = pa.concat_tables(pending).combine_chunks().to_batches()
-                for b in batch:
-                    writer.write_batch(b)
+                table = pa.concat_tables(pending).combine_chunks()
+                attributes.update(pc.unique(table["attribute"]).to_pylist())
+                for batch in table.to_batches():
+                    writer.write_batch(batch)
                 pending.clear()
 
         for seq, blob in entries:
             table = decode_cells(blob, seq)
             cells += table.num_rows
+            max_seq = max(max_seq, seq)
             pending.append(table)
             rows += table.num_rows
             if rows >= SPOOL_BATCH_ROWS:
                 flush()
                 rows = 0
         flush()
-    return cells
+    return SpooledLog(path, cells, frozenset(a for a in attributes if a is not None), max_seq)
 
 
 def read_spooled_log(path: Path, group_rows: int = 1_000_000) -> Iterator[pa.Table]:

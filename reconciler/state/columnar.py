@@ -16,7 +16,7 @@ writes `stored` back out as the next snapshot.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from reconciler.state.base import ID_KINDS
-from reconciler.state.cells import DOUBT
+from reconciler.state.cells import DOUBT, SpooledLog
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class LedgerParts:
 
     snapshot: Path | None
     info: SnapshotInfo | None
-    log: Iterable[pa.Table]  # cells with their seq, in any order
+    log: SpooledLog  # cells with their seq, in any order
 
 
 def kind_order(column: str = "id_kind") -> str:
@@ -101,28 +101,12 @@ def register_stored(
     """Create the view `<prefix>stored`; return the attribute each column c0… holds.
 
     The log is copied into DuckDB table by table (it spills), so memory stays bounded even
-    when a first sync's twenty million cells have not been compacted yet.
+    when a first sync's twenty million cells have not been compacted yet; its attributes come
+    from the spool's summary, not from a scan.
     """
     p = prefix
     snap_attrs = parts.info.attributes if parts.info else ()
-    con.execute(
-        f"CREATE OR REPLACE TABLE {p}ledger_log (id_kind VARCHAR, user_id VARCHAR, "
-        "attribute VARCHAR, value VARCHAR, serial BIGINT, seq BIGINT)"
-    )
-    for table in parts.log:
-        if table.num_rows:
-            con.register(f"{p}_log_part", table)
-            con.execute(
-                f"INSERT INTO {p}ledger_log SELECT id_kind, user_id, attribute, value, serial, "
-                f"seq FROM {p}_log_part"
-            )
-            con.unregister(f"{p}_log_part")
-    log_attrs = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT attribute FROM {p}ledger_log ORDER BY attribute"
-        ).fetchall()
-    ]
+    log_attrs = sorted(parts.log.attributes)
     attributes = tuple(snap_attrs) + tuple(a for a in log_attrs if a not in set(snap_attrs))
     cols = [col(i) for i in range(len(attributes))]
     if parts.snapshot is not None:
@@ -149,6 +133,21 @@ def register_stored(
             hashes = f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"
         con.execute(f"CREATE OR REPLACE VIEW {p}stored_hash AS {hashes}")
         return attributes
+    # the log is copied into DuckDB table by table: the overlay's aggregate needs the memory
+    # limit's room to itself, and a table's blocks can be spilled where a stream's cannot
+    # (streamed, a 1M-user first sync's twenty million cells ran out of memory)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {p}ledger_log (id_kind VARCHAR, user_id VARCHAR, "
+        "attribute VARCHAR, value VARCHAR, serial BIGINT, seq BIGINT)"
+    )
+    for table in parts.log:
+        if table.num_rows:
+            con.register(f"{p}_log_part", table)
+            con.execute(
+                f"INSERT INTO {p}ledger_log SELECT id_kind, user_id, attribute, value, serial, "
+                f"seq FROM {p}_log_part"
+            )
+            con.unregister(f"{p}_log_part")
     # the latest entry per cell, tagged so that an unset ('-') differs from "not in the log"
     pivots = ", ".join(
         f"arg_max(tag, seq) FILTER (WHERE attribute = {quote(a)}) AS o{i}"

@@ -260,8 +260,7 @@ class ColumnarCompaction(ColumnarReads):
             try:
                 parts = self._read_parts(workdir)
                 attrs = columnar.register_stored(con, parts)
-                row = con.execute("SELECT max(seq) FROM ledger_log").fetchone()
-                upto = int(row[0]) if row and row[0] is not None else 0
+                upto = parts.log.max_seq
                 if upto == 0:
                     return 0
                 out = workdir / "next.parquet"

@@ -38,7 +38,7 @@ from reconciler.state.base import (
     ResourceRecord,
     StateMeta,
 )
-from reconciler.state.cells import read_spooled_log, spool_log
+from reconciler.state.cells import spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_version, migrate
@@ -256,11 +256,11 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
                 with conn.cursor(name="ledger_log", binary=True) as cur:
                     cur.itersize = 256
                     cur.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
-                    spool_log(((int(s), bytes(d)) for s, d in cur), log)
+                    spooled = spool_log(((int(s), bytes(d)) for s, d in cur), log)
                 conn.execute("COMMIT")
         finally:
             conn.close()
-        return LedgerParts(snapshot, info, read_spooled_log(log))
+        return LedgerParts(snapshot, info, spooled)
 
     def serial_at(self, when: datetime) -> int:
         rows = self._query(

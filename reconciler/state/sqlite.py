@@ -30,7 +30,7 @@ from reconciler.state.base import (
     ResourceRecord,
     StateMeta,
 )
-from reconciler.state.cells import read_spooled_log, spool_log
+from reconciler.state.cells import spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
@@ -202,13 +202,13 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
                 write_snapshot_file(chunks, snapshot)
             log = workdir / f"log-{tag}.arrow"
             entries = conn.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
-            spool_log(((int(s), bytes(d)) for s, d in entries), log)
+            spooled = spool_log(((int(s), bytes(d)) for s, d in entries), log)
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise StateError(f"state {self.path}: {e}") from e
         finally:
             conn.close()
-        return LedgerParts(snapshot, info, read_spooled_log(log))
+        return LedgerParts(snapshot, info, spooled)
 
     def serial_at(self, when: datetime) -> int:
         # recorded_at is ISO text in UTC (+00:00), so text order is time order.

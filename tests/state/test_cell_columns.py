@@ -155,12 +155,14 @@ def test_the_spooled_log_gathers_entries_into_large_batches_in_log_order(
     ]  # fmt: skip
     monkeypatch.setattr(cells_module, "SPOOL_BATCH_ROWS", 6)  # two entries fill a batch
     path = tmp_path / "log.arrow"
-    assert spool_log(entries, path) == 21
+    spooled = spool_log(entries, path)
+    assert (spooled.cells, spooled.attributes, spooled.max_seq) == (21, frozenset("ABC"), 7)
     with pa.OSFile(str(path)) as source:
         reader = pa.ipc.open_file(source)
         sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
     assert sizes == [6, 6, 6, 3]  # not seven batches of three
-    read = pa.concat_tables(read_spooled_log(path)).to_pylist()
+    read = pa.concat_tables(spooled).to_pylist()
+    assert read == pa.concat_tables(read_spooled_log(path)).to_pylist()
     assert [(r["seq"], r["user_id"], r["attribute"], r["value"], r["serial"]) for r in read] == [
         (seq, f"u{seq}", a, v, seq)
         for seq in range(1, 8)
