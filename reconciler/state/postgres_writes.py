@@ -65,6 +65,7 @@ class PostgresWrites:
     _mutex: threading.RLock
     _conn: psycopg.Connection
     _held: LockInfo | None
+    _hash_key_noted = False  # this lock hold already recorded which key made the hashes
     _lock_conn: psycopg.Connection | None
     _env_key: bytes | None
 
@@ -88,6 +89,7 @@ class PostgresWrites:
             raise StateError(f"this process already holds the lock on {self.where}")
         held = self._acquire(request, wait_seconds)
         self._held = held.info
+        self._hash_key_noted = False
         try:
             yield held
         finally:
@@ -427,9 +429,12 @@ class PostgresWrites:
         cells = [ack_columns(a) for a in acks]
         marks = [doubt_columns(group) for group in doubts]
 
+        noted = [self._hash_key_noted]  # a lock holder's key does not change: once per apply
+
         def tx(c: psycopg.Connection) -> tuple[list[int], list[int]]:
             serials: list[int] = []  # fresh per attempt: a retried transaction starts over
             seqs: list[int] = []
+            noted[0] = self._hash_key_noted
             if acks:
                 status = c.execute(
                     "SELECT status FROM applies WHERE apply_id = %s", (apply_id,)
@@ -451,8 +456,9 @@ class PostgresWrites:
                         (ack.clear_doubt,),
                     )
                 self._record_events(c, apply_id, ack.event_ids, now)
-                if any_hashed(batch_cells):
+                if not noted[0] and any_hashed(batch_cells):
                     self._note_hash_key(c)
+                    noted[0] = True
                 c.execute(
                     "INSERT INTO journal (apply_id, batch_no, serial, recorded_at, writes, unsets,"
                     " events, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -474,7 +480,9 @@ class PostgresWrites:
                 self._put_resource(c, put.address, put.spec, None, now)
             return serials, seqs
 
-        return self._write(tx)
+        done = self._write(tx)
+        self._hash_key_noted = noted[0]  # committed
+        return done
 
     @staticmethod
     def _record_events(
