@@ -145,8 +145,18 @@ class DigestSelector:
             "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
             f"FROM ({union}) WHERE u IS NOT NULL GROUP BY k, u"
         )
+        # Both sides are materialised before they are joined: in one statement, the per-user
+        # aggregate's hash table and the join's lived at once, and at 10M users that ran out
+        # of the default 768 MB limit (a table's blocks spill; a running operator's state
+        # barely does). At 1M the one statement saved about 0.2 s of CPU; 10M must complete.
+        con.execute(f"CREATE OR REPLACE TABLE dig_src AS {per_user}")
         stored, self.cached = self._ledger()
         self.stored_attributes = tuple(stored)
+        # S of every user of the ledger: read from the snapshot when compaction kept it
+        con.execute(
+            "CREATE OR REPLACE TABLE dig_stored AS "
+            "SELECT id_kind AS k, user_id AS u, s FROM stored_hash"
+        )
         self.ok = untidy == 0
         cache = self._cache(con) if self.ok else None
         self.hit = cache is not None
@@ -160,9 +170,7 @@ class DigestSelector:
             "FROM (SELECT coalesce(a.k, b.k) AS k, coalesce(a.u, b.u) AS u, a.xs, "
             "coalesce(a.m, 0::UBIGINT) AS m, coalesce(a.dup, false) AS dup, b.s, "
             "hash(a.xs, b.s) AS x "
-            f"FROM ({per_user}) a "
-            # S of every user of the ledger: read from the snapshot when compaction kept it
-            "FULL OUTER JOIN (SELECT id_kind AS k, user_id AS u, s FROM stored_hash) b "
+            "FROM dig_src a FULL OUTER JOIN dig_stored b "
             f"ON a.k = b.k AND a.u = b.u) j {join}"
         )
         con.execute(
