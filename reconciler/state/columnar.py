@@ -177,14 +177,12 @@ def register_stored(
     )
     # with a log to overlay, S is computed for the users it touches (the snapshot's `rh`
     # predates their entries) and read from `rh` for the others
-    touched = (
-        f"{p}stored t SEMI JOIN {p}overlay o ON t.id_kind = o.id_kind AND t.user_id = o.user_id"
-    )
-    hashes = f"SELECT id_kind, user_id, {every} AS s FROM {touched}"
     if has_rh:
         hashes = (
             f"SELECT s.id_kind, s.user_id, s.rh AS s FROM {snap} s ANTI JOIN {p}overlay o "
-            f"ON s.id_kind = o.id_kind AND s.user_id = o.user_id UNION ALL {hashes}"
+            "ON s.id_kind = o.id_kind AND s.user_id = o.user_id UNION ALL "
+            f"SELECT id_kind, user_id, {every} AS s FROM {p}stored t SEMI JOIN {p}overlay o "
+            "ON t.id_kind = o.id_kind AND t.user_id = o.user_id"
         )
     else:
         hashes = f"SELECT id_kind, user_id, {every} AS s FROM {p}stored"

@@ -29,6 +29,7 @@ from reconciler.state import locking
 from reconciler.state.base import (
     ApplyStatus,
     BatchAck,
+    CellColumns,
     DoubtGroup,
     HeldLock,
     LedgerRow,
@@ -475,7 +476,9 @@ class PostgresWrites:
                 if ack.drop_resource is not None:
                     self._delete_resource(c, ack.drop_resource)
             if marks:
-                seqs = self._append_doubts(c, marks, bump_serial=False)
+                seqs = self._append_doubts(
+                    c, marks, bump_serial=False, serial=serials[-1] if serials else None
+                )
             for put in puts:
                 self._put_resource(c, put.address, put.spec, None, now)
             return serials, seqs
@@ -505,17 +508,23 @@ class PostgresWrites:
         return self._write(tx)
 
     def _append_doubts(
-        self, c: psycopg.Connection, groups: Sequence[DoubtGroup], *, bump_serial: bool
+        self,
+        c: psycopg.Connection,
+        groups: Sequence[CellColumns],
+        *,
+        bump_serial: bool,
+        serial: int | None = None,
     ) -> list[int]:
-        """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs."""
+        """One `doubt` log entry per group (as `doubt_columns` made it), at the current (or a
+        bumped) serial; their seqs. `serial`: the current serial, when the caller just bumped
+        it."""
         if bump_serial:
             serial = self._bump_serial(c)
-        else:
+        elif serial is None:
             row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
             serial = int(row[0]) if row else 0
         seqs = []
-        for group in groups:
-            cells = doubt_columns(group)
+        for cells in groups:
             found = c.execute(
                 "INSERT INTO ledger_log (serial, kind, cells, data)"
                 " VALUES (%s, 'doubt', %s, %b) RETURNING seq",

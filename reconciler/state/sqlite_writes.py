@@ -22,6 +22,7 @@ from reconciler.state import locking
 from reconciler.state.base import (
     ApplyStatus,
     BatchAck,
+    CellColumns,
     DoubtGroup,
     HeldLock,
     LedgerRow,
@@ -301,21 +302,21 @@ class SqliteWrites:
     def _append_doubts(
         self,
         c: sqlite3.Connection,
-        groups: Sequence[DoubtGroup],
+        groups: Sequence[CellColumns],
         *,
         bump_serial: bool,
         serial: int | None = None,
     ) -> list[int]:
-        """One `doubt` log entry per group, at the current (or a bumped) serial; their seqs.
-        `serial`: the current serial, when the caller just bumped it."""
+        """One `doubt` log entry per group (as `doubt_columns` made it), at the current (or a
+        bumped) serial; their seqs. `serial`: the current serial, when the caller just bumped
+        it."""
         if bump_serial:
             serial = self._bump_serial(c)
         elif serial is None:
             row = c.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
             serial = int(row[0]) if row else 0
         seqs = []
-        for group in groups:
-            cells = doubt_columns(group)
+        for cells in groups:
             found = c.execute(
                 "INSERT INTO ledger_log (serial, kind, cells, data)"
                 " VALUES (?, 'doubt', ?, ?) RETURNING seq",
