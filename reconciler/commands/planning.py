@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +118,7 @@ def make_plan(
     import duckdb
 
     from reconciler.plan.build import build_plan, open_ledger
+    from reconciler.plan.events import EventsRead
     from reconciler.sources.desired import build_desired, open_workdb
 
     m = load_workspace(manifests_dir)
@@ -124,11 +126,15 @@ def make_plan(
     con = open_workdb(spool_dir / "work", memory_limit)
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     try:
-        with open_state(url) as state:
-            ledger = open_ledger(state, con, spool_dir, replace)  # read on a thread from here
+        with open_state(url) as state, ThreadPoolExecutor(1, "input-hashes") as hashing:
+            # on threads from here: the ledger's read, the event streams' checks and the
+            # inputs' sha256 (hashlib and DuckDB release the GIL), while the sources are read
+            ledger = open_ledger(state, con, spool_dir, replace)
+            events = EventsRead(m, state, spool_dir)
             try:
-                inputs = input_hashes(m)
+                hashed = hashing.submit(input_hashes, m)
                 desired = build_desired(m, con=con, select=ledger.selector)
+                inputs = hashed.result()
                 plan = build_plan(
                     m,
                     desired,
@@ -137,8 +143,10 @@ def make_plan(
                     spool_dir=spool_dir,
                     replace=replace,
                     ledger=ledger,
+                    events=events,
                 )
             finally:
+                events.close()
                 ledger.close()
     except duckdb.OutOfMemoryException as e:
         raise MemoryLimitError(

@@ -24,7 +24,7 @@ from reconciler.plan.content_blocks import block_changes, desired_blocks
 from reconciler.plan.diff import DiffResult, Policy, Replace, changed_keys, diff
 from reconciler.plan.digests import DigestSelector
 from reconciler.plan.digests import enabled as digests_enabled
-from reconciler.plan.events import add_events
+from reconciler.plan.events import EventsRead, add_events
 from reconciler.plan.guards import evaluate_guards
 from reconciler.plan.model import (
     AttributeChange,
@@ -123,9 +123,11 @@ def build_plan(
     spool_dir: Path,
     replace: Replace | None = None,
     ledger: LedgerView | None = None,
+    events: EventsRead | None = None,
 ) -> Plan:
     """The plan of `desired` against `state` (read by `open_ledger`, here unless given: a
-    `ledger` whose selector built `desired` diffs only the users it could not vouch for)."""
+    `ledger` whose selector built `desired` diffs only the users it could not vouch for; the
+    event streams are read here too unless `events` is loading them on a thread)."""
     own = ledger is None
     view = ledger or open_ledger(state, desired.con, spool_dir, replace)
     key = state.hash_key().key
@@ -145,7 +147,9 @@ def build_plan(
             # the flip guard's base: the ledger's audiences, counted in one narrow scan
             counted={n for n, p in desired.policies.items() if p.audience},
         )
-        plan = _assemble(m, desired, state, result, deltas, view.meta, inputs_hash, spool_dir)
+        plan = _assemble(
+            m, desired, state, result, deltas, view.meta, inputs_hash, spool_dir, events
+        )
         # the same user gets the same tag in every plan of this state, and nobody without
         # the state's key can test a guess against it
         tags = hmac.new(key, b"reconciler:mask-tags", hashlib.sha256).hexdigest()[:32]
@@ -170,6 +174,7 @@ def _assemble(
     meta: StateMeta,
     inputs_hash: str,
     spool_dir: Path,
+    events: EventsRead | None = None,
 ) -> Plan:
     plan_id = uuid.uuid4().hex[:12]
     spool = DeltaSpool(spool_dir / f"plan-{plan_id}.deltas.jsonl.gz")
@@ -211,7 +216,7 @@ def _assemble(
         cells_replaced=result.replaced,
     )
     keys = changed_keys(desired.con)
-    summary, events = add_events(m, state, spool_dir, plan_id, summary, keys)
+    summary, planned = add_events(m, state, spool_dir, plan_id, summary, keys, events)
     guards = evaluate_guards(m, desired, changes, summary, result.stored_counts)
     return Plan(
         plan_id=plan_id,
@@ -225,7 +230,7 @@ def _assemble(
         samples=samples,
         deltas_path=spool.path,
         deltas_lines=spool.count,
-        events=events,
+        events=planned,
         last_drift=state.last_drift(),
         warnings=braze_id_warnings(m, result) + skipped_warnings(desired),
         endpoint=resolve_endpoint(m.rest_endpoint),

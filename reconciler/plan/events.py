@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -94,44 +96,111 @@ def plan_events(
     in batches: the due events are packed with them as they are written to the spool, which
     counts the requests apply will send (one pass over the events, none over the deltas).
     """
+    loaded = load_events(m, state, spool_dir, tag=plan_id, now=now)
+    return loaded.finish(plan_id, delta_keys) if loaded is not None else NO_EVENTS
+
+
+@dataclass
+class LoadedEvents:
+    """The streams read, validated and matched against the ledger's acknowledged ids, in their
+    own DuckDB database: what a plan's events are before they are packed with its deltas."""
+
+    m: Manifests
+    state: StateReader
+    spool_dir: Path
+    now: dt.datetime
+    db: Path
+    con: duckdb.DuckDBPyConnection
+    loaded: _Loaded
+    acknowledged: int
+
+    def finish(self, plan_id: str, delta_keys: Iterable[Sequence[Key]]) -> EventsPlan:
+        """Write the due events to the plan's spool, packed with `delta_keys`; closes."""
+        con, now = self.con, self.now
+        try:
+            in_doubt_ids = _intent_ids(self.state)
+            spool = EventSpool(self.spool_dir / f"plan-{plan_id}.events.jsonl.gz")
+            try:
+                requests, carrying = _write_due(con, spool, delta_keys)
+            finally:
+                spool.close()
+            retention = max(s.spec.retention_days for s in self.m.event_streams)
+            planned = EventsPlan(
+                due=spool.count,
+                by_name=_by_name(con),
+                samples=_samples(con),
+                expired=_scalar(con, f"SELECT count(DISTINCT event_id) FROM ev WHERE {_EXPIRED}"),
+                expired_at=_located(con, _EXPIRED),
+                duplicates=_scalar(con, "SELECT count(*) - count(DISTINCT event_id) FROM ev"),
+                skipped=self.loaded.skipped,
+                skipped_at=tuple(self.loaded.skipped_at),
+                in_doubt=_count_in_doubt(con, in_doubt_ids),
+                acknowledged=self.acknowledged,
+                streams=tuple(s.name for s in self.m.event_streams),
+                retention_days=retention,
+                prune_before=(now - dt.timedelta(days=retention) - FUTURE_TOLERANCE).isoformat(),
+                read=self.loaded.read,
+                spool_path=spool.path,
+            )
+            return counted(planned, requests, carrying)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        self.db.unlink(missing_ok=True)
+
+
+def load_events(
+    m: Manifests, state: StateReader, spool_dir: Path, *, tag: str, now: dt.datetime | None = None
+) -> LoadedEvents | None:
+    """Read and check every stream and load the ledger's ids that matter (None: no streams).
+
+    It needs neither the sources nor the deltas, so a plan runs it on a thread while it reads
+    its sources (EventsRead); SourceDataError lists bad events at `file:row:col`.
+    """
     if not m.event_streams:
-        return NO_EVENTS
+        return None
     now = now or dt.datetime.now(dt.UTC)
-    db = spool_dir / f"events-{plan_id}.duckdb"
-    con = _open(db, spool_dir / f"events-{plan_id}.spill")
+    db = spool_dir / f"events-{tag}.duckdb"
+    con = _open(db, spool_dir / f"events-{tag}.spill")
     try:
         loaded = _load_streams(con, m, now)
         _raise_bad(loaded)
         _raise_conflicts(con)
         acknowledged = _load_acked(con, state)
-        in_doubt_ids = _intent_ids(state)
-        spool = EventSpool(spool_dir / f"plan-{plan_id}.events.jsonl.gz")
-        try:
-            requests, carrying = _write_due(con, spool, delta_keys)
-        finally:
-            spool.close()
-        retention = max(s.spec.retention_days for s in m.event_streams)
-        planned = EventsPlan(
-            due=spool.count,
-            by_name=_by_name(con),
-            samples=_samples(con),
-            expired=_scalar(con, f"SELECT count(DISTINCT event_id) FROM ev WHERE {_EXPIRED}"),
-            expired_at=_located(con, _EXPIRED),
-            duplicates=_scalar(con, "SELECT count(*) - count(DISTINCT event_id) FROM ev"),
-            skipped=loaded.skipped,
-            skipped_at=tuple(loaded.skipped_at),
-            in_doubt=_count_in_doubt(con, in_doubt_ids),
-            acknowledged=acknowledged,
-            streams=tuple(s.name for s in m.event_streams),
-            retention_days=retention,
-            prune_before=(now - dt.timedelta(days=retention) - FUTURE_TOLERANCE).isoformat(),
-            read=loaded.read,
-            spool_path=spool.path,
-        )
-        return counted(planned, requests, carrying)
-    finally:
+    except BaseException:
         con.close()
         db.unlink(missing_ok=True)
+        raise
+    return LoadedEvents(m, state, spool_dir, now, db, con, loaded, acknowledged)
+
+
+class EventsRead:
+    """`load_events` on a thread, started before the plan reads its sources: the streams are
+    read and checked in Python while DuckDB hashes and types the sources (it releases the GIL),
+    so a plan waits for whichever is longer, not for both."""
+
+    def __init__(self, m: Manifests, state: StateReader, spool_dir: Path) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
+        self._future = self._pool.submit(load_events, m, state, spool_dir, tag=tag, now=utcnow())
+        self._taken = False
+
+    def result(self) -> LoadedEvents | None:
+        """The loaded events (raising what loading raised); the caller now owns them."""
+        self._taken = True
+        return self._future.result()
+
+    def close(self) -> None:
+        """Wait for the thread; loaded events nobody took are dropped with their database."""
+        self._pool.shutdown(wait=True)
+        if self._taken or self._future.cancelled():
+            return
+        if self._future.exception() is None:
+            loaded = self._future.result()
+            if loaded is not None:
+                loaded.close()
 
 
 _EXPIRED = "expired AND event_id NOT IN (SELECT event_id FROM acked)"
@@ -416,8 +485,16 @@ def add_events(
     plan_id: str,
     summary: Summary,
     delta_keys: Iterable[Sequence[Key]],
+    pending: EventsRead | None = None,
 ) -> tuple[Summary, EventsPlan]:
-    """The one call build_plan makes: plan the events, then fold them into the summary."""
-    events = plan_events(m, state, spool_dir, plan_id=plan_id, now=utcnow(), delta_keys=delta_keys)
+    """The one call build_plan makes: plan the events (loaded on a thread when `pending`),
+    then fold them into the summary."""
+    if pending is not None:
+        loaded = pending.result()
+        events = loaded.finish(plan_id, delta_keys) if loaded is not None else NO_EVENTS
+    else:
+        events = plan_events(
+            m, state, spool_dir, plan_id=plan_id, now=utcnow(), delta_keys=delta_keys
+        )
     per_3s = m.workspace.spec.rate_limits.users_track_per_3s
     return with_events(summary, events, per_3s), events
