@@ -37,6 +37,11 @@ CELL_SCHEMA = pa.schema(
     ]
 )
 _OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+# A blob is one batch of a few hundred to 1,500 cells: handing its dozen buffers to Arrow's
+# thread pool to compress (or decompress) costs five times the work itself, 140 against 24 us
+# a blob, on the thread that commits every acknowledged batch. The bytes are the same.
+_BLOB_WRITE = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+_BLOB_READ = pa.ipc.IpcReadOptions(use_threads=False)
 
 Cell = tuple[str, str, str, str | None]  # id_kind, user_id, attribute, value
 
@@ -58,14 +63,14 @@ def encode_cells(cells: CellColumns, serial: int) -> bytes:
 
 def encode_batch(batch: pa.RecordBatch | pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, CELL_SCHEMA, options=_OPTIONS) as writer:
+    with pa.ipc.new_stream(sink, CELL_SCHEMA, options=_BLOB_WRITE) as writer:
         writer.write(batch)
     return bytes(sink.getvalue().to_pybytes())
 
 
 def decode_cells(blob: bytes, seq: int) -> pa.Table:
     """The blob's cells with the entry's `seq` (log order), as the overlay reads them."""
-    table = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+    table = pa.ipc.open_stream(pa.py_buffer(blob), options=_BLOB_READ).read_all()
     return table.append_column("seq", pa.array([seq] * table.num_rows, pa.int64()))
 
 

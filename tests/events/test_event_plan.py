@@ -12,6 +12,7 @@ from events.conftest import Events
 from events.support import AIQ_EVENTS, aiq_event, write_jsonl
 
 from reconciler.errors import SourceDataError, StalePlanError
+from reconciler.manifests import load_workspace
 from reconciler.plan import events as planner
 from reconciler.plan.event_model import EventNameCount, EventSample, EventsPlan
 from reconciler.plan.events import with_events
@@ -176,3 +177,36 @@ def test_a_saved_plan_carries_its_events_and_refuses_an_edited_one(
         fh.writelines(lines)
     with pytest.raises(StalePlanError, match="do not match its integrity hash"):
         load_plan(saved, tmp_path)
+
+
+def test_streams_read_on_a_thread_plan_what_the_direct_read_plans(events: Events) -> None:
+    """`EventsRead` (what `plan` uses, beside the sources) against `plan_events` itself: the
+    same due events, and a bad event surfaces where the plan asks for the events."""
+    path = events.root / AIQ_EVENTS
+    write_jsonl(path, [aiq_event(n) for n in range(40)])
+    m = load_workspace(events.root)
+    direct = events.plan()
+    pending = planner.EventsRead(m, events.state, events.spool)
+    loaded = pending.result()
+    assert loaded is not None
+    threaded = loaded.finish("threaded", ())
+    pending.close()
+    assert due_ids(threaded) == due_ids(direct)
+    assert (threaded.due, threaded.by_name) == (direct.due, direct.by_name)
+    assert not list(events.spool.glob("events-*.duckdb"))  # its database went with it
+
+    write_jsonl(path, [aiq_event(1), aiq_event(2, properties={"price": 1.0})])
+    pending = planner.EventsRead(m, events.state, events.spool)
+    with pytest.raises(SourceDataError) as caught:
+        pending.result()
+    pending.close()
+    (problem,) = caught.value.diagnostics
+    assert problem.render().endswith("properties.sku: required by event 'aiq_product_viewed'")
+
+
+def test_events_read_that_nobody_took_are_dropped_with_their_database(events: Events) -> None:
+    """A plan that fails before it asks for its events (a bad source row) leaves nothing."""
+    write_jsonl(events.root / AIQ_EVENTS, [aiq_event(n) for n in range(5)])
+    pending = planner.EventsRead(load_workspace(events.root), events.state, events.spool)
+    pending.close()
+    assert not list(events.spool.glob("events-*"))
