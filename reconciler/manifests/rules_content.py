@@ -69,6 +69,8 @@ def template_notes(m: Manifests) -> Iterator[Diagnostic]:
     """Worth knowing, never an error: a `connected_content … :save` with no preview stub is
     valid Braze Liquid (a partner's template pasted verbatim has none); only a preview needs
     the stub, and without one it renders a visible placeholder."""
+    if not m.webhook_templates:
+        return  # and the Liquid engine is not imported (a tenth of a plan's start-up)
     from reconciler.templates.braze_liquid import (
         LiquidProblem,
         parse_braze_liquid,

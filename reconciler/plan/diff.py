@@ -461,14 +461,20 @@ def _samples(
 ) -> list[tuple[str, str, str, Any]]:
     """The first change (in user order) of each attribute, for up to MAX_SAMPLES of them."""
     firsts: list[tuple[str, str, _Attr]] = []
-    for a in attrs:
-        if a.name not in result.counts:
-            continue
+    changed = [a for a in attrs if a.name in result.counts]
+    if changed:
+        # every attribute's first changed user in one scan (a struct orders as (k, u) does)
         row = con.execute(
-            f"SELECT k, u FROM changes WHERE kind_{a.i} IS NOT NULL ORDER BY k, u LIMIT 1"
+            "SELECT "
+            + ", ".join(
+                f"min({{'k': k, 'u': u}}) FILTER (WHERE kind_{a.i} IS NOT NULL)" for a in changed
+            )
+            + " FROM changes"
         ).fetchone()
-        if row is not None:
-            firsts.append((row[0], row[1], a))
+        assert row is not None
+        for a, first in zip(changed, row, strict=True):
+            if first is not None:
+                firsts.append((first["k"], first["u"], a))
     firsts.sort(key=lambda f: (f[0], f[1], f[2].name))
     out = []
     for k, u, a in firsts[:MAX_SAMPLES]:

@@ -179,8 +179,6 @@ class DigestSelector:
         con.execute("CREATE OR REPLACE VIEW dig_dirty AS SELECT * FROM dig_keys WHERE NOT clean")
         if not self.hit:
             # nothing to trust: every user is typed (and, when the keys are sound, recorded)
-            for n in range(len(prepared)):
-                con.execute(f"CREATE OR REPLACE VIEW keep_all_{n} AS SELECT row_no FROM dig_{n}")
             return {}
         con.execute(
             "CREATE OR REPLACE VIEW stored_dirty AS SELECT s.* FROM stored s "
@@ -193,7 +191,6 @@ class DigestSelector:
                 f"SEMI JOIN dig_dirty d ON d.k = {quote(p.id_kind)} AND d.u = r.uid"
             )
             keep[p.name] = f"keep_{n}"
-            con.execute(f"CREATE OR REPLACE VIEW keep_all_{n} AS SELECT row_no FROM keep_{n}")
         # an audience's members the digests vouch for: a clean user has at most one row per
         # source (no `dup`), and bit n of `m` says it has one in source n
         audiences = [(n, p.audience) for n, p in enumerate(prepared) if p.audience is not None]
@@ -255,9 +252,11 @@ class DigestSelector:
         by_name = {f"src_{p.name}": (n, p) for n, p in enumerate(self.sources)}
         for src in desired.sources:
             n, p = by_name[src.table]
+            # the rows it typed: the dirty users' rows, or every row when nothing was kept
+            typed = f" AND r.row_no IN (SELECT row_no FROM keep_{n})" if self.hit else ""
             dropped.append(
                 f"SELECT {quote(p.id_kind)} AS k, r.uid AS u FROM dig_{n} r "
-                f"WHERE r.uid IS NOT NULL AND r.row_no IN (SELECT row_no FROM keep_all_{n}) "
+                f"WHERE r.uid IS NOT NULL{typed} "
                 f"AND NOT EXISTS (SELECT 1 FROM {src.table} t WHERE t.uid = r.uid)"
             )
         left_out = (
