@@ -239,7 +239,7 @@ def replace_options(fn: F) -> F:
 
 
 def _replace(attributes: tuple[str, ...], users: tuple[str, ...]) -> Any:
-    from reconciler.plan.diff import Replace
+    from reconciler.plan.model import Replace
 
     return Replace(frozenset(attributes), frozenset(users))
 

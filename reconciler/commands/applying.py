@@ -23,7 +23,7 @@ from reconciler.plan.sealing import plan_key
 from reconciler.state import LockRequest, open_state
 
 if TYPE_CHECKING:
-    from reconciler.plan.diff import Replace
+    from reconciler.plan.model import Replace
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from reconciler.state import open_state
 from reconciler.state.url import default_state_url, parse_sqlite_url
 
 if TYPE_CHECKING:
-    from reconciler.plan.diff import Replace
+    from reconciler.plan.model import Replace
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from reconciler.braze.settings import resolve_endpoint
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
-from reconciler.plan.diff import DiffResult, Policy, Replace, changed_keys, diff
+from reconciler.plan.diff import DiffResult, Policy, changed_keys, diff
 from reconciler.plan.digests import DigestSelector
 from reconciler.plan.digests import enabled as digests_enabled
 from reconciler.plan.events import EventsRead, add_events
@@ -31,6 +31,7 @@ from reconciler.plan.model import (
     Binding,
     DeltaSpool,
     Plan,
+    Replace,
     Sample,
     Summary,
 )

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from duckdb.sqltypes import BIGINT, VARCHAR
 
 from reconciler.plan.cost import data_points
+from reconciler.plan.model import Replace
 from reconciler.plan.packing import Key
 from reconciler.sources.desired import SourceTable
 from reconciler.state.cells import DOUBT
@@ -39,17 +40,6 @@ class Policy:
     on_missing: str  # keep | unset | set_false
     pii: bool
     is_array: bool
-
-
-@dataclass(frozen=True)
-class Replace:
-    """Cells to resend whatever the ledger says (`plan --replace`, `--replace-user`)."""
-
-    attributes: frozenset[str] = frozenset()
-    users: frozenset[str] = frozenset()
-
-    def __bool__(self) -> bool:
-        return bool(self.attributes or self.users)
 
 
 @dataclass

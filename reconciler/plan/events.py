@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -152,12 +153,19 @@ class LoadedEvents:
 
 
 def load_events(
-    m: Manifests, state: StateReader, spool_dir: Path, *, tag: str, now: dt.datetime | None = None
+    m: Manifests,
+    state: StateReader,
+    spool_dir: Path,
+    *,
+    tag: str,
+    now: dt.datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> LoadedEvents | None:
     """Read and check every stream and load the ledger's ids that matter (None: no streams).
 
     It needs neither the sources nor the deltas, so a plan runs it on a thread while it reads
-    its sources (EventsRead); SourceDataError lists bad events at `file:row:col`.
+    its sources (EventsRead); SourceDataError lists bad events at `file:row:col`. A set `stop`
+    ends the read early (the plan failed first): it raises _Stopped.
     """
     if not m.event_streams:
         return None
@@ -165,7 +173,7 @@ def load_events(
     db = spool_dir / f"events-{tag}.duckdb"
     con = _open(db, spool_dir / f"events-{tag}.spill")
     try:
-        loaded = _load_streams(con, m, now)
+        loaded = _load_streams(con, m, now, stop)
         _raise_bad(loaded)
         _raise_conflicts(con)
         acknowledged = _load_acked(con, state)
@@ -183,8 +191,11 @@ class EventsRead:
 
     def __init__(self, m: Manifests, state: StateReader, spool_dir: Path) -> None:
         tag = uuid.uuid4().hex[:8]
+        self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
-        self._future = self._pool.submit(load_events, m, state, spool_dir, tag=tag, now=utcnow())
+        self._future = self._pool.submit(
+            load_events, m, state, spool_dir, tag=tag, now=utcnow(), stop=self._stop
+        )
         self._taken = False
 
     def result(self) -> LoadedEvents | None:
@@ -193,7 +204,10 @@ class EventsRead:
         return self._future.result()
 
     def close(self) -> None:
-        """Wait for the thread; loaded events nobody took are dropped with their database."""
+        """Wait for the thread (stopping a read nobody will take); loaded events nobody took
+        are dropped with their database."""
+        if not self._taken:
+            self._stop.set()
         self._pool.shutdown(wait=True)
         if self._taken or self._future.cancelled():
             return
@@ -249,7 +263,16 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _load_streams(con: duckdb.DuckDBPyConnection, m: Manifests, now: dt.datetime) -> _Loaded:
+class _Stopped(Exception):
+    """The plan no longer wants its events (it failed before asking for them)."""
+
+
+def _load_streams(
+    con: duckdb.DuckDBPyConnection,
+    m: Manifests,
+    now: dt.datetime,
+    stop: threading.Event | None = None,
+) -> _Loaded:
     loaded = _Loaded()
     rows: list[tuple[Any, ...]] = []
     ordinal = 0
@@ -264,6 +287,8 @@ def _load_streams(con: duckdb.DuckDBPyConnection, m: Manifests, now: dt.datetime
             ordinal += 1
             rows.append(_row(item, ordinal, reader.display))
             if len(rows) >= ARROW_ROWS:
+                if stop is not None and stop.is_set():
+                    raise _Stopped
                 _insert(con, rows)
                 rows = []
     if rows:

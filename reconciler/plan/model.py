@@ -44,6 +44,18 @@ class UserDelta(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Replace:
+    """Cells to resend whatever the ledger says (`plan --replace`, `--replace-user`). Here, not
+    beside the diff, so that `apply` of a saved plan names it without importing DuckDB."""
+
+    attributes: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.attributes or self.users)
+
+
+@dataclass(frozen=True)
 class AttributeChange:
     """Per-attribute counts (the JSON plan contract: set, changed, unset)."""
 

@@ -19,12 +19,15 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
 from reconciler.state.base import ID_KINDS
 from reconciler.state.cells import DOUBT, SpooledLog
+
+if TYPE_CHECKING:  # DuckDB loads with the first plan or compaction, not with the state
+    import duckdb
 
 
 @dataclass(frozen=True)

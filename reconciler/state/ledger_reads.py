@@ -16,20 +16,24 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from reconciler.state import columnar
 from reconciler.state.base import LedgerRow, StateMeta, UserLedger
 from reconciler.state.columnar import LedgerParts, SnapshotInfo
 
+if TYPE_CHECKING:
+    import duckdb
+
 MEMORY_LIMIT = "768MB"
 
 
 def open_duck(workdir: Path, memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB capped at `memory_limit` that spills to `workdir`."""
+    import duckdb  # here: an apply that does not compact never loads it
+
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {columnar.quote(str(workdir / 'spill'))}")
     con.execute(f"SET memory_limit = {columnar.quote(memory_limit)}")

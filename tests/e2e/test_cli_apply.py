@@ -205,9 +205,18 @@ def test_a_saved_plan_applies_and_a_stale_one_is_refused_with_the_reason(
     stale = workspace.root / "stale.plan"
     assert workspace.cli("plan", "--out", str(stale)).returncode == 0
 
-    proc = workspace.cli("apply", str(saved))  # a saved plan needs no confirmation
+    # a saved plan needs no confirmation, and applying it never loads the planning engine
+    profiled = {**workspace.env(), "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = workspace.cli("apply", str(saved), env=profiled)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("applying saved plan ")
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "reconciler.state.sqlite" in imported
+    assert not {"duckdb", "reconciler.plan.diff", "reconciler.sources.desired"} & imported
 
     refused = workspace.cli("apply", str(stale))
     assert refused.returncode == 1
