@@ -430,7 +430,7 @@ def apply(
     import dataclasses
     import tempfile
 
-    from reconciler.commands.applying import ApplyRequest, execute, prepare
+    from reconciler.commands.applying import ApplyRequest, braze_endpoint, execute, prepare
     from reconciler.render.plan import render_text, summary_line
 
     request = ApplyRequest(
@@ -471,9 +471,17 @@ def apply(
             if prepared.fresh:
                 click.echo(render_text(p, color=_use_color(), show_values=show_values), nl=False)
             else:
+                # where it goes now: a saved plan names where it was made for, and
+                # $BRAZE_REST_ENDPOINT may differ between the two runs
+                target = braze_endpoint(prepared.manifests)
+                made_for = (
+                    f" (the plan was made for {p.endpoint})"
+                    if p.endpoint and p.endpoint != target
+                    else ""
+                )
                 click.echo(
                     f"applying saved plan {p.plan_id} to workspace '{p.workspace}' at "
-                    f"{p.endpoint or 'the configured endpoint'}: {summary_line(p)}"
+                    f"{target}{made_for}: {summary_line(p)}"
                 )
             result = execute(prepared, locking, confirm=None if not prepared.fresh else confirm)
             if result is None:

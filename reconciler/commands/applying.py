@@ -102,14 +102,19 @@ def wait_for_lock(url: str, seconds: float) -> None:
         pass
 
 
-def braze_target(m: Manifests, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The REST endpoint ($BRAZE_REST_ENDPOINT over the Workspace) and the key from its env var."""
+def braze_endpoint(m: Manifests, environ: Mapping[str, str] | None = None) -> str:
+    """The REST endpoint an apply sends to: $BRAZE_REST_ENDPOINT over the Workspace's."""
     spec = m.workspace.spec
     try:
         base = rest_base(spec.instance, spec.rest_endpoint, spec.dashboard_url)
     except UnknownInstance as e:  # validate reports it located; here it is a usage error
         raise UsageError(str(e)) from e
-    return resolve_endpoint(base, environ), api_key_from_env(spec.api_key_env, environ)
+    return resolve_endpoint(base, environ)
+
+
+def braze_target(m: Manifests, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The REST endpoint ($BRAZE_REST_ENDPOINT over the Workspace) and the key from its env var."""
+    return braze_endpoint(m, environ), api_key_from_env(m.workspace.spec.api_key_env, environ)
 
 
 def execute(

@@ -217,6 +217,7 @@ def test_a_saved_plan_applies_and_a_stale_one_is_refused_with_the_reason(
     }
     assert "reconciler.state.sqlite" in imported
     assert not {"duckdb", "reconciler.plan.diff", "reconciler.sources.desired"} & imported
+    assert f" at {workspace.sandbox.url}: " in proc.stdout.splitlines()[0]
 
     refused = workspace.cli("apply", str(stale))
     assert refused.returncode == 1
@@ -350,3 +351,19 @@ def test_a_broken_source_after_an_apply_is_a_located_error(workspace: Workspace)
     assert proc.returncode == 1, proc.stderr
     assert f"{AMPERITY}:1:1: missing columns: external_id" in proc.stderr
     assert "internal error" not in proc.stderr
+
+
+def test_a_saved_plan_names_where_it_sends_and_where_it_was_made_for(
+    workspace: Workspace,
+) -> None:
+    """BRAZE_REST_ENDPOINT set for the apply but not the plan: the apply names the endpoint it
+    really writes to, and the one the reviewed plan showed."""
+    saved = workspace.root / "elsewhere.plan"
+    made = workspace.env()
+    del made["BRAZE_REST_ENDPOINT"]
+    assert workspace.cli("plan", "--out", str(saved), env=made).returncode == 0
+    proc = workspace.cli("apply", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.splitlines()[0]
+    assert f" at {workspace.sandbox.url} (the plan was made for https://rest." in header
+    assert workspace.stats()["requests"]["/users/track"] == 1
