@@ -10,6 +10,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from reconciler.errors import Diagnostic, Location
 
@@ -161,6 +162,43 @@ def load_yaml_file(path: Path, display: str) -> tuple[list[RawDocument], list[Di
                 hint="later documents in this file were not read",
             )
         )
-    except (YAMLError, ValueError, TypeError, RecursionError) as e:
-        diags.append(Diagnostic(Location(display, 1, 1), f"YAML error: {str(e).splitlines()[0]}"))
+    except (YAMLError, ValueError, TypeError, IndexError, RecursionError) as e:
+        # ruamel's constructors raise plain errors on scalars that look like a number or a
+        # date but are not one (`-_`, `0x_`, `2026-02-30`): find the scalar, so the error is
+        # located like any other
+        bad = _unreadable_scalar(text)
+        if bad is not None:
+            (line, col), value = bad
+            diags.append(
+                Diagnostic(
+                    Location(display, line, col),
+                    f"YAML error: {value!r} looks like a number or a date but is not one",
+                    hint=f"quote it to keep it as text: '{value}'",
+                )
+            )
+        else:
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            diags.append(Diagnostic(Location(display, 1, 1), f"YAML error: {message}"))
     return docs, diags
+
+
+def _unreadable_scalar(text: str) -> tuple[tuple[int, int], str] | None:
+    """The first scalar of `text` that YAML parses but cannot construct, with its place."""
+    yaml = YAML(typ="rt")
+    try:
+        pending = [doc for doc in yaml.compose_all(text) if doc is not None]
+        while pending:
+            node = pending.pop(0)
+            if isinstance(node, ScalarNode):
+                try:
+                    yaml.constructor.construct_object(node, deep=True)
+                except (YAMLError, ValueError, TypeError, IndexError):
+                    mark = node.start_mark
+                    return (mark.line + 1, mark.column + 1), str(node.value)
+            elif isinstance(node, MappingNode):
+                pending[:0] = [part for pair in node.value for part in pair]
+            elif isinstance(node, SequenceNode):
+                pending[:0] = list(node.value)
+    except (YAMLError, ValueError, TypeError, IndexError, RecursionError):
+        return None
+    return None

@@ -7,7 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from manifests.helpers import REPO
 
@@ -111,9 +112,41 @@ yaml_values = st.recursive(
         ).map(lambda d: "\n".join(f"{k}: {v!r}" for k, v in d.items())),
     )
 )
+@example("-_")  # found by this test: ruamel's int constructor raised IndexError
+@example("a: 2026-02-30")
 def test_random_yaml_never_crashes(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "manifests"
         root.mkdir()
         (root / "random.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
         _check(root)
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "value"),
+    [
+        ("-_\n", "1:1", "-_"),
+        (
+            "apiVersion: reconciler/v1\nkind: Workspace\nspec:\n  guards: {max: 0x_}\n",
+            "4:17",
+            "0x_",
+        ),
+        ("a: [1, ._]\n", "1:8", "._"),
+        ("a:\n  b: 2026-02-30\n", "2:6", "2026-02-30"),
+    ],
+)
+def test_a_scalar_yaml_cannot_construct_is_located_at_itself(
+    tmp_path: Path, text: str, place: str, value: str
+) -> None:
+    """ruamel raises plain errors (IndexError, ValueError) for these, with no position."""
+    (tmp_path / "bad.yaml").write_text(text, encoding="utf-8")
+    try:
+        load_workspace(tmp_path)
+    except ManifestError as e:
+        rendered = [d.render() for d in e.diagnostics]
+    else:
+        raise AssertionError("loaded")
+    assert any(
+        f"bad.yaml:{place}: YAML error: {value!r} looks like a number or a date" in r
+        for r in rendered
+    ), rendered
