@@ -107,7 +107,7 @@ def load_keyring(path: Path) -> KeyRing:
     """Parse `keys: [{key, workspace, permissions: [...]}]`; omitted permissions mean all."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, yaml.YAMLError, ValueError) as e:  # ValueError: a date like 2026-02-30
         raise KeysFileError(f"{path}: cannot read keys file: {e}") from e
     entries = doc.get("keys") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:

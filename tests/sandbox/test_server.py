@@ -87,6 +87,14 @@ def test_keys_file_banner_and_bad_keys_file(
     )  # fmt: skip
     assert done.returncode == 1
     assert "unknown permissions" in done.stderr
+    keys.write_text("keys:\n  - {key: k1, workspace: 2026-02-30}\n")  # YAML reads a date
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "sandbox", "--keys", str(keys)],
+        capture_output=True, text=True, cwd=REPO, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot read keys file: day is out of range for month" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_fail_schedule_and_latency_flags(
