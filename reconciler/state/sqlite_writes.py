@@ -249,8 +249,7 @@ class SqliteWrites:
                         "DELETE FROM ledger_log WHERE seq = ? AND kind = 'doubt'",
                         (ack.clear_doubt,),
                     )
-                if ack.event_ids:
-                    self._record_events(c, apply_id, ack.event_ids, now)
+                self._record_events(c, apply_id, ack.event_ids, now)
                 if not noted and any_hashed(batch_cells):
                     self._note_hash_key(c)
                     noted = True
@@ -283,6 +282,8 @@ class SqliteWrites:
     def _record_events(
         c: sqlite3.Connection, apply_id: str, event_ids: Sequence[str], now: str
     ) -> None:
+        if not event_ids:
+            return  # most acks carry none: no empty statement (as on PostgreSQL)
         c.executemany(
             "INSERT INTO events (event_id, apply_id, acked_at) VALUES (?, ?, ?)"
             " ON CONFLICT (event_id) DO NOTHING",

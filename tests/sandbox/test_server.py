@@ -78,23 +78,24 @@ def test_keys_file_banner_and_bad_keys_file(
     server = sandbox_server_factory("--keys", str(keys))
     assert server.banner[1:3] == [f"keys: 1 from {keys}", "workspaces: prod"]
     assert "k1" not in "\n".join(server.banner)
-    keys.write_text("keys:\n  - {key: k1, permissions: [no.such.permission]}\n")
     import subprocess
 
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "sandbox", "--keys", str(keys)],
-        capture_output=True, text=True, cwd=REPO, timeout=30,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "unknown permissions" in done.stderr
-    keys.write_text("keys:\n  - {key: k1, workspace: 2026-02-30}\n")  # YAML reads a date
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "sandbox", "--keys", str(keys)],
-        capture_output=True, text=True, cwd=REPO, timeout=30,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "cannot read keys file: day is out of range for month" in done.stderr
-    assert "Traceback" not in done.stderr
+    def refused(text: str) -> str:
+        """The sandbox's stderr when it refuses the keys file `text` (exit 1)."""
+        keys.write_text(text)
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "sandbox", "--keys", str(keys)],
+            capture_output=True, text=True, cwd=REPO, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 1
+        return done.stderr
+
+    assert "unknown permissions" in refused(
+        "keys:\n  - {key: k1, permissions: [no.such.permission]}\n"
+    )
+    stderr = refused("keys:\n  - {key: k1, workspace: 2026-02-30}\n")  # YAML reads a date
+    assert "cannot read keys file: day is out of range for month" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_fail_schedule_and_latency_flags(
