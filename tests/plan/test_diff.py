@@ -160,3 +160,29 @@ def test_pii_values_are_never_stored_raw(bench: Workbench) -> None:
     data = Path(raw).read_bytes()
     assert b"camille.martin@example.com" not in data
     assert b"1984-07-09" not in data
+
+
+def test_attribute_names_with_quotes_backslashes_and_accents_reach_the_line_intact(
+    bench: Workbench,
+) -> None:
+    """The spool line is assembled in SQL from the names: an apostrophe (SQL's quote), a double
+    quote and a backslash (JSON's) and an accent must come out as the name itself."""
+    name = 'l\'état "VIP" \\ tier'
+    yaml_name = name.replace("\\", "\\\\").replace('"', '\\"')
+    bench.edit(
+        "amperity.yaml",
+        "{name: loyalty_tier, type: String",
+        f'{{name: "{yaml_name}", type: String',
+    )
+    bench.edit("amperity.yaml", "loyalty_tier: loyalty_tier", f'loyalty_tier: "{yaml_name}"')
+    plan = bench.plan()
+    [first] = [d for d in plan.deltas() if d.user_id == "cust-0002"]
+    assert first.attributes['l\'état "VIP" \\ tier'] == "silver"
+    assert "loyalty_tier" not in first.attributes
+    assert [name, '"silver"'] in first.writes  # the ledger's side of the line
+    _converged(bench)
+    bench.edit(
+        AMPERITY, "cust-0002,silver,Lyon Part-Dieu,false", "cust-0002,gold,Lyon Part-Dieu,false"
+    )
+    [delta] = list(bench.plan().deltas())
+    assert delta.attributes == {name: "gold"}
