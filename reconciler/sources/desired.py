@@ -326,6 +326,7 @@ class _Typed:
     fixed: list[tuple[int, str, list[tuple[str, str | None, str | None]]]] = field(
         default_factory=list
     )  # slow rows that coerced: (row_no, uid, [(attribute, canon, wire)])
+    slow: int = 0  # rows SQL was not sure of (or with a blank identifier): Python read them
 
     @property
     def table(self) -> str:
@@ -354,9 +355,10 @@ def _type_source(
         cols.append(f"{canon} AS v{j}")
         cols.append(f"{wire} AS w{j}" if wire else f"NULL::VARCHAR AS w{j}")
         slow.append(f"(NOT b{j} AND v{j} IS NULL)")
+        # VARCHAR, not the JSON type `to_json` gives: the diff compares and quotes them as text
         outs += [
-            f"CASE WHEN NOT b{j} THEN v{j} END AS v{j}",
-            f"CASE WHEN NOT b{j} THEN w{j} END AS w{j}",
+            f"CAST(CASE WHEN NOT b{j} THEN v{j} END AS VARCHAR) AS v{j}",
+            f"CAST(CASE WHEN NOT b{j} THEN w{j} END AS VARCHAR) AS w{j}",
         ]
     lists = [
         f"{array_items_sql(f'c{j}')} AS c{j}_items"
@@ -388,6 +390,7 @@ def _slow_rows(
     )
     ids: list[tuple[int, str]] = []
     while rows := cur.fetchmany(10_000):
+        typed.slow += len(rows)
         for row in rows:
             row_no = row[0]
             values = [raw_value(row[1 + 2 * i], row[2 + 2 * i]) for i in range(width)]
@@ -459,12 +462,17 @@ def _insert(
 ) -> None:
     """Table `out(uid, v1, w1, …)`: the rows SQL typed, then the rows Python fixed."""
     excluded = dups | problem_rows
+    if not excluded and not typed.slow:
+        # every row typed in SQL and kept (the usual case): the typed table is the source as
+        # it stands, renamed rather than copied (its row_no, id_blank and slow columns are
+        # never read again); copying it cost 1.7 s of a 1M-user first sync
+        con.execute(f"ALTER TABLE {typed.table} RENAME TO {out}")
+        return
     con.execute(f"CREATE TABLE {typed.table}_skip (row_no BIGINT)")
     if excluded:
         con.executemany(f"INSERT INTO {typed.table}_skip VALUES (?)", [(r,) for r in excluded])
     n = len(typed.attrs)
-    # VARCHAR, not the JSON type `to_json` gives: the diff compares and quotes them as text
-    cols = "".join(f", v{j}::VARCHAR AS v{j}, w{j}::VARCHAR AS w{j}" for j in range(1, n + 1))
+    cols = "".join(f", v{j}, w{j}" for j in range(1, n + 1))
     con.execute(
         f"CREATE TABLE {out} AS SELECT uid{cols} FROM {typed.table} t "
         f"WHERE uid IS NOT NULL AND NOT slow "
