@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.errors import StalePlanError
 from reconciler.plan.event_model import NO_EVENTS, EventsPlan
-from reconciler.plan.gz import compress, open_gz
+from reconciler.plan.gz import READ_THREADS, WRITE_THREADS, compress, open_gz
 from reconciler.plan.model import (
     FORMAT_VERSION,
     AttributeChange,
@@ -112,7 +112,7 @@ CHUNK = 1 << 20
 def _digest_spool(spool: Path, digest: Any) -> int:
     """Feed the spool's decompressed bytes to `digest` (if any); return its line count."""
     lines = 0
-    with open_gz(spool, "rb") as fh:
+    with open_gz(spool, "rb", threads=READ_THREADS) as fh:  # this plan's own spool
         while chunk := fh.read(CHUNK):
             if digest is not None:
                 digest.update(chunk)
@@ -183,7 +183,7 @@ def load_plan(
             delta_lines = int(header.get("deltas_lines", 0))
             packed = spool_dir / f"saved-{name}.digests.b64"
             with (
-                open_gz(spool, "wb") as out,
+                open_gz(spool, "wb", threads=WRITE_THREADS) as out,
                 open_gz(events_spool, "wb") as events_out,
             ):
                 if "events_lines" in header:  # the next plan's digests follow the events
