@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class Seen:
     hit: bool = False
     clean: int = 0
     dirty_rows: int = 0
+    whole: bool = False  # the two sums vouched for everyone: no per-user join
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[Seen]:
 
     def spy(self, con, desired, prepared):  # type: ignore[no-untyped-def]
         keep = original(self, con, desired, prepared)
-        record.hit, record.clean = self.hit, self.clean
+        record.hit, record.clean, record.whole = self.hit, self.clean, self.whole
         record.dirty_rows = sum(
             int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
             for t in keep.values()
@@ -76,7 +78,7 @@ def plan_both(
     """The plan with digests, checked equal to the plan without; and what the selector did."""
     monkeypatch.delenv(digests.ENV, raising=False)
     fast = make_plan(manifests, url, spool / "fast").plan
-    picked = Seen(seen.hit, seen.clean, seen.dirty_rows)
+    picked = Seen(seen.hit, seen.clean, seen.dirty_rows, seen.whole)
     monkeypatch.setenv(digests.ENV, "off")
     full = make_plan(manifests, url, spool / "full").plan
     monkeypatch.delenv(digests.ENV)
@@ -89,6 +91,14 @@ def plan_both(
     assert fast.digests is not None and full.digests is not None
     assert fast.digests.fingerprint == full.digests.fingerprint
     return fast, picked
+
+
+def stepper(
+    manifests: Path, url: str, root: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen
+) -> Callable[[], tuple[Plan, Seen]]:
+    """`plan_both` again and again, each plan in a spool directory of its own."""
+    count = itertools.count(1)
+    return lambda: plan_both(manifests, url, root / f"s{next(count)}", monkeypatch, seen)
 
 
 def acknowledge(url: str, plan: Plan, *, only: int | None = None) -> None:
@@ -131,19 +141,17 @@ def test_a_plan_reads_only_what_moved_and_equals_the_full_plan(
     manifests = generate(tmp_path / "w")
     profile = manifests / "data" / "profile.csv"
     audience = manifests / "data" / "aiq_90001_1.csv"
-    url, n = state_url, 0
+    url = state_url
 
-    def step() -> tuple[Plan, Seen]:
-        nonlocal n
-        n += 1
-        return plan_both(manifests, url, tmp_path / f"s{n}", monkeypatch, seen)
+    step = stepper(manifests, url, tmp_path, monkeypatch, seen)
 
     first, picked = step()  # nothing kept yet: everything is read
     assert not picked.hit and first.summary.users_changed == USERS
     acknowledge(url, first)
 
-    plan, picked = step()  # nothing moved: nobody is typed
+    plan, picked = step()  # nothing moved: nobody is typed, and two sums said so
     assert picked.hit and picked.clean == USERS and picked.dirty_rows == 0
+    assert picked.whole
     assert not lines(plan)
     acknowledge(url, plan)
 
@@ -152,9 +160,11 @@ def test_a_plan_reads_only_what_moved_and_equals_the_full_plan(
         victim = list(csv.reader(fh))[5][0]
     edit(profile, lambda rows: [r if r[0] != victim else [r[0], "platinum", *r[2:]] for r in rows])
     plan, picked = step()
-    assert picked.hit and picked.clean == USERS - 1
+    assert picked.hit and picked.clean == USERS - 1 and not picked.whole
     assert len(lines(plan)) <= 1
     acknowledge(url, plan)
+    plan, picked = step()  # applied: the sums moved with that user's ledger row, as planned
+    assert picked.whole and picked.clean == USERS and not lines(plan)
 
     # a user leaves the audience (on_exit: set_false) and another leaves the profile (keep)
     with audience.open(encoding="utf-8") as fh:
@@ -162,15 +172,18 @@ def test_a_plan_reads_only_what_moved_and_equals_the_full_plan(
     edit(audience, lambda rows: [r for r in rows if r[0] != member])
     edit(profile, lambda rows: rows[:3] + rows[4:])
     plan, picked = step()
-    assert picked.hit and picked.clean == USERS - 2
+    assert picked.hit and picked.clean == USERS - 2 and not picked.whole
     assert plan.summary.users_changed == 1  # the leaver; `keep` leaves the other alone
     acknowledge(url, plan)
+    plan, picked = step()
+    assert picked.whole and not lines(plan)
 
     # a cell in doubt: the digest of that user's ledger no longer matches, so it is resent
     with open_state(url) as state, state.lock(LockRequest("drift")):
         state.mark_in_doubt([("external_id", victim, "bench_03_boolean")])
     plan, picked = step()
     assert picked.hit and picked.clean == USERS - 1  # the others were acknowledged
+    assert not picked.whole  # the ledger's sum moved with the mark
     assert plan.summary.cells_in_doubt == 1
     # an apply that lands only part of a plan: the rest is read and planned again
     edit(
@@ -182,6 +195,7 @@ def test_a_plan_reads_only_what_moved_and_equals_the_full_plan(
     acknowledge(url, plan, only=10)
     plan, picked = step()
     assert picked.hit and plan.summary.users_changed == changed - 10
+    assert not picked.whole  # the part that did not land moved the ledger's sum
 
 
 def test_bad_rows_are_found_in_rows_the_digests_vouch_for(
@@ -311,7 +325,9 @@ def test_a_skipped_row_is_never_vouched_for(
     acknowledge(url, first)
     plan, picked = plan_both(manifests, url, tmp_path / "b", monkeypatch, seen)
     assert picked.hit and picked.clean == USERS - 1 and picked.dirty_rows == 1
+    assert not picked.whole  # no sum vouches for a plan that left a row out
     assert not lines(plan)
+    assert plan.warnings == first.warnings  # the skipped row is reported every time
 
 
 def test_a_diff_in_slices_is_the_same_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -381,12 +397,9 @@ def test_a_compacted_snapshot_keeps_each_users_hash_and_plans_read_it(
     """Compaction keeps S in the snapshot (`rh`): a plan reads it instead of hashing the
     ledger, and what it vouches for is what hashing the ledger would vouch for."""
     manifests = generate(tmp_path / "w")
-    url, n = state_url, 0
+    url = state_url
 
-    def step() -> tuple[Plan, Seen]:
-        nonlocal n
-        n += 1
-        return plan_both(manifests, url, tmp_path / f"s{n}", monkeypatch, seen)
+    step = stepper(manifests, url, tmp_path, monkeypatch, seen)
 
     first, _ = step()
     acknowledge(url, first, only=USERS - 5)  # the last five users' writes never landed
@@ -423,3 +436,55 @@ def test_a_compacted_snapshot_keeps_each_users_hash_and_plans_read_it(
     monkeypatch.setattr("reconciler.state.columnar.row_hash_probe", lambda _con: -1)
     plan, picked = step()
     assert picked.hit and picked.clean == USERS - 1 and plan.summary.cells_in_doubt == 1
+
+
+def test_two_sums_vouch_for_everyone_through_unsets_compaction_and_a_saved_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen, state_url: str
+) -> None:
+    """The whole-workspace sums (G_src over source rows, G_led over ledger rows) advance with
+    each applied plan: a user unset everywhere (S = 0) and then dropped by compaction adds
+    nothing on either side, so the no-op plan after still skips the per-user join; and the
+    sums ride in a saved plan's digests."""
+    manifests = generate(tmp_path / "w")
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    workspace.write_text(text.replace("on_missing_row: keep", "on_missing_row: unset"), "utf-8")
+    profile = manifests / "data" / "profile.csv"
+    url = state_url
+
+    step = stepper(manifests, url, tmp_path, monkeypatch, seen)
+
+    first, picked = step()
+    assert not picked.whole
+    acknowledge(url, first)
+    plan, picked = step()
+    assert picked.whole and not lines(plan)
+
+    # users in no audience leave the profile: every cell of theirs is unset
+    members = set()
+    for audience in (manifests / "data").glob("aiq_*.csv"):
+        with audience.open(encoding="utf-8") as fh:
+            members |= {r[0] for r in list(csv.reader(fh))[1:]}
+    with profile.open(encoding="utf-8") as fh:
+        leavers = [r[0] for r in list(csv.reader(fh))[1:] if r[0] not in members][:3]
+    assert len(leavers) == 3
+    with profile.open(encoding="utf-8") as fh:
+        original = list(csv.reader(fh))
+    edit(profile, lambda rows: [r for r in rows if r[0] not in leavers])
+    plan, picked = step()
+    assert not picked.whole and plan.summary.users_changed == 3
+    planned = make_plan(manifests, url, tmp_path / "saved")
+    save_plan(planned.plan, tmp_path / "p.plan", planned.inputs)
+    (tmp_path / "load").mkdir()
+    loaded, _ = load_plan(tmp_path / "p.plan", tmp_path / "load")
+    acknowledge(url, loaded)  # the digests (and their sums) as the saved plan carried them
+    plan, picked = step()
+    assert picked.whole and not lines(plan)
+    compact(url)  # the three rows hold nothing now: compaction drops them
+    plan, picked = step()
+    assert picked.whole and not lines(plan)
+
+    # one of them comes back: its row is new to G_src, and it alone is planned
+    edit(profile, lambda rows: [*rows, *[r for r in original if r[0] == leavers[0]]])
+    plan, picked = step()
+    assert not picked.whole and plan.summary.users_changed == 1
