@@ -317,54 +317,80 @@ def diff(
         con.execute("CREATE OR REPLACE TABLE replace_users (u VARCHAR)")
         con.executemany("INSERT INTO replace_users VALUES (?)", [(u,) for u in replace.users])
     listed = list(attrs.values())
-    joined = [x for a in listed for x in _stage_join(a, replace)]
-    kinds = ", ".join(_stage_kind(a) for a in listed)
-    any_change = " OR ".join(f"kind_{a.i} IS NOT NULL" for a in listed) or "false"
-    cells = ", ".join(x for a in listed for x in _stage_cell(a))
-    total = " + ".join(f"pts_{a.i}" for a in listed) or "0"
-    keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
-    flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
-    repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
-    # S once applied (plan/digests.py): the managed attributes' post values; an unmanaged
-    # attribute is unset by then, and adds nothing
-    post = row_hash_sql(
-        [
-            (a.name, f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END")
-            for a in listed
-            if a.policy
-        ]
-    )
-    # Users in slices of contiguous ids, one statement each, each inserted in user order: what
-    # one statement holds (the join, the sort) is bounded whatever the workspace's size, and
-    # `changes` ends up in user order, so the spool streams straight out of it.
+    stages = _Stages(listed, replace, stored_view)
+    # Users in slices of contiguous ids, one statement each, each in user order: what one
+    # statement holds (the join, the sort) is bounded whatever the workspace's size. Each
+    # slice's lines stream to the spool as soon as it is diffed, and only its narrow columns
+    # stay (`changes`, in user order: the counts, the packing and the digests read it), so a
+    # first sync's 1.8 GB of lines per million users never pile up in DuckDB (they spilled
+    # to its temporary directory, and were read back from there, before).
     bounds = _bounds(con, sources)
-    for n in range(len(bounds) + 1):
-        lo = bounds[n - 1] if n else None
-        hi = bounds[n] if n < len(bounds) else None
-        desired = _desired_sql(sources, attrs, pii, (lo, hi))
+    result = DiffResult()
+
+    def blocks() -> Iterator[tuple[pa.Buffer, int, int]]:
+        lines: dict[tuple[str, str], str] = {}  # each slice's first change per attribute
+        for n in range(len(bounds) + 1):
+            lo = bounds[n - 1] if n else None
+            hi = bounds[n] if n < len(bounds) else None
+            desired = _desired_sql(sources, attrs, pii, (lo, hi))
+            con.execute(f"CREATE OR REPLACE TABLE changes_slice AS {stages.sql(desired, lo, hi)}")
+            yield from _lines(con, "changes_slice")
+            lines |= _first_lines(con, listed, "changes_slice")
+            narrow = f"SELECT {stages.narrow} FROM changes_slice"
+            if n == 0:
+                con.execute(f"CREATE OR REPLACE TABLE changes AS {narrow}")
+            else:
+                con.execute(f"INSERT INTO changes {narrow}")
+            con.execute("DROP TABLE changes_slice")
+        _result(con, listed, stored_attributes, counted, result, lines)
+
+    return blocks(), result
+
+
+class _Stages:
+    """The diff of one slice as SQL: the join, each attribute's change kind, its cells for
+    the changed users, their spool line, in user order."""
+
+    def __init__(self, listed: Sequence[_Attr], replace: Replace, stored_view: str) -> None:
+        self.listed, self.stored_view = listed, stored_view
+        self.joined = [x for a in listed for x in _stage_join(a, replace)]
+        self.kinds = ", ".join(_stage_kind(a) for a in listed)
+        self.any_change = " OR ".join(f"kind_{a.i} IS NOT NULL" for a in listed) or "false"
+        self.cells = ", ".join(x for a in listed for x in _stage_cell(a))
+        self.total = " + ".join(f"pts_{a.i}" for a in listed) or "0"
+        keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
+        self.keep = f", {keep}" if keep else ""
+        self.flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
+        self.repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
+        # S once applied (plan/digests.py): the managed attributes' post values; an unmanaged
+        # attribute is unset by then, and adds nothing
+        self.post = row_hash_sql(
+            [
+                (a.name, f"CASE WHEN kind_{a.i} IS NULL THEN s_{a.i} ELSE new_{a.i} END")
+                for a in listed
+                if a.policy
+            ]
+        )
+        # what `changes` keeps of each changed user once its line is spooled
+        self.narrow = f"k, u, points, doubts, replaced, post{self.keep}"
+
+    def sql(self, desired: str, lo: Key | None, hi: Key | None) -> str:
         join = (
             "SELECT coalesce(d.id_kind, s.id_kind) AS k, coalesce(d.user_id, s.user_id) AS u, "
-            f"{', '.join(joined)} FROM ({desired}) d "
-            f"FULL OUTER JOIN (SELECT * FROM {stored_view} "
+            f"{', '.join(self.joined)} FROM ({desired}) d "
+            f"FULL OUTER JOIN (SELECT * FROM {self.stored_view} "
             f"WHERE {_in_slice('id_kind', 'user_id', lo, hi)}) s "
             "ON d.id_kind = s.id_kind AND d.user_id = s.user_id"
         )
         # stages, so each expression is computed once, and the wire only for changed users
-        changed = f"SELECT * FROM (SELECT *, {kinds} FROM ({join})) WHERE {any_change}"
-        if listed:
-            changed = f"SELECT *, {cells} FROM ({changed})"
-        select = (
-            f"SELECT k, u, {_line_sql(listed)} "
-            f"AS line, points, {flags} AS doubts, {repl} AS replaced, {post} AS post"
-            f"{', ' + keep if keep else ''} FROM (SELECT *, {total} AS points FROM ({changed})) "
-            "ORDER BY k, u"
+        changed = f"SELECT * FROM (SELECT *, {self.kinds} FROM ({join})) WHERE {self.any_change}"
+        if self.listed:
+            changed = f"SELECT *, {self.cells} FROM ({changed})"
+        return (
+            f"SELECT k, u, {_line_sql(self.listed)} AS line, points, {self.flags} AS doubts, "
+            f"{self.repl} AS replaced, {self.post} AS post{self.keep} "
+            f"FROM (SELECT *, {self.total} AS points FROM ({changed})) ORDER BY k, u"
         )
-        if n == 0:
-            con.execute(f"CREATE OR REPLACE TABLE changes AS {select}")
-        else:
-            con.execute(f"INSERT INTO changes {select}")
-    result = _result(con, list(attrs.values()), stored_attributes, counted)
-    return _lines(con), result
 
 
 USERS_PER_SLICE_PER_GB = 300_000  # users one statement joins and sorts, per GB of limit…
@@ -425,9 +451,12 @@ def _result(
     con: duckdb.DuckDBPyConnection,
     attrs: Sequence[_Attr],
     stored_attributes: Sequence[str],
-    counted: Collection[str] | None = None,
-) -> DiffResult:
-    result = DiffResult()
+    counted: Collection[str] | None,
+    result: DiffResult,
+    lines: dict[tuple[str, str], str],
+) -> None:
+    """Fill `result` from `changes`, once every slice is in it (`lines`: the spool lines of
+    each slice's first change per attribute, where the samples come from)."""
     if attrs:
         aggs = ", ".join(
             f"count(*) FILTER (kind_{a.i} = {SET}), count(*) FILTER (kind_{a.i} = {CHANGED}), "
@@ -448,35 +477,50 @@ def _result(
                     result.removed_attributes.add(a.name)
     # acknowledged cells only: the marks of batches still in flight are not an audience yet
     result.stored_counts = attribute_counts(con, stored_attributes, only=counted)
-    result.samples = _samples(con, attrs, result)
-    return result
+    result.samples = _samples(con, attrs, result, lines)
+
+
+def _firsts(
+    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], table: str
+) -> list[tuple[str, str, _Attr]]:
+    """Every attribute's first changed user in `table`, in one scan (a struct orders as (k, u)
+    does)."""
+    if not attrs:
+        return []
+    row = con.execute(
+        "SELECT "
+        + ", ".join(f"min({{'k': k, 'u': u}}) FILTER (WHERE kind_{a.i} IS NOT NULL)" for a in attrs)
+        + f" FROM {table}"
+    ).fetchone()
+    assert row is not None
+    return [(f["k"], f["u"], a) for a, f in zip(attrs, row, strict=True) if f is not None]
+
+
+def _first_lines(
+    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], table: str
+) -> dict[tuple[str, str], str]:
+    """The spool lines of `table`'s first change of each attribute (a few dozen at most)."""
+    keys = sorted({(k, u) for k, u, _ in _firsts(con, attrs, table)})
+    if not keys:
+        return {}
+    where = " OR ".join("(k = ? AND u = ?)" for _ in keys)
+    params = [x for key in keys for x in key]
+    rows = con.execute(f"SELECT k, u, line FROM {table} WHERE {where}", params).fetchall()
+    return {(k, u): line for k, u, line in rows}
 
 
 def _samples(
-    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], result: DiffResult
+    con: duckdb.DuckDBPyConnection,
+    attrs: Sequence[_Attr],
+    result: DiffResult,
+    lines: dict[tuple[str, str], str],
 ) -> list[tuple[str, str, str, Any]]:
     """The first change (in user order) of each attribute, for up to MAX_SAMPLES of them."""
-    firsts: list[tuple[str, str, _Attr]] = []
-    changed = [a for a in attrs if a.name in result.counts]
-    if changed:
-        # every attribute's first changed user in one scan (a struct orders as (k, u) does)
-        row = con.execute(
-            "SELECT "
-            + ", ".join(
-                f"min({{'k': k, 'u': u}}) FILTER (WHERE kind_{a.i} IS NOT NULL)" for a in changed
-            )
-            + " FROM changes"
-        ).fetchone()
-        assert row is not None
-        for a, first in zip(changed, row, strict=True):
-            if first is not None:
-                firsts.append((first["k"], first["u"], a))
+    firsts = _firsts(con, [a for a in attrs if a.name in result.counts], "changes")
     firsts.sort(key=lambda f: (f[0], f[1], f[2].name))
     out = []
     for k, u, a in firsts[:MAX_SAMPLES]:
-        line = con.execute("SELECT line FROM changes WHERE k = ? AND u = ?", [k, u]).fetchone()
-        assert line is not None
-        wire = json.loads(line[0])[2][a.name]
+        wire = json.loads(lines[(k, u)])[2][a.name]
         before = None
         if a.stored is not None:
             found = con.execute(
@@ -502,15 +546,15 @@ def changed_keys(con: duckdb.DuckDBPyConnection) -> Iterator[list[Key]]:
         cur.close()
 
 
-def _lines(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Buffer, int, int]]:
-    """The spool lines in user order, as (UTF-8 text of up to LINES_PER_BLOCK lines, each
-    ending in a newline; lines; their data points). `changes` was inserted in user order,
-    slice by slice (preserve_insertion_order holds it), so they stream out without another
-    sort, and Arrow joins each block's lines in C: no Python object per line (a first sync
-    of a million users is 1.8 GB of lines)."""
+def _lines(con: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[pa.Buffer, int, int]]:
+    """The spool lines of `table` in user order, as (UTF-8 text of up to LINES_PER_BLOCK
+    lines, each ending in a newline; lines; their data points). The slice was inserted in
+    user order (preserve_insertion_order holds it), so they stream out without another sort,
+    and Arrow joins each block's lines in C: no Python object per line (a first sync of a
+    million users is 1.8 GB of lines)."""
     cur = con.cursor()
     try:
-        sql = "SELECT line || chr(10) AS line, points FROM changes"
+        sql = f"SELECT line || chr(10) AS line, points FROM {table}"
         for batch in arrow_reader(cur, sql, LINES_PER_BLOCK):
             lines = batch.column(0)
             if not len(lines):
