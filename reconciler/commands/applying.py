@@ -14,7 +14,7 @@ from reconciler.apply.result import ApplyResult
 from reconciler.apply.run import run_apply
 from reconciler.braze.settings import api_key_from_env, resolve_endpoint
 from reconciler.commands.planning import input_hashes, make_plan, resolve_state_url
-from reconciler.errors import StalePlanError, UsageError
+from reconciler.errors import ReconcilerError, StalePlanError, UsageError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.endpoints import UnknownInstance, rest_base
 from reconciler.plan.model import Plan
@@ -88,6 +88,28 @@ def prepare(request: ApplyRequest, spool_dir: Path) -> Prepared:
     return Prepared(m, plan, url, fresh=False)
 
 
+def keep_digests_of_a_no_op(prepared: Prepared) -> None:
+    """A plan with nothing to send still has the digests of every user it read: after a
+    manifest change, all of them. Keep them when the state is still the one it read, so the
+    plans after it do not read every row again until some change is applied. Best effort (a
+    cache): skipped when another process holds the lock or the state moved on."""
+    plan = prepared.plan
+    if plan.digests is None:
+        return
+    try:
+        with (
+            open_state(prepared.state_url) as store,
+            store.lock(LockRequest("apply", plan.plan_id)),
+        ):
+            meta = store.meta()
+            if (meta.lineage, meta.serial) != (plan.binding.lineage, plan.binding.serial):
+                return
+            digests = plan.digests
+            store.put_plan_digests(digests.fingerprint, digests.path, digests.rows)
+    except (ReconcilerError, OSError):
+        return
+
+
 def wait_for_lock(url: str, seconds: float) -> None:
     """Wait (up to `seconds`) until no one holds the state lock, before planning.
 
@@ -130,6 +152,7 @@ def execute(
     The key is read before anything is sent, so a missing key fails without side effects.
     """
     if not prepared.plan.has_changes:
+        keep_digests_of_a_no_op(prepared)
         return None
     endpoint, api_key = braze_target(prepared.manifests, environ)
     enforce_guards(prepared.plan, allow_large=request.allow_large)  # before asking

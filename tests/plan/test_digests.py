@@ -488,3 +488,48 @@ def test_two_sums_vouch_for_everyone_through_unsets_compaction_and_a_saved_plan(
     edit(profile, lambda rows: [*rows, *[r for r in original if r[0] == leavers[0]]])
     plan, picked = step()
     assert not picked.whole and plan.summary.users_changed == 1
+
+
+def test_an_apply_with_nothing_to_send_keeps_the_digests_a_manifest_change_made(
+    tmp_path: Path, seen: Seen, state_url: str
+) -> None:
+    """A manifest change that moves no value reads every row once (its digests' fingerprint is
+    new) and plans nothing; `apply` has nothing to send but keeps those digests, so the next
+    plan vouches for everyone instead of reading every row again. Not when the state moved on
+    since the plan, nor while another process holds the lock."""
+    from reconciler.commands.applying import ApplyRequest, Prepared, execute
+    from reconciler.manifests import load_workspace
+
+    manifests = generate(tmp_path / "w")
+    url = state_url
+    first = make_plan(manifests, url, tmp_path / "a").plan
+    acknowledge(url, first)
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    # every user is in the profile: `unset` and `keep` send the same, and mean another row
+    workspace.write_text(text.replace("on_missing_row: keep", "on_missing_row: unset"), "utf-8")
+
+    def no_op(spool: str) -> Prepared:
+        plan = make_plan(manifests, url, tmp_path / spool).plan
+        assert not plan.has_changes
+        return Prepared(load_workspace(manifests), plan, url, fresh=False)
+
+    request = ApplyRequest(manifests, url, None)
+    stale = no_op("b")
+    assert not seen.hit  # the new fingerprint: every row read
+    with open_state(url) as state, state.lock(LockRequest("apply", "someone else")):
+        assert execute(no_op("c"), request) is None  # the lock is held: nothing kept
+    # another apply lands (the same value again: the ledger reads the same, its serial moved)
+    delta = next(iter(first.deltas()))
+    attribute, value = delta.writes[0]
+    with open_state(url) as state, state.lock(LockRequest("apply", "again")):
+        apply_id = state.begin_apply("again")
+        state.record_batch(apply_id, 0, [LedgerRow(delta.user_id, attribute, value)], [])
+        state.finish_apply(apply_id, "applied")
+    assert execute(stale, request) is None  # made before the serial moved: nothing kept
+    make_plan(manifests, url, tmp_path / "d")
+    assert not seen.hit
+
+    assert execute(no_op("e"), request) is None
+    make_plan(manifests, url, tmp_path / "f")
+    assert seen.hit and seen.clean == USERS and seen.dirty_rows == 0
