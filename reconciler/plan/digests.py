@@ -16,6 +16,10 @@ the files and the ledger as they are, and a user whose x is unchanged provably h
 send: its rows are the ones that were typed and diffed, and its ledger holds what that diff
 wanted. Only the other users are copied, typed and joined.
 
+Before any of that, two sums over what a plan reads anyway (every source row, every ledger
+row's S) can vouch for every user at once (`_whole`): a no-op plan then groups, joins and
+types nothing.
+
 Nothing is trusted that could have moved: a row that changed, a user in doubt (the mark is in
 S), a drift repair, a failed or partial apply (S is not what was expected), another key for
 `pii` hashes, another manifest, another engine (`fingerprint`). Users with rows the plan
@@ -147,10 +151,6 @@ class DigestSelector:
             "sum(1::UBIGINT << n) <> bit_or(1::UBIGINT << n) AS dup "
             f"FROM ({union}) WHERE u IS NOT NULL GROUP BY k, u"
         )
-        # Both sides are materialised before they are joined: in one statement, the per-user
-        # aggregate's hash table and the join's lived at once, and at 10M users that ran out
-        # of the default 768 MB limit (a table's blocks spill; a running operator's state
-        # barely does). At 1M the one statement saved about 0.2 s of CPU; 10M must complete.
         self.ok = untidy == 0
         g_src = _sum_sql("hash(k, u, n, h)", f"({_rows(prepared)})")
         src_sum = int(con.execute(f"SELECT {g_src}").fetchall()[0][0]) if self.ok else None
@@ -158,6 +158,10 @@ class DigestSelector:
         self.stored_attributes = tuple(stored)
         if src_sum is not None and self._whole(con, desired, prepared, src_sum):
             return {p.name: f"keep_{n}" for n, p in enumerate(prepared)}
+        # Both sides are materialised before they are joined: in one statement, the per-user
+        # aggregate's hash table and the join's lived at once, and at 10M users that ran out
+        # of the default 768 MB limit (a table's blocks spill; a running operator's state
+        # barely does). At 1M the one statement saved about 0.2 s of CPU; 10M must complete.
         con.execute(f"CREATE OR REPLACE TABLE dig_src AS {per_user}")
         # S of every user of the ledger: read from the snapshot when compaction kept it
         con.execute(
