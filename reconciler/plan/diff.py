@@ -328,21 +328,24 @@ def diff(
     result = DiffResult()
 
     def blocks() -> Iterator[tuple[pa.Buffer, int, int]]:
-        lines: dict[tuple[str, str], str] = {}  # each slice's first change per attribute
+        # each attribute's first change: in the first slice that changes it (slices come in
+        # user order), so a later slice looks only for the attributes not found yet
+        firsts: dict[str, tuple[str, str, str]] = {}
         for n in range(len(bounds) + 1):
             lo = bounds[n - 1] if n else None
             hi = bounds[n] if n < len(bounds) else None
             desired = _desired_sql(sources, attrs, pii, (lo, hi))
             con.execute(f"CREATE OR REPLACE TABLE changes_slice AS {stages.sql(desired, lo, hi)}")
             yield from _lines(con, "changes_slice")
-            lines |= _first_lines(con, listed, "changes_slice")
+            pending = [a for a in listed if a.name not in firsts]
+            firsts.update(_first_lines(con, pending, "changes_slice"))
             narrow = f"SELECT {stages.narrow} FROM changes_slice"
             if n == 0:
                 con.execute(f"CREATE OR REPLACE TABLE changes AS {narrow}")
             else:
                 con.execute(f"INSERT INTO changes {narrow}")
             con.execute("DROP TABLE changes_slice")
-        _result(con, listed, stored_attributes, counted, result, lines)
+        _result(con, listed, stored_attributes, counted, result, firsts)
 
     return blocks(), result
 
@@ -453,10 +456,10 @@ def _result(
     stored_attributes: Sequence[str],
     counted: Collection[str] | None,
     result: DiffResult,
-    lines: dict[tuple[str, str], str],
+    firsts: dict[str, tuple[str, str, str]],
 ) -> None:
-    """Fill `result` from `changes`, once every slice is in it (`lines`: the spool lines of
-    each slice's first change per attribute, where the samples come from)."""
+    """Fill `result` from `changes`, once every slice is in it (`firsts`: each attribute's
+    first change as (id kind, user, spool line), where the samples come from)."""
     if attrs:
         aggs = ", ".join(
             f"count(*) FILTER (kind_{a.i} = {SET}), count(*) FILTER (kind_{a.i} = {CHANGED}), "
@@ -477,50 +480,44 @@ def _result(
                     result.removed_attributes.add(a.name)
     # acknowledged cells only: the marks of batches still in flight are not an audience yet
     result.stored_counts = attribute_counts(con, stored_attributes, only=counted)
-    result.samples = _samples(con, attrs, result, lines)
+    result.samples = _samples(con, attrs, firsts)
 
 
-def _firsts(
+def _first_lines(
     con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], table: str
-) -> list[tuple[str, str, _Attr]]:
-    """Every attribute's first changed user in `table`, in one scan (a struct orders as (k, u)
-    does)."""
+) -> dict[str, tuple[str, str, str]]:
+    """Each attribute's first change in `table` as (id kind, user, spool line): one scan for
+    the users (a struct orders as (k, u) does), one lookup of their few dozen lines."""
     if not attrs:
-        return []
+        return {}
     row = con.execute(
         "SELECT "
         + ", ".join(f"min({{'k': k, 'u': u}}) FILTER (WHERE kind_{a.i} IS NOT NULL)" for a in attrs)
         + f" FROM {table}"
     ).fetchone()
     assert row is not None
-    return [(f["k"], f["u"], a) for a, f in zip(attrs, row, strict=True) if f is not None]
-
-
-def _first_lines(
-    con: duckdb.DuckDBPyConnection, attrs: Sequence[_Attr], table: str
-) -> dict[tuple[str, str], str]:
-    """The spool lines of `table`'s first change of each attribute (a few dozen at most)."""
-    keys = sorted({(k, u) for k, u, _ in _firsts(con, attrs, table)})
-    if not keys:
+    found = {a.name: (f["k"], f["u"]) for a, f in zip(attrs, row, strict=True) if f is not None}
+    if not found:
         return {}
+    keys = sorted(set(found.values()))
     where = " OR ".join("(k = ? AND u = ?)" for _ in keys)
     params = [x for key in keys for x in key]
     rows = con.execute(f"SELECT k, u, line FROM {table} WHERE {where}", params).fetchall()
-    return {(k, u): line for k, u, line in rows}
+    lines = {(k, u): line for k, u, line in rows}
+    return {name: (k, u, lines[(k, u)]) for name, (k, u) in found.items()}
 
 
 def _samples(
     con: duckdb.DuckDBPyConnection,
     attrs: Sequence[_Attr],
-    result: DiffResult,
-    lines: dict[tuple[str, str], str],
+    firsts: dict[str, tuple[str, str, str]],
 ) -> list[tuple[str, str, str, Any]]:
     """The first change (in user order) of each attribute, for up to MAX_SAMPLES of them."""
-    firsts = _firsts(con, [a for a in attrs if a.name in result.counts], "changes")
-    firsts.sort(key=lambda f: (f[0], f[1], f[2].name))
+    changed = [(*firsts[a.name], a) for a in attrs if a.name in firsts]
+    changed.sort(key=lambda f: (f[0], f[1], f[3].name))
     out = []
-    for k, u, a in firsts[:MAX_SAMPLES]:
-        wire = json.loads(lines[(k, u)])[2][a.name]
+    for k, u, line, a in changed[:MAX_SAMPLES]:
+        wire = json.loads(line)[2][a.name]
         before = None
         if a.stored is not None:
             found = con.execute(

@@ -152,7 +152,7 @@ class DigestSelector:
             f"FROM ({union}) WHERE u IS NOT NULL GROUP BY k, u"
         )
         self.ok = untidy == 0
-        g_src = _sum_sql("hash(k, u, n, h)", f"({_rows(prepared)})")
+        g_src = _sum_sql("hash(k, u, term)", f"({union})")
         src_sum = int(con.execute(f"SELECT {g_src}").fetchall()[0][0]) if self.ok else None
         stored, self.cached = self._ledger()
         self.stored_attributes = tuple(stored)
@@ -232,16 +232,17 @@ class DigestSelector:
         """Whether the kept digests vouch for every user at once, without a join.
 
         The last plan that recorded every one of its users (no duplicate, skipped or refused
-        row) also kept two sums modulo 2^64 (`finish`): G_src of hash(kind, user, source, h)
+        row) also kept two sums modulo 2^64 (`finish`): G_src of hash(kind, user, hash(source, h))
         over its source rows and G_led of hash(kind, user, S) over the ledger's users as its
         apply would leave them. Each is a set hash: it moves when any row or any user's S
         does, with the odds of a 64-bit collision, as a user's own digest. Both equal to the
         sums of these inputs means the same rows and the same ledger, so every user's digest is
         the kept one and nothing is typed, joined or compared: a no-op plan is two scans.
         """
-        if not self.use_cache or self.cached is None or self.cached[0] != self.fingerprint:
+        kept_file = self._kept_file()
+        if kept_file is None:
             return False
-        path = quote(str(self.cached[1]))
+        path = quote(str(kept_file))
         try:
             kept = dict(
                 con.execute(
@@ -271,11 +272,18 @@ class DigestSelector:
         con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
         return True
 
-    def _cache(self, con: duckdb.DuckDBPyConnection) -> str | None:
+    def _kept_file(self) -> Path | None:
+        """The digests the state kept, when they may be used: made for this fingerprint."""
         if not self.use_cache or self.cached is None or self.cached[0] != self.fingerprint:
             return None
+        return self.cached[1]
+
+    def _cache(self, con: duckdb.DuckDBPyConnection) -> str | None:
+        kept_file = self._kept_file()
+        if kept_file is None:
+            return None
         try:
-            path = quote(str(self.cached[1]))
+            path = quote(str(kept_file))
             con.execute(
                 "CREATE OR REPLACE TABLE dig_cache AS SELECT k::VARCHAR AS k, u::VARCHAR AS u, "
                 f"x::UBIGINT AS x, vals::BIGINT AS vals FROM read_parquet({path})"
@@ -373,7 +381,7 @@ class DigestSelector:
 
 MODULUS = 1 << 64
 SUMS_KEY = "reconciler_sums"
-WHOLE = "whole/1"  # the sums' meaning: bump with what they cover
+WHOLE = "whole/2"  # the sums' meaning: bump with what they cover (2: G_src over hash(n, h))
 
 
 def _sum_sql(term: str, relation: str) -> str:
@@ -385,16 +393,3 @@ def _led_term(k: str, u: str, s: str) -> str:
     """A user's term of G_led. A row that holds no value (S = 0: every cell unset) adds
     nothing, as no row does: the diff reads both alike, and compaction drops such rows."""
     return f"CASE WHEN ({s}) <> 0 THEN hash({k}, {u}, ({s})::UBIGINT) END"
-
-
-def _rows(prepared: Sequence[Prepared]) -> str:
-    """Every source row as (k, u, n, h)."""
-    if not prepared:
-        return (
-            "SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS u, 0::UTINYINT AS n, 0::UBIGINT AS h "
-            "WHERE false"
-        )
-    return " UNION ALL ".join(
-        f"SELECT {quote(p.id_kind)} AS k, uid AS u, {n}::UTINYINT AS n, h FROM dig_{n}"
-        for n, p in enumerate(prepared)
-    )
