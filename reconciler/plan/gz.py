@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
@@ -25,6 +26,21 @@ def _module() -> ModuleType:
 
 
 _gzip = _module()
+
+
+def _corrupt() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [OSError, EOFError, zlib.error]  # gzip.BadGzipFile: OSError
+    try:
+        found.append(importlib.import_module("isal.isal_zlib").error)  # IsalError, not OSError
+    except ImportError:  # pragma: no cover - no isal wheel for this platform
+        pass
+    return tuple(found)
+
+
+# What reading a damaged or truncated gzip file can raise, from either implementation: a byte
+# flipped inside a deflate block is a decompressor error (zlib.error / IsalError, neither of
+# them an OSError), a flipped CRC or length a BadGzipFile, a cut file an EOFError.
+CORRUPT = _corrupt()
 
 LEVEL = 1  # fastest deflate: the spools are scratch files and CI artifacts, not archives
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.errors import StalePlanError
 from reconciler.plan.event_model import NO_EVENTS, EventsPlan
-from reconciler.plan.gz import READ_THREADS, WRITE_THREADS, compress, open_gz
+from reconciler.plan.gz import CORRUPT, READ_THREADS, WRITE_THREADS, compress, open_gz
 from reconciler.plan.model import (
     FORMAT_VERSION,
     AttributeChange,
@@ -120,6 +120,9 @@ def _digest_spool(spool: Path, digest: Any) -> int:
     return lines
 
 
+# a damaged file (CORRUPT), or one that decompresses to something that is not a plan
+_UNREADABLE: tuple[type[BaseException], ...] = (*CORRUPT, ValueError, KeyError, TypeError)
+
 INTEGRITY_FIELD = "sha256"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]|^\.+")
 
@@ -193,7 +196,7 @@ def load_plan(
                         _split_lines(fh, parts, digest, digests_out)
                 else:
                     _split_lines(fh, [(delta_lines, out)], digest, events_out)
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+    except _UNREADABLE as e:
         raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
     if header.get("format_version") != FORMAT_VERSION:
         raise StalePlanError(

@@ -36,6 +36,39 @@ def test_tampered_plan_is_refused(bench: Workbench, tmp_path: Path) -> None:
         load_plan(path, tmp_path)
 
 
+def test_every_flipped_or_cut_byte_of_the_compressed_file_is_refused(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    # A flip inside a deflate block raises the decompressor's own error (zlib.error or
+    # IsalError, not OSError), one in a trailer a BadGzipFile, a cut file an EOFError: each
+    # must read as "not a readable plan", never as a crash (CI once hit byte -20 this way).
+    # Only the MTIME, XFL and OS bytes of each gzip member's header are covered by no check,
+    # and they carry nothing of the plan: flipped there, the file loads as the same plan.
+    plan = bench.plan()
+    path = tmp_path / "p.plan"
+    save_plan(plan, path, {})
+    good = path.read_bytes()
+    damaged = tmp_path / "d.plan"
+    loaded_anyway = []
+    for at in range(len(good)):
+        data = bytearray(good)
+        data[at] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        try:
+            loaded, _ = load_plan(damaged, tmp_path)
+        except StalePlanError:
+            continue
+        loaded_anyway.append(at)
+        assert loaded.summary == plan.summary
+        assert list(loaded.deltas()) == list(plan.deltas())
+    members = [at for at in range(len(good) - 3) if good[at : at + 3] == b"\x1f\x8b\x08"]
+    assert set(loaded_anyway) <= {m + k for m in members for k in range(4, 10)}
+    for size in range(0, len(good), max(1, len(good) // 50)):
+        damaged.write_bytes(good[:size])
+        with pytest.raises(StalePlanError):
+            load_plan(damaged, tmp_path)
+
+
 def test_stale_reasons_say_what_changed(bench: Workbench) -> None:
     plan = bench.plan()
     b = plan.binding
