@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from reconciler.errors import Diagnostic, Location, SourceDataError
 from reconciler.sources.fastpath import sql_literal
-from reconciler.sources.reader import read_rows
+from reconciler.sources.reader import bad_utf8, read_rows
 from reconciler.sources.remote import RemotePath, register
 
 BATCH_ROWS = 50_000
@@ -177,26 +177,9 @@ def _csv_header(path: Path | RemotePath, display: str) -> list[str]:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
     except UnicodeDecodeError as e:
-        raise SourceDataError([_bad_utf8(path, display)]) from e
+        raise SourceDataError([bad_utf8(path, display)]) from e
     except OSError as e:
         raise SourceDataError([Diagnostic(Location(display), f"cannot read: {e}")]) from e
-
-
-def _bad_utf8(path: Path | RemotePath, display: str) -> Diagnostic:
-    """Where the first byte that is not UTF-8 is, by line and column (the decoder's own
-    position is relative to the chunk it was decoding, not to the file)."""
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                col = len(raw[: e.start].decode("utf-8")) + 1
-                return Diagnostic(
-                    Location(display, line_no, col),
-                    f"not UTF-8: byte 0x{raw[e.start]:02x} cannot start a character here",
-                    hint="save the file as UTF-8",
-                )
-    return Diagnostic(Location(display), "cannot read: not UTF-8")
 
 
 def _csv(

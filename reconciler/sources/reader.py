@@ -29,7 +29,10 @@ def source_format(path: Path | RemotePath, declared: str | None) -> str:
 def read_rows(
     path: Path | RemotePath, fmt: str, display: str
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, row) pairs. CSV rows are numbered by file line (the header is row 1)."""
+    """(row number, row) pairs. CSV rows are numbered by file line (the header is row 1).
+
+    A file that cannot be read, or holds a byte that is not UTF-8 anywhere in it (the text
+    is decoded a chunk at a time, well after the header), is a located SourceDataError."""
     try:
         if fmt == "csv":
             yield from _csv(path, display)
@@ -37,10 +40,29 @@ def read_rows(
             yield from _jsonl(path, display)
         else:
             yield from _parquet(path)
+    except UnicodeDecodeError as e:
+        raise SourceDataError([bad_utf8(path, display)]) from e
     except OSError as e:
         raise SourceDataError(
             [Diagnostic(Location(display), f"cannot read: {e.strerror or e}")]
         ) from e
+
+
+def bad_utf8(path: Path | RemotePath, display: str) -> Diagnostic:
+    """Where the first byte that is not UTF-8 is, by line and column (the decoder's own
+    position is relative to the chunk it was decoding, not to the file)."""
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                col = len(raw[: e.start].decode("utf-8")) + 1
+                return Diagnostic(
+                    Location(display, line_no, col),
+                    f"not UTF-8: byte 0x{raw[e.start]:02x} cannot start a character here",
+                    hint="save the file as UTF-8",
+                )
+    return Diagnostic(Location(display), "cannot read: not UTF-8")
 
 
 def _csv(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
