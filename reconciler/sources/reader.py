@@ -39,7 +39,7 @@ def read_rows(
         elif fmt == "jsonl":
             yield from _jsonl(path, display)
         else:
-            yield from _parquet(path)
+            yield from _parquet(path, display)
     except UnicodeDecodeError as e:
         raise SourceDataError([bad_utf8(path, display)]) from e
     except OSError as e:
@@ -119,12 +119,20 @@ def _jsonl(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[st
             yield n, LineRow(row, line)
 
 
-def _parquet(path: Path | RemotePath) -> Iterator[tuple[int, dict[str, Any]]]:
+def _parquet(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A file that is not Parquet, or is cut or damaged, is a SourceDataError naming it (Arrow's
+    ArrowInvalid is a ValueError, not an OSError)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     n = 0
     source = path.open("rb") if isinstance(path, RemotePath) else path
-    for batch in pq.ParquetFile(source).iter_batches(batch_size=65_536):
-        for row in batch.to_pylist():
-            n += 1
-            yield n, row
+    try:
+        batches = pq.ParquetFile(source).iter_batches(batch_size=65_536)
+        while (batch := next(batches, None)) is not None:
+            rows = batch.to_pylist()
+            for row in rows:
+                n += 1
+                yield n, row
+    except pa.ArrowException as e:
+        raise SourceDataError([Diagnostic(Location(display), f"cannot read Parquet: {e}")]) from e

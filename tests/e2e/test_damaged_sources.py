@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -73,3 +77,43 @@ def test_a_csv_byte_that_is_not_utf8_past_the_first_chunk_is_located(
     assert BUG not in done.stderr and "Traceback" not in done.stderr
     located = f"manifests/data/actioniq/aiq_48213_2.csv:{line}:6: not UTF-8: byte 0xff"
     assert located in done.stdout + done.stderr
+
+
+def _events_as_parquet(site: Path) -> Path:
+    """The ActionIQ EventStream read from a Parquet copy of its JSONL."""
+    manifests = site / "manifests"
+    lines = (manifests / "data/actioniq/events.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    target = manifests / "data/actioniq/events.parquet"
+    pq.write_table(
+        pa.Table.from_pylist([{**r, "properties": json.dumps(r["properties"])} for r in rows]),
+        target,
+    )
+    stream = manifests / "actioniq.yaml"
+    stream.write_text(
+        stream.read_text().replace("data/actioniq/events.jsonl", "data/actioniq/events.parquet")
+    )
+    return target
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda _: b"event_id,event_name\naiq-ev-0001,x\n", id="not-parquet"),
+        pytest.param(lambda data: data[: len(data) // 2], id="cut"),
+        pytest.param(lambda _: b"", id="empty"),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_an_event_stream_parquet_file_that_does_not_read_is_named(
+    site: Path, command: str, damage: Callable[[bytes], bytes]
+) -> None:
+    target = _events_as_parquet(site)
+    assert run(site, command).returncode == 0  # the copy itself reads
+    target.write_bytes(damage(target.read_bytes()))
+    done = run(site, command)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    assert "manifests/data/actioniq/events.parquet: cannot read Parquet: " in (
+        done.stdout + done.stderr
+    )
