@@ -82,14 +82,18 @@ class ColumnarReads:
         rows = self._query("SELECT value FROM meta WHERE key = 'plan_digests'")
         if not rows:
             return None
-        info = json.loads(rows[0][0])
+        try:
+            info = json.loads(rows[0][0])
+            sha256, fingerprint = info["sha256"], str(info["fingerprint"])
+        except (ValueError, TypeError, KeyError):
+            return None  # a damaged description: as if there were none
         chunks = self._query("SELECT chunk, data FROM plan_digests ORDER BY chunk")
         data = b"".join(bytes(d) for _, d in chunks)
-        if hashlib.sha256(data).hexdigest() != info.get("sha256"):
+        if hashlib.sha256(data).hexdigest() != sha256:
             return None  # replaced between the two reads, or damaged
         path = workdir / f"digests-{uuid.uuid4().hex[:8]}.parquet"
         path.write_bytes(data)
-        return str(info["fingerprint"]), path
+        return fingerprint, path
 
     def ledger_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot (as a Parquet file in `workdir`) and the log: what a plan diffs against."""
