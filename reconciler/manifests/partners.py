@@ -63,6 +63,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "birth_day",
         "bday",
         "dateofbirth",
+        # the French Amperity page's own examples ("anniversaire", "Date de naissance")
+        "anniversaire",
+        "date_de_naissance",
+        "date_naissance",
     ),
     "email": ("email_address", "emailaddress", "e_mail", "mail", "email_addr"),
     "phone": (
@@ -105,8 +109,9 @@ for _std in STANDARD_FIELDS:
 def standard_field_for(name: str) -> str | None:
     """The Braze standard field a custom attribute name duplicates, if any.
 
-    `birthday`, `Date of Birth` → `dob`; `First_Name` → `first_name` (field names are
-    case-sensitive, so a differently-cased standard name becomes a custom attribute).
+    `birthday`, `Date of Birth`, `anniversaire`, `Date de naissance` → `dob`; `First_Name` →
+    `first_name` (field names are case-sensitive, so a differently-cased standard name becomes
+    a custom attribute).
     """
     if name in STANDARD_FIELDS:
         return name

@@ -142,6 +142,23 @@ CASES: dict[str, list[Edit]] = {
         ),
         Edit(A, "    birthdate: dob\n", "    birthdate: date_of_birth\n"),
     ],
+    # The French Amperity page's own examples of names that would miss `dob`.
+    "anniversaire_is_dob": [
+        Edit(
+            A,
+            "{name: dob, type: Date, standard: true, pii: true}",
+            "{name: anniversaire, type: Date, pii: true}",
+        ),
+        Edit(A, "    birthdate: dob\n", "    birthdate: anniversaire\n"),
+    ],
+    "date_de_naissance_is_dob": [
+        Edit(
+            A,
+            "{name: dob, type: Date, standard: true, pii: true}",
+            '{name: "Date de naissance", type: Date, pii: true}',
+        ),
+        Edit(A, "    birthdate: dob\n", '    birthdate: "Date de naissance"\n'),
+    ],
     "email_address_is_email": [
         Edit(
             A,
