@@ -106,6 +106,7 @@ def _cross_document(m: Manifests) -> Iterable[Diagnostic]:
         rules_refs.writes_declared,
         rules_partners.ownership,
         rules_partners.actioniq_mappings,
+        rules_partners.rokt_attributes,
         rules_partners.standard_fields,
         rules_partners.consent,
         rules_partners.event_properties,

@@ -11,6 +11,29 @@ DEFAULT_OWNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The custom attributes Rokt Calendar sends for a subscription, exactly as its partner page
+# names them (case-sensitive: `rokt:optIn1`). Each holds "<value>/<account hash>" strings.
+ROKT_ATTRIBUTES: tuple[str, ...] = (
+    "rokt:account_code",
+    "rokt:account_id",
+    "rokt:account_name",
+    "rokt:calendar_code",
+    "rokt:calendar_id",
+    "rokt:calendar_title",
+    "rokt:country_code",
+    "rokt:device_name",
+    "rokt:geo_country",
+    "rokt:optIn1",
+    "rokt:optIn2",
+    "rokt:source",
+    "rokt:subscriber_email",
+    "rokt:subscription_id",
+    "rokt:subscription_method",
+    "rokt:tags",
+)
+ROKT_PREFIX = "rokt:"
+
+
 def actioniq_attribute(audience_id: str, split_id: str) -> str:
     """ActionIQ's convention: one boolean custom attribute per audience split."""
     return f"AIQ_{audience_id}_{split_id}"

@@ -7,12 +7,14 @@ from fnmatch import fnmatchcase
 
 from reconciler.errors import Diagnostic, Location
 from reconciler.manifests import endpoints
-from reconciler.manifests.documents import Resource
+from reconciler.manifests.documents import Resource, suggest
 from reconciler.manifests.kinds import WorkspaceSpec
 from reconciler.manifests.model import Manifests, mapping_attribute, owns_patterns
 from reconciler.manifests.partners import (
     CONSENT_FIELDS,
     IDENTIFIER_FIELDS,
+    ROKT_ATTRIBUTES,
+    ROKT_PREFIX,
     STANDARD_FIELDS,
     actioniq_attribute,
     standard_field_for,
@@ -110,6 +112,31 @@ def actioniq_mappings(m: Manifests) -> Iterator[Diagnostic]:
                 f"spec.attribute: '{spec.attribute}' breaks the ActionIQ convention; "
                 f"this audience writes '{expected}'",
                 hint="ActionIQ names the attribute AIQ_<Audience ID>_<Split ID>; drop `attribute:`",
+            )
+
+
+def rokt_attributes(m: Manifests) -> Iterator[Diagnostic]:
+    """`rokt:` names are Rokt Calendar's: only the ones its page lists ever get a value.
+    (Another integration declaring a `rokt:` name is an ownership error already.)"""
+    for schema in m.attribute_schemas:
+        integration = m.integrations.get(schema.spec.integration)
+        if integration is None or integration.spec.partner != "rokt_calendar":
+            continue
+        for i, attr in enumerate(schema.spec.attributes):
+            if not attr.name.startswith(ROKT_PREFIX) or attr.name in ROKT_ATTRIBUTES:
+                continue
+            same = [a for a in ROKT_ATTRIBUTES if a.lower() == attr.name.lower()]
+            if same:
+                hint = f"Rokt Calendar spells it '{same[0]}' (attribute names are case-sensitive)"
+            else:
+                hint = suggest(attr.name, list(ROKT_ATTRIBUTES)) or (
+                    "Rokt Calendar sends " + ", ".join(ROKT_ATTRIBUTES)
+                )
+            yield Diagnostic(
+                schema.at("attributes", i, "name"),
+                f"'{attr.name}' is not an attribute Rokt Calendar sends; a 'rokt:' name "
+                "outside its list never gets a value",
+                hint=hint,
             )
 
 

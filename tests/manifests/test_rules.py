@@ -125,6 +125,23 @@ CASES: dict[str, list[Edit]] = {
             + "kind: AudienceMapping\nmetadata: {name: crm-vip}\nspec:\n  integration: crm\n  members: {path: data/actioniq/aiq_48213_2.csv}\n",
         )
     ],
+    # Rokt Calendar: only the attributes its page lists, spelled as it spells them.
+    "rokt_attribute_wrong_case": [
+        Edit(
+            R,
+            '    - {name: "rokt:subscriber_email", type: array, max_length: 25, pii: true}\n',
+            '    - {name: "rokt:subscriber_email", type: array, max_length: 25, pii: true}\n'
+            '    - {name: "rokt:optin1", type: array, max_length: 25}\n',
+        )
+    ],
+    "rokt_attribute_not_sent_by_rokt": [
+        Edit(
+            R,
+            '    - {name: "rokt:subscriber_email", type: array, max_length: 25, pii: true}\n',
+            '    - {name: "rokt:subscriber_email", type: array, max_length: 25, pii: true}\n'
+            '    - {name: "rokt:calendar_name", type: array, max_length: 25}\n',
+        )
+    ],
     # Amperity / standard fields.
     "birthday_is_dob": [
         Edit(
