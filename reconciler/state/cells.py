@@ -68,9 +68,27 @@ def encode_batch(batch: pa.RecordBatch | pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+DAMAGED_HINT = (
+    "the ledger records what Braze acknowledged and nothing rebuilds it: restore the state "
+    "from a backup, or start a new one, whose first plan resends every value"
+)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
+class LedgerDamaged(Exception):
+    """The ledger a state keeps does not read back (a damaged blob or description). The
+    backend that read it raises it again as a StateError naming the state."""
+
+
 def decode_cells(blob: bytes, seq: int) -> pa.Table:
     """The blob's cells with the entry's `seq` (log order), as the overlay reads them."""
-    table = pa.ipc.open_stream(pa.py_buffer(blob), options=_BLOB_READ).read_all()
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(blob), options=_BLOB_READ).read_all()
+    except (pa.ArrowException, OSError, ValueError) as e:  # lz4, flatbuffers, lengths
+        raise LedgerDamaged(f"ledger log entry {seq} does not decode ({_one_line(e)})") from e
     return table.append_column("seq", pa.array([seq] * table.num_rows, pa.int64()))
 
 
@@ -116,8 +134,11 @@ def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> SpooledLog:
 
         def flush() -> None:
             if pending:
-                table = pa.concat_tables(pending).combine_chunks()
-                attributes.update(pc.unique(table["attribute"]).to_pylist())
+                try:
+                    table = pa.concat_tables(pending).combine_chunks()
+                    attributes.update(pc.unique(table["attribute"]).to_pylist())
+                except (UnicodeDecodeError, pa.ArrowException) as e:
+                    raise LedgerDamaged(f"a ledger log entry does not read ({e})") from e
                 for batch in table.to_batches():
                     writer.write_batch(batch)
                 pending.clear()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from reconciler.state.base import ID_KINDS
-from reconciler.state.cells import DOUBT, SpooledLog
+from reconciler.state.cells import DOUBT, LedgerDamaged, SpooledLog
 
 if TYPE_CHECKING:  # DuckDB loads with the first plan or compaction, not with the state
     import duckdb
@@ -277,15 +277,18 @@ def doubt_count(con: duckdb.DuckDBPyConnection, attributes: Sequence[str]) -> in
 
 def snapshot_info(text: str) -> SnapshotInfo:
     """SnapshotInfo from the JSON the backends keep in `meta` under `ledger_snapshot`."""
-    d = json.loads(text)
-    return SnapshotInfo(
-        tuple(d["attributes"]),
-        int(d["serial"]),
-        int(d["upto_seq"]),
-        int(d["rows"]),
-        int(d["chunks"]),
-        int(d["row_hash"]) if d.get("row_hash") is not None else None,
-    )
+    try:
+        d = json.loads(text)
+        return SnapshotInfo(
+            tuple(str(a) for a in d["attributes"]),
+            int(d["serial"]),
+            int(d["upto_seq"]),
+            int(d["rows"]),
+            int(d["chunks"]),
+            int(d["row_hash"]) if d.get("row_hash") is not None else None,
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise LedgerDamaged(f"the ledger snapshot's description is damaged ({e!r})") from e
 
 
 def snapshot_info_text(info: SnapshotInfo) -> str:

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from reconciler.state import columnar
 from reconciler.state.base import LedgerRow, StateMeta, UserLedger
+from reconciler.state.cells import LedgerDamaged
 from reconciler.state.columnar import LedgerParts, SnapshotInfo
 
 if TYPE_CHECKING:
@@ -42,10 +44,20 @@ def open_duck(workdir: Path, memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBP
     return con
 
 
-def write_snapshot_file(chunks: Iterator[bytes], path: Path) -> None:
+def write_snapshot_file(chunks: Iterator[bytes], path: Path, info: SnapshotInfo) -> None:
+    """The snapshot's chunks into `path`; LedgerDamaged when the file's Parquet footer does not
+    read or counts other rows than its description (a cut or missing chunk). Only the footer
+    is read: damage inside a page shows when DuckDB scans it."""
     with path.open("wb") as fh:
         for chunk in chunks:
             fh.write(chunk)
+    try:
+        rows = pq.read_metadata(path).num_rows
+    except (pa.ArrowException, OSError) as e:
+        reason = " ".join(str(e).split())
+        raise LedgerDamaged(f"the ledger snapshot does not read as Parquet ({reason})") from e
+    if rows != info.rows:
+        raise LedgerDamaged(f"the ledger snapshot holds {rows} rows, its description {info.rows}")
 
 
 class ColumnarReads:

@@ -38,7 +38,7 @@ from reconciler.state.base import (
     ResourceRecord,
     StateMeta,
 )
-from reconciler.state.cells import spool_log
+from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged, spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_version, migrate
@@ -252,12 +252,14 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
                     with conn.cursor(name="snapshot_chunks", binary=True) as cur:
                         cur.itersize = 1
                         cur.execute("SELECT data FROM ledger_snapshot ORDER BY chunk")
-                        write_snapshot_file((bytes(r[0]) for r in cur), snapshot)
+                        write_snapshot_file((bytes(r[0]) for r in cur), snapshot, info)
                 with conn.cursor(name="ledger_log", binary=True) as cur:
                     cur.itersize = 256
                     cur.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
                     spooled = spool_log(((int(s), bytes(d)) for s, d in cur), log)
                 conn.execute("COMMIT")
+        except LedgerDamaged as e:
+            raise StateError(f"state {self.where}: {e}", hint=DAMAGED_HINT) from e
         finally:
             conn.close()
         return LedgerParts(snapshot, info, spooled)

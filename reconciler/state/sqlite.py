@@ -30,7 +30,7 @@ from reconciler.state.base import (
     ResourceRecord,
     StateMeta,
 )
-from reconciler.state.cells import spool_log
+from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged, spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
@@ -199,13 +199,15 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
                 snapshot = workdir / f"snapshot-{tag}.parquet"
                 rows = conn.execute("SELECT data FROM ledger_snapshot ORDER BY chunk")
                 chunks = (r[0] for r in rows)
-                write_snapshot_file(chunks, snapshot)
+                write_snapshot_file(chunks, snapshot, info)
             log = workdir / f"log-{tag}.arrow"
             entries = conn.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
             spooled = spool_log(((int(s), bytes(d)) for s, d in entries), log)
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise StateError(f"state {self.path}: {e}") from e
+        except LedgerDamaged as e:
+            raise StateError(f"state {self.path}: {e}", hint=DAMAGED_HINT) from e
         finally:
             conn.close()
         return LedgerParts(snapshot, info, spooled)

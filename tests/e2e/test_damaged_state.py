@@ -14,6 +14,8 @@ import pytest
 from cli_workspace import CliWorkspace
 from fixtures_sandbox import SandboxServer
 
+from reconciler.state import LockRequest, open_state
+
 pytestmark = pytest.mark.e2e
 
 BUG = "this is a bug in reconciler"
@@ -56,3 +58,66 @@ def _plan(text: str) -> dict[str, object]:
     plan = json.loads(text)
     assert isinstance(plan, dict) and plan.pop("plan_id")
     return plan
+
+
+def _compacted(ws: CliWorkspace) -> None:
+    """Fold the applied log into a snapshot, as an apply does past COMPACT_MIN_CELLS."""
+    with open_state(f"sqlite:///{ws.state_path}") as state, state.lock(LockRequest("test")):
+        assert state.compact_ledger(min_cells=1) > 0
+
+
+def _cut_blob(table: str, key: str) -> Callable[[CliWorkspace], None]:
+    def damage(ws: CliWorkspace) -> None:
+        with sqlite3.connect(ws.state_path) as con:
+            (k, data), *_ = con.execute(f"SELECT {key}, data FROM {table} ORDER BY {key} DESC")
+            con.execute(f"UPDATE {table} SET data = ? WHERE {key} = ?", (data[: len(data) // 2], k))
+
+    return damage
+
+
+def _flip_blob_end(ws: CliWorkspace) -> None:
+    with sqlite3.connect(ws.state_path) as con:
+        (seq, data), *_ = con.execute("SELECT seq, data FROM ledger_log ORDER BY seq DESC")
+        damaged = bytearray(data)
+        damaged[-10] ^= 0xFF
+        con.execute("UPDATE ledger_log SET data = ? WHERE seq = ?", (bytes(damaged), seq))
+
+
+@pytest.mark.parametrize(
+    ("compact", "damage", "reason"),
+    [
+        (False, _cut_blob("ledger_log", "seq"), "does not decode"),
+        (False, _flip_blob_end, "does not decode"),
+        (True, _cut_blob("ledger_snapshot", "chunk"), "the ledger snapshot does not read"),
+        (True, lambda ws: _sql(ws, "DELETE FROM ledger_snapshot"), "does not read as Parquet"),
+        (
+            True,
+            lambda ws: _sql(ws, "UPDATE meta SET value = '{' WHERE key = 'ledger_snapshot'"),
+            "the ledger snapshot's description is damaged",
+        ),
+        (
+            True,
+            lambda ws: _sql(ws, "UPDATE meta SET value = '{}' WHERE key = 'ledger_snapshot'"),
+            "the ledger snapshot's description is damaged",
+        ),
+    ],
+    ids=["log-cut", "log-flipped", "snapshot-cut", "snapshot-gone", "not-json", "no-keys"],
+)
+@pytest.mark.parametrize("command", [("plan",), ("state", "list"), ("drift",)])
+def test_a_damaged_ledger_is_a_state_error(
+    applied: CliWorkspace,
+    command: tuple[str, ...],
+    compact: bool,
+    damage: Callable[[CliWorkspace], None],
+    reason: str,
+) -> None:
+    if compact:
+        _compacted(applied)
+    assert applied.cli(*command).returncode in (0, 4)  # it read (drift: too soon to compare)
+    damage(applied)
+    done = applied.cli(*command)
+    assert done.returncode == 1, done.stderr
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    assert f"error: state {applied.state_path}: " in done.stderr
+    assert reason in done.stderr
+    assert "restore the state from a backup" in done.stderr
