@@ -93,9 +93,11 @@ def load_partial(
         broken_kinds=frozenset(broken),
     )
     diags.extend(_cross_document(manifests))
+    found_notes = list(rules_content.template_notes(manifests))
     if contract_checks:
         diags.extend(rules_content.webhook_contracts(manifests))
-    notes = tuple(sorted(set(rules_content.template_notes(manifests))))
+        found_notes += rules_content.webhook_contract_notes(manifests)
+    notes = tuple(sorted(set(found_notes)))
     return dataclasses.replace(manifests, notes=notes), diags
 
 

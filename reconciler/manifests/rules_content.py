@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Diagnostic, Location, SourceDataError
 from reconciler.manifests.documents import Resource, field_path, suggest
@@ -13,6 +14,10 @@ from reconciler.manifests.kinds import WebhookTemplateSpec
 from reconciler.manifests.model import Manifests
 from reconciler.manifests.secrets import find_secrets
 from reconciler.manifests.yamlsource import PathKey, RawDocument
+
+if TYPE_CHECKING:
+    from reconciler.templates.profile import UserProfile
+    from reconciler.templates.render import RenderedRequest
 
 # The template checks import the Liquid engine when a workspace has templates, not before:
 # a plan of attribute syncs alone never loads it.
@@ -192,7 +197,7 @@ def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> I
     else:
         user = EMPTY_PROFILE
     try:
-        render_request(template.name, spec, user)
+        request = render_request(template.name, spec, user)
     except TemplateRenderError as e:
         for p in e.problems:
             yield Diagnostic(
@@ -200,3 +205,68 @@ def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> I
                 f"{field_path(p.field)}: {p.message}",
                 hint=f"rendered for {user.source}; `reconciler render {template.name}` shows it",
             )
+        return
+    if not request.aborted:
+        yield from _rokt_event(template, request, user.source, missing=False)
+
+
+def webhook_contract_notes(m: Manifests) -> Iterator[Diagnostic]:
+    """Notes from rendering: a Rokt Calendar event that lacks a field its page requires (a
+    sketch of the body validates; a field present with a wrong value is an error instead)."""
+    from reconciler.templates.render import TemplateRenderError, render_request
+
+    declared = m.attributes
+    for template in m.webhook_templates:
+        if any(_check_template(template, declared)) or "roktcalendar" not in template.spec.url:
+            continue
+        user = _preview_user(m, template.spec)
+        if user is None:
+            continue
+        try:
+            request = render_request(template.name, template.spec, user)
+        except TemplateRenderError:
+            continue  # an error already
+        if not request.aborted:
+            yield from _rokt_event(template, request, user.source, missing=True)
+
+
+def _preview_user(m: Manifests, spec: WebhookTemplateSpec) -> UserProfile | None:
+    from reconciler.templates.profile import EMPTY_PROFILE, load_profile
+
+    if not spec.preview_user:
+        return EMPTY_PROFILE
+    target = m.path(spec.preview_user)
+    if not target.is_file():
+        return None
+    try:
+        return load_profile(target, str(m.root / spec.preview_user))
+    except SourceDataError:
+        return None
+
+
+def _rokt_event(
+    template: Resource[WebhookTemplateSpec], request: RenderedRequest, user: str, *, missing: bool
+) -> Iterator[Diagnostic]:
+    """Rokt Calendar's required event fields (its page), on the rendered request: the ones
+    with a wrong value (missing=False) or the absent ones (missing=True)."""
+    from reconciler.templates.rokt import event_problems, is_subscription_event
+
+    if not is_subscription_event(request.url):
+        return
+    body = request.json_body
+    if body is None:
+        try:
+            body = json.loads(request.body)
+        except json.JSONDecodeError:
+            body = None
+    for problem in event_problems(request.url, body):
+        if problem.missing != missing:
+            continue
+        index = template.spec.body.find(f'"{problem.key}"') if problem.key else -1
+        yield Diagnostic(
+            _at(template, ("spec", "body"), template.spec.body, index)
+            if index >= 0
+            else template.at("body"),
+            f"spec.body: {problem.message}",
+            hint=f"rendered for {user}; `reconciler render {template.name}` shows it",
+        )

@@ -142,6 +142,28 @@ CASES: dict[str, list[Edit]] = {
             '    - {name: "rokt:calendar_name", type: array, max_length: 25}\n',
         )
     ],
+    # Rokt Calendar's subscription event: the fields its page marks required.
+    "rokt_event_notify_before_not_minutes": [
+        Edit(
+            R,
+            "{% capture notifyBefore %}15{% endcapture %}",
+            "{% capture notifyBefore %}15 min{% endcapture %}",
+        )
+    ],
+    "rokt_event_start_not_a_datetime": [
+        Edit(
+            R,
+            "{% capture eventStart %}2019-02-21T15:00:00{% endcapture %}",
+            "{% capture eventStart %}21/02/2019 15:00{% endcapture %}",
+        )
+    ],
+    "rokt_event_timezone_empty": [
+        Edit(
+            R,
+            "{% capture eventTZ %}Eastern Standard Time{% endcapture %}",
+            "{% capture eventTZ %}{% endcapture %}",
+        )
+    ],
     # Amperity / standard fields.
     "birthday_is_dob": [
         Edit(
@@ -349,3 +371,20 @@ def test_planted_errors_across_three_files_all_reported_in_one_run(
         "manifests/sendbird.yaml",
     }
     assert out == snapshot
+
+
+def test_a_rokt_event_missing_a_required_field_validates_with_a_note(tmp_path: Path) -> None:
+    """A body that leaves out a field Rokt Calendar requires is a note (a sketch of the body,
+    like the design's, still validates); a field present with a wrong value is an error."""
+    root = copy_workspace(tmp_path)
+    Edit(R, '    "title": "{{eventTitle}}",\n', "").apply(root)
+    Edit(R, '    "notifyBefore": "{{notifyBefore}}"\n', '    "x": 1\n').apply(root)
+    code, out = run_cli(tmp_path, "validate", "--manifests", "manifests")
+    assert code == 0, out
+    notes = [line for line in out.splitlines() if "required by Rokt Calendar" in line]
+    assert notes == [
+        "manifests/rokt_calendar.yaml:59:9: note: spec.body: event.notifyBefore (notifyBefore) "
+        "is required by Rokt Calendar but is missing",
+        "manifests/rokt_calendar.yaml:59:9: note: spec.body: event.title (eventTitle) "
+        "is required by Rokt Calendar but is missing",
+    ], out
