@@ -112,6 +112,7 @@ def _cross_document(m: Manifests) -> Iterable[Diagnostic]:
         rules_partners.standard_fields,
         rules_partners.consent,
         rules_partners.event_properties,
+        rules_partners.sendbird_events,
         rules_content.webhook_liquid,
     )
     for rule in rules:

@@ -34,6 +34,12 @@ ROKT_ATTRIBUTES: tuple[str, ...] = (
 ROKT_PREFIX = "rokt:"
 
 
+# Sendbird's delivery/open tracking event: a String property `status`, SENT when the
+# notification is sent and READ when the user opens it (the event fires twice).
+SENDBIRD_STATUS_PROPERTY = "status"
+SENDBIRD_STATUSES: tuple[str, ...] = ("SENT", "READ")
+
+
 def actioniq_attribute(audience_id: str, split_id: str) -> str:
     """ActionIQ's convention: one boolean custom attribute per audience split."""
     return f"AIQ_{audience_id}_{split_id}"

@@ -15,6 +15,8 @@ from reconciler.manifests.partners import (
     IDENTIFIER_FIELDS,
     ROKT_ATTRIBUTES,
     ROKT_PREFIX,
+    SENDBIRD_STATUS_PROPERTY,
+    SENDBIRD_STATUSES,
     STANDARD_FIELDS,
     actioniq_attribute,
     standard_field_for,
@@ -230,3 +232,37 @@ def event_properties(m: Manifests) -> Iterator[Diagnostic]:
                         "(time, event_name and names starting with '$')",
                         hint="rename the property",
                     )
+
+
+def sendbird_events(m: Manifests) -> Iterator[Diagnostic]:
+    """Sendbird's tracking event carries a String `status`: SENT, then READ."""
+    statuses = ", ".join(SENDBIRD_STATUSES)
+    for schema in m.event_schemas:
+        integration = m.integrations.get(schema.spec.integration)
+        if integration is None or integration.spec.partner != "sendbird":
+            continue
+        for i, event in enumerate(schema.spec.events):
+            prop = event.properties.get(SENDBIRD_STATUS_PROPERTY)
+            if prop is None:
+                yield Diagnostic(
+                    schema.at("events", i, "name"),
+                    f"Sendbird's tracking event '{event.name}' needs a String property "
+                    f"'{SENDBIRD_STATUS_PROPERTY}' ({statuses})",
+                    hint=f"add properties: {{{SENDBIRD_STATUS_PROPERTY}: {{type: string, "
+                    f"enum: [{statuses}]}}}}",
+                )
+                continue
+            path = ("events", i, "properties", SENDBIRD_STATUS_PROPERTY)
+            if prop.type != "string":
+                yield Diagnostic(
+                    schema.at(*path, "type"),
+                    f"Sendbird sends '{SENDBIRD_STATUS_PROPERTY}' as a String, not {prop.type}",
+                    hint="declare it type: string, as the Sendbird page says",
+                )
+            elif prop.enum is not None and sorted(map(str, prop.enum)) != sorted(SENDBIRD_STATUSES):
+                yield Diagnostic(
+                    schema.at(*path, "enum"),
+                    f"Sendbird sends '{SENDBIRD_STATUS_PROPERTY}' {statuses} (the event fires "
+                    f"once sent, once read), not {', '.join(map(str, prop.enum))}",
+                    hint=f"enum: [{statuses}]",
+                )

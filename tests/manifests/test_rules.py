@@ -164,6 +164,28 @@ CASES: dict[str, list[Edit]] = {
             "{% capture eventTZ %}{% endcapture %}",
         )
     ],
+    # Sendbird's tracking event: a String `status`, SENT and READ.
+    "sendbird_status_not_string": [
+        Edit(
+            S,
+            "properties: {status: {type: string, enum: [SENT, READ], required: true}}",
+            "properties: {status: {type: integer, required: true}}",
+        )
+    ],
+    "sendbird_status_values": [
+        Edit(
+            S,
+            "properties: {status: {type: string, enum: [SENT, READ], required: true}}",
+            "properties: {status: {type: string, enum: [sent, read], required: true}}",
+        )
+    ],
+    "sendbird_status_missing": [
+        Edit(
+            S,
+            "properties: {status: {type: string, enum: [SENT, READ], required: true}}",
+            "properties: {state: {type: string, enum: [SENT, READ], required: true}}",
+        )
+    ],
     # Amperity / standard fields.
     "birthday_is_dob": [
         Edit(
