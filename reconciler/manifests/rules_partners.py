@@ -167,6 +167,13 @@ def standard_fields(m: Manifests) -> Iterator[Diagnostic]:
                     f"'{attr.name}' is a Braze standard profile field; declare it with "
                     "`standard: true`",
                 )
+            elif attr.name == "dob" and attr.type != "date":
+                yield Diagnostic(
+                    schema.at("attributes", i, "type"),
+                    f"'dob' is a date (YYYY-MM-DD) in Braze, not {attr.type}; Braze ignores "
+                    "any other value",
+                    hint="declare it type: Date",
+                )
             elif attr.standard and attr.name not in STANDARD_FIELDS:
                 yield Diagnostic(
                     schema.at("attributes", i, "standard"),

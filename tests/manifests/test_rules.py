@@ -242,6 +242,13 @@ CASES: dict[str, list[Edit]] = {
             "    - {name: email, type: String, standard: true, pii: true}\n    - {name: FirstName, type: String}\n",
         )
     ],
+    "dob_is_a_date": [
+        Edit(
+            A,
+            "{name: dob, type: Date, standard: true, pii: true}",
+            "{name: dob, type: Datetime, standard: true, pii: true}",
+        )
+    ],
     "standard_field_needs_flag": [
         Edit(
             A,
