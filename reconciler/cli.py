@@ -219,7 +219,8 @@ def replace_options(fn: F) -> F:
         "--memory-limit",
         default=None,
         help="Memory cap of the plan's work database; beyond it, it spills to disk "
-        "(default 768MB, or $RECONCILER_MEMORY_LIMIT).",
+        "(default 768MB, or $RECONCILER_MEMORY_LIMIT). In apply, a cap above 768MB also "
+        "raises the ledger compaction's.",
     )(fn)
     fn = click.option(
         "--replace-user",

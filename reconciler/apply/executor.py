@@ -77,6 +77,8 @@ class ApplyOptions:
     # How long Braze may take to show a write: a request with events whose answer was lost is
     # settled by reading its marker back only after this long (0: at once, as the sandbox).
     settle_seconds: float = 300.0
+    # the cap of the DuckDB that folds the ledger log after the apply (None: the default)
+    memory_limit: str | None = None
 
 
 async def apply_plan(
@@ -119,7 +121,7 @@ async def apply_plan(
         finally:
             store.finish_apply(result.apply_id, result.status)
         _keep_digests(store, plan, progress or NullProgress())
-        result.compacted = _compact(store, progress or NullProgress())
+        result.compacted = _compact(store, progress or NullProgress(), opts.memory_limit)
     return result
 
 
@@ -157,7 +159,7 @@ def _keep_digests(store: StateStore, plan: Plan, progress: Progress) -> None:
         progress.note(f"plan digests not kept: {message} (the next plan reads every row)")
 
 
-def _compact(store: StateStore, progress: Progress) -> int:
+def _compact(store: StateStore, progress: Progress, memory_limit: str | None = None) -> int:
     """Fold the ledger log into a new snapshot once it outgrows a fraction of the snapshot
     (still under the lock). Best effort: the log alone is a complete ledger, so a failure here
     is reported and loses nothing."""
@@ -165,9 +167,10 @@ def _compact(store: StateStore, progress: Progress) -> int:
         cells = store.log_cells()
         if cells < COMPACT_MIN_CELLS:
             return 0
-        return store.compact_ledger(min_cells=COMPACT_MIN_CELLS)
+        return store.compact_ledger(min_cells=COMPACT_MIN_CELLS, memory_limit=memory_limit)
     except ReconcilerError as e:
-        progress.note(f"ledger compaction skipped: {e.message} (the next apply retries)")
+        hint = f"; {e.hint}" if e.hint else ""
+        progress.note(f"ledger compaction skipped: {e.message} (the next apply retries{hint})")
         return 0
 
 

@@ -159,7 +159,9 @@ def execute(
     if confirm is not None and not confirm(prepared.plan):
         return None
     options = ApplyOptions(
-        lock_wait_seconds=request.lock_wait_seconds, settle_seconds=request.settle_seconds
+        lock_wait_seconds=request.lock_wait_seconds,
+        settle_seconds=request.settle_seconds,
+        memory_limit=request.memory_limit,
     )
     return run_apply(
         prepared.plan,

@@ -383,8 +383,9 @@ class StateStore(StateReader, Protocol):
 
     def clear_doubt(self, seq: int) -> None: ...
 
-    def compact_ledger(self, *, min_cells: int = 1) -> int:
-        """Fold the log into a new snapshot (needs the lock); returns the cells folded."""
+    def compact_ledger(self, *, min_cells: int = 1, memory_limit: str | None = None) -> int:
+        """Fold the log into a new snapshot (needs the lock); returns the cells folded. Its
+        DuckDB is capped at `memory_limit`, else $RECONCILER_MEMORY_LIMIT, else 768MB."""
         ...
 
     def finish_apply(self, apply_id: str, status: ApplyStatus) -> None: ...

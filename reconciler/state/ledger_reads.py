@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reconciler.errors import StateError, UsageError
 from reconciler.state import columnar
 from reconciler.state.base import LedgerRow, StateMeta, UserLedger
 from reconciler.state.cells import LedgerDamaged
@@ -30,15 +33,48 @@ if TYPE_CHECKING:
     import duckdb
 
 MEMORY_LIMIT = "768MB"
+MEMORY_ENV = "RECONCILER_MEMORY_LIMIT"  # the same setting as the plan's work database
 
 
-def open_duck(workdir: Path, memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB capped at `memory_limit` that spills to `workdir`."""
+def memory_limit_of(memory_limit: str | None) -> str:
+    """Compaction's cap: `apply --memory-limit`, else $RECONCILER_MEMORY_LIMIT, when it is
+    above MEMORY_LIMIT (768MB), else MEMORY_LIMIT. A cap lowered for the plans does not lower
+    it: a fold that fails leaves the whole log for every later plan to overlay, which needs
+    more memory than the fold did (the reads here keep MEMORY_LIMIT)."""
+    asked = memory_limit or os.environ.get(MEMORY_ENV)
+    if not asked:
+        return MEMORY_LIMIT
+    size, floor = _bytes(asked), _bytes(MEMORY_LIMIT)
+    return MEMORY_LIMIT if size is not None and floor is not None and size <= floor else asked
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_UNITS |= {f"{u}b": n for u, n in _UNITS.items() if u not in ("", "b")}
+_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def _bytes(size: str) -> float | None:
+    """DuckDB's reading of a size (KB = 1000 bytes, KiB = 1024); None when not this shape."""
+    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", size)
+    if found is None or found.group(2).lower() not in _UNITS:
+        return None
+    return float(found.group(1)) * _UNITS[found.group(2).lower()]
+
+
+def open_duck(workdir: Path, limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB capped at `limit` that spills to `workdir`."""
     import duckdb  # here: an apply that does not compact never loads it
 
     con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = {columnar.quote(limit)}")
+    except duckdb.Error as e:
+        con.close()
+        raise UsageError(
+            f"memory limit {limit!r} is not a size DuckDB understands",
+            hint=f"use a size such as 768MB, 2GB or 4GiB (--memory-limit or {MEMORY_ENV})",
+        ) from e
     con.execute(f"SET temp_directory = {columnar.quote(str(workdir / 'spill'))}")
-    con.execute(f"SET memory_limit = {columnar.quote(memory_limit)}")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = false")
     return con
@@ -263,20 +299,23 @@ class ColumnarCompaction(ColumnarReads):
         """Cells in the log since the snapshot: what every plan overlays until compaction."""
         return self._log_cells()
 
-    def compact_ledger(self, *, min_cells: int = 1) -> int:
+    def compact_ledger(self, *, min_cells: int = 1, memory_limit: str | None = None) -> int:
         """Fold the log into a new snapshot when it holds at least `min_cells` cells.
 
         Needs the lock (the caller holds it, so nothing is appended meanwhile). A kill at any
         moment leaves either the old snapshot and the whole log, or the new snapshot and the
         log after it: the transaction that swaps them is the only write. Returns the cells
-        folded (0: nothing done).
+        folded (0: nothing done). A fold that fails (the memory limit, a full disk) is a
+        StateError and changes nothing: the log alone is a complete ledger.
         """
+        import duckdb
+
         cells = self._log_cells()
         if cells == 0 or cells < min_cells:
             return 0
         workdir = Path(tempfile.mkdtemp(prefix="reconciler-compact-"))
         try:
-            con = open_duck(workdir)
+            con = open_duck(workdir, memory_limit_of(memory_limit))
             try:
                 parts = self._read_parts(workdir)
                 attrs = columnar.register_stored(con, parts)
@@ -286,6 +325,18 @@ class ColumnarCompaction(ColumnarReads):
                 out = workdir / "next.parquet"
                 kept, rows = columnar.compact(con, attrs, out)
                 probe = columnar.row_hash_probe(con)
+            except duckdb.OutOfMemoryException as e:
+                raise StateError(
+                    f"folding the ledger log ({cells:,} cells) into a new snapshot needed more "
+                    f"than the {memory_limit_of(memory_limit)} memory limit, even spilling to "
+                    "disk",
+                    hint=f"raise it with --memory-limit 2GB or {MEMORY_ENV}=2GB; until then "
+                    "every plan overlays the log, which loses nothing",
+                ) from e
+            except (duckdb.Error, OSError) as e:
+                raise StateError(
+                    f"folding the ledger log into a new snapshot failed: {_first_line(e)}"
+                ) from e
             finally:
                 con.close()
             chunks = -(-out.stat().st_size // SNAPSHOT_CHUNK_BYTES)
@@ -295,3 +346,7 @@ class ColumnarCompaction(ColumnarReads):
             shutil.rmtree(workdir, ignore_errors=True)
         self._close_duck()
         return cells
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -3,6 +3,7 @@ empty, compaction keeps every value, and a 50k-user workspace plans and applies 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import sqlite3
@@ -16,7 +17,10 @@ from bench_workspace import acknowledge, generate
 from fixtures_postgres import pg_state_url
 from fixtures_sandbox import SandboxServer
 
+from reconciler.apply.executor import _compact
+from reconciler.apply.progress import NullProgress
 from reconciler.commands.planning import make_plan
+from reconciler.errors import StateError, UsageError
 from reconciler.plan.model import Plan
 from reconciler.state import LedgerRow, LedgerUnset, LockRequest, open_state
 from reconciler.state.migrations import MIGRATIONS
@@ -76,6 +80,59 @@ def test_compaction_keeps_every_value_and_a_kill_before_its_commit_loses_nothing
     conn = sqlite3.connect(tmp_path / "state.db")
     assert conn.execute("SELECT count(*) FROM ledger_snapshot").fetchone() == (1,)
     conn.close()
+
+
+class _Notes(NullProgress):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_compaction_out_of_memory_changes_nothing_and_says_what_to_raise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # after an apply, a fold that runs out of memory (or disk) was a crash (exit 3) once every
+    # write had landed; now it is a note with the setting to raise, and the log stays whole
+    with contextlib.ExitStack() as stack:
+        url = (
+            f"sqlite:///{tmp_path / 'state.db'}"
+            if backend == "sqlite"
+            else stack.enter_context(pg_state_url())
+        )
+        state = stack.enter_context(open_state(url))
+        stack.enter_context(state.lock(LockRequest("apply")))
+        apply_id = state.begin_apply()
+        state.record_batch(apply_id, 0, [LedgerRow(f"u{i}", "a", str(i)) for i in range(3000)])
+        state.finish_apply(apply_id, "applied")
+        before = [r for batch in state.iter_ledger() for r in batch]
+        # a cap below the 768MB floor does not lower compaction's; a floor this low shows the
+        # failure (a first sync's log of a few million users, with the default one)
+        monkeypatch.setattr("reconciler.state.ledger_reads.MEMORY_LIMIT", "1KB")
+        monkeypatch.setenv("RECONCILER_MEMORY_LIMIT", "0.5KB")
+        with pytest.raises(StateError, match="1KB memory limit") as refused:
+            state.compact_ledger()
+        assert "RECONCILER_MEMORY_LIMIT=2GB" in refused.value.hint
+        assert state.log_cells() == 3000
+        assert [r for batch in state.iter_ledger() for r in batch] == before
+        with pytest.raises(UsageError, match="'lots' is not a size"):
+            state.compact_ledger(memory_limit="lots")
+        # the apply's own step: compaction is past its threshold here, and fails as a note
+        monkeypatch.setattr("reconciler.apply.executor.COMPACT_MIN_CELLS", 1)
+        progress = _Notes()
+        assert _compact(state, progress, None) == 0
+        assert progress.notes == [
+            "ledger compaction skipped: folding the ledger log (3,000 cells) into a new snapshot "
+            "needed more than the 1KB memory limit, even spilling to disk (the next apply "
+            "retries; raise it with --memory-limit 2GB or RECONCILER_MEMORY_LIMIT=2GB; until "
+            "then every plan overlays the log, which loses nothing)"
+        ]
+        # `apply --memory-limit` (or the environment) raises it
+        assert _compact(state, progress, "256MB") == 3000
+        assert state.log_cells() == 0
+        assert [r for batch in state.iter_ledger() for r in batch] == before
 
 
 def _old_rows(rows: list[tuple[str, str, str]]) -> list[tuple[int, str, int, str, int]]:
