@@ -34,7 +34,8 @@ _MINUTES = re.compile(r"\d+")
 class EventProblem:
     key: str | None  # the JSON key it concerns, None for the body as a whole
     message: str
-    missing: bool = False  # a field (or the event) absent, not one with a wrong value
+    # a field (or the event) absent or empty as previewed (a note), not a wrong value (an error)
+    missing: bool = False
 
 
 def is_subscription_event(url: str) -> bool:
@@ -68,8 +69,15 @@ def event_problems(url: str, body: Any) -> list[EventProblem]:
                 )
             )
         elif not text:
+            # a note, like a field left out: the value may come from data the preview does
+            # not have (an entry property, an attribute the preview user lacks)
             out.append(
-                EventProblem(key, f"event.{key} ({name}) is required by Rokt Calendar but is empty")
+                EventProblem(
+                    key,
+                    f"event.{key} ({name}) is required by Rokt Calendar but renders empty "
+                    "in the preview",
+                    missing=True,
+                )
             )
         elif key == "notifyBefore" and (isinstance(value, bool) or not _MINUTES.fullmatch(text)):
             out.append(

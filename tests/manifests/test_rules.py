@@ -157,13 +157,6 @@ CASES: dict[str, list[Edit]] = {
             "{% capture eventStart %}21/02/2019 15:00{% endcapture %}",
         )
     ],
-    "rokt_event_timezone_empty": [
-        Edit(
-            R,
-            "{% capture eventTZ %}Eastern Standard Time{% endcapture %}",
-            "{% capture eventTZ %}{% endcapture %}",
-        )
-    ],
     # Sendbird's tracking event: a String `status`, SENT and READ.
     "sendbird_status_not_string": [
         Edit(
@@ -403,11 +396,18 @@ def test_planted_errors_across_three_files_all_reported_in_one_run(
 
 
 def test_a_rokt_event_missing_a_required_field_validates_with_a_note(tmp_path: Path) -> None:
-    """A body that leaves out a field Rokt Calendar requires is a note (a sketch of the body,
-    like the design's, still validates); a field present with a wrong value is an error."""
+    """A body that leaves out a field Rokt Calendar requires, or whose preview renders it empty,
+    is a note (a sketch of the body, like the design's, still validates; the value may come
+    from data the preview lacks); a field present with a wrong value is an error."""
     root = copy_workspace(tmp_path)
     Edit(R, '    "title": "{{eventTitle}}",\n', "").apply(root)
     Edit(R, '    "notifyBefore": "{{notifyBefore}}"\n', '    "x": 1\n').apply(root)
+    # empty as previewed: the value may come from data the preview does not have
+    Edit(
+        R,
+        "{% capture eventTZ %}Eastern Standard Time{% endcapture %}",
+        "{% capture eventTZ %}{{canvas_entry_properties.${tz}}}{% endcapture %}",
+    ).apply(root)
     code, out = run_cli(tmp_path, "validate", "--manifests", "manifests")
     assert code == 0, out
     notes = [line for line in out.splitlines() if "required by Rokt Calendar" in line]
@@ -416,4 +416,6 @@ def test_a_rokt_event_missing_a_required_field_validates_with_a_note(tmp_path: P
         "is required by Rokt Calendar but is missing",
         "manifests/rokt_calendar.yaml:59:9: note: spec.body: event.title (eventTitle) "
         "is required by Rokt Calendar but is missing",
+        "manifests/rokt_calendar.yaml:75:5: note: spec.body: event.timezone (eventTz) "
+        "is required by Rokt Calendar but renders empty in the preview",
     ], out
