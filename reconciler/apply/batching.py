@@ -18,32 +18,73 @@ from reconciler.plan.model import OBJECTS_PER_REQUEST, UserDelta
 from reconciler.plan.packing import OversizedUser, pack_objects
 from reconciler.render.masking import mask_identifier
 
+EXISTING_ONLY_KEY = "_update_existing_only"  # Braze's per-object control key
+
 
 @dataclass(frozen=True)
 class Batch:
-    """One request's worth of deltas; `no` numbers batches from 0 in send order."""
+    """One request's worth of deltas; `no` numbers batches from 0 in send order.
+
+    `update_only` names the attributes sent with Braze's `_update_existing_only` (the plan's
+    AttributeChange.update_existing_only): an object that writes only those is flagged, so
+    Braze updates that user if it has it and creates nobody."""
 
     no: int
     deltas: tuple[UserDelta, ...]
     events: tuple[PlannedEvent, ...] = ()
     token: str = ""  # the marker value, unique per request; set when the batch has events
+    update_only: frozenset[str] = frozenset()
+
+    def existing_only(self, delta: UserDelta) -> bool:
+        """Whether this delta's object goes with `_update_existing_only`."""
+        attributes = delta.attributes
+        return bool(self.update_only and attributes) and all(
+            a in self.update_only for a in attributes
+        )
+
+    @property
+    def _host(self) -> int | None:
+        """Which attribute object carries the marker: one Braze surely writes. A flagged object
+        of a user Braze lacks would be skipped, and its marker with it (a lost answer would
+        then resend events that landed), so the first unflagged object; else the object of a
+        user this request also sends an event for (that event creates the profile anyway),
+        sent unflagged; else the first object, unflagged: the one user such a request may
+        create against its sync's rule. Packing is unchanged, so the plan's count of requests
+        stays exact."""
+        if not self.events or not self.deltas:
+            return None
+        for i, delta in enumerate(self.deltas):
+            if not self.existing_only(delta):
+                return i
+        with_events = {(e.id_kind, e.user_id) for e in self.events}
+        for i, delta in enumerate(self.deltas):
+            if (delta.id_kind, delta.user_id) in with_events:
+                return i
+        return 0
 
     @property
     def marker_user(self) -> tuple[str, str] | None:
         """(id_kind, user_id) whose attribute object carries the marker, if any."""
         if not self.events:
             return None
-        first = self.deltas[0] if self.deltas else self.events[0]
+        host = self._host
+        first = self.deltas[host] if host is not None else self.events[0]
         return first.id_kind, first.user_id
 
     @property
     def payload(self) -> dict[str, Any]:
-        attributes = [d.wire() for d in self.deltas]
+        host = self._host
+        attributes = [
+            {**d.wire(), EXISTING_ONLY_KEY: True}
+            if i != host and self.existing_only(d)
+            else d.wire()
+            for i, d in enumerate(self.deltas)
+        ]
         if not self.events:
             return {"attributes": attributes}
         marker = {MARKER_ATTRIBUTE: {"add": [self.token]}}
-        if attributes:
-            attributes[0] = {**attributes[0], **marker}
+        if host is not None:
+            attributes[host] = {**attributes[host], **marker}
         else:
             event = self.events[0]
             attributes.append({event.id_kind: event.user_id, **marker})
@@ -66,6 +107,7 @@ def pack(
     *,
     events: Iterable[PlannedEvent] = (),
     token_prefix: str = "",
+    update_only: frozenset[str] = frozenset(),
 ) -> Iterator[Batch]:
     """Stream batches of at most `size` objects; a user's group never straddles two batches.
 
@@ -74,7 +116,7 @@ def pack(
     try:
         for no, packed in enumerate(pack_objects(deltas, events, size)):
             token = f"{token_prefix}:{no}" if packed.events else ""
-            yield Batch(no, packed.deltas, packed.events, token)
+            yield Batch(no, packed.deltas, packed.events, token, update_only)
     except OversizedUser as e:
         user = f"{e.first.id_kind}={mask_identifier(e.first.user_id)}"
         raise ValueError(f"{e.count} objects for one user ({user}) exceed {e.size}") from None

@@ -228,6 +228,9 @@ class _Run:
             self.options.batch_size,
             events=events,
             token_prefix=token_prefix(self.result.apply_id),
+            update_only=frozenset(
+                c.attribute for c in self.plan.attribute_changes if c.update_existing_only
+            ),
         )
         self.committer.start()
         try:

@@ -44,6 +44,8 @@ class AttributeInfo:
     standard: bool = False
     max_length: int | None = None
     where: str = ""  # the manifest location that declares it, for messages
+    # written with `_update_existing_only`: a user Braze does not have was skipped, not lost
+    update_only: bool = False
 
     @property
     def export_field(self) -> str | None:
@@ -65,12 +67,18 @@ def build_catalog(m: Manifests) -> dict[str, AttributeInfo]:
             standard=d.standard,
             max_length=d.max_length,
             where=_where(declared.schema, declared.index),
+            update_only=name in m.update_existing_only,
         )
     for mapping in m.audience_mappings:
         integration = m.integrations.get(mapping.spec.integration)
         attribute = mapping_attribute(mapping.spec, integration.spec if integration else None)
         if attribute is not None and attribute not in out:
-            out[attribute] = AttributeInfo(attribute, "boolean", where=str(mapping.location))
+            out[attribute] = AttributeInfo(
+                attribute,
+                "boolean",
+                where=str(mapping.location),
+                update_only=attribute in m.update_existing_only,
+            )
     return out
 
 

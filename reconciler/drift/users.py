@@ -265,7 +265,9 @@ def value_difference(
         return ValueDrift(ledger.user_id, ledger.id_kind, info.name, kind, expected, actual, pii)
 
     if profile is None:
-        return drift("user_missing", None)
+        # written with `_update_existing_only`, to a user Braze does not have: Braze skipped
+        # it by design (the sync updates only existing users), nothing drifted
+        return None if info.update_only else drift("user_missing", None)
     raw = exported_value(profile, info)
     back = read_back(raw, info, stored, key)
     if back.type_drift:

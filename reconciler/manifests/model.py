@@ -90,6 +90,24 @@ class Manifests:
                 out.setdefault(attr.name, DeclaredAttribute(attr, schema, i))
         return out
 
+    @cached_property
+    def update_existing_only(self) -> frozenset[str]:
+        """The attributes written with Braze's `_update_existing_only`: every AttributeSync and
+        AudienceMapping that writes them says `update_existing_only: true` (Braze then updates
+        only the users it already has, as Amperity's own connector does). One that a creating
+        sync also writes is not among them."""
+        only: set[str] = set()
+        creating: set[str] = set()
+        for sync in self.attribute_syncs:
+            names = set(sync.spec.columns.values())
+            (only if sync.spec.update_existing_only else creating).update(names)
+        for mapping in self.audience_mappings:
+            integration = self.integrations.get(mapping.spec.integration)
+            name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+            if name is not None:
+                (only if mapping.spec.update_existing_only else creating).add(name)
+        return frozenset(only - creating)
+
     def path(self, relative: str) -> Path:
         return self.root / relative
 

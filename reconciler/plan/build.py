@@ -195,6 +195,7 @@ def _assemble(
             unset=c.unset,
             data_points=c.data_points,
             pii=desired.policies[name].pii if name in desired.policies else False,
+            update_existing_only=name in m.update_existing_only,
             reason="no longer managed: every member is unset"
             if name in result.removed_attributes
             else "",

@@ -66,6 +66,8 @@ class AttributeChange:
     data_points: int = 0
     pii: bool = False
     reason: str = ""  # e.g. "mapping removed" for a planned delete
+    # sent with Braze's `_update_existing_only`: only users Braze already has are updated
+    update_existing_only: bool = False
 
 
 @dataclass(frozen=True)

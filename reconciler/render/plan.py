@@ -88,7 +88,7 @@ def _attribute_table(plan: Plan, c: Any) -> list[str]:
         for ch in plan.attribute_changes
     ]
     heads = ("attribute", "set", "changed", "unset", "data points")
-    name_w = max([len(heads[0])] + [len(ch.attribute) + (6 if ch.pii else 0) for ch, _ in rows])
+    name_w = max([len(heads[0])] + [len(_table_name(ch)) for ch, _ in rows])
     widths = [max([len(heads[k + 1])] + [len(n[k]) for _, n in rows]) for k in range(4)]
     head = f"    {heads[0]:<{name_w}}" + "".join(
         f"  {h:>{w}}" for h, w in zip(heads[1:], widths, strict=True)
@@ -96,12 +96,29 @@ def _attribute_table(plan: Plan, c: Any) -> list[str]:
     out = [head]
     for ch, numbers in rows:
         mark, code = _change_mark(ch)
-        name = ch.attribute + (" (pii)" if ch.pii else "")
+        name = _table_name(ch)
         line = f"  {mark} {name:<{name_w}}" + "".join(
             f"  {n:>{w}}" for n, w in zip(numbers, widths, strict=True)
         )
         out.append(c(code, line))
+    if any(ch.update_existing_only for ch in plan.attribute_changes):
+        out.append(f"    {EXISTING_ONLY_NOTE}")
     return out
+
+
+EXISTING_ONLY = "(existing users)"
+EXISTING_ONLY_NOTE = (
+    f"{EXISTING_ONLY}: sent with _update_existing_only, so Braze updates the users it already "
+    "has and creates none"
+)
+
+
+def _table_name(ch: AttributeChange) -> str:
+    return (
+        ch.attribute
+        + (" (pii)" if ch.pii else "")
+        + (f" {EXISTING_ONLY}" if ch.update_existing_only else "")
+    )
 
 
 def plan_line(plan: Plan) -> str:
@@ -281,11 +298,16 @@ def render_markdown(
             "|---|---|---:|---:|---:|---:|",
         ]
         for ch in plan.attribute_changes:
-            name = f"`{ch.attribute}`" + (" (pii)" if ch.pii else "")
+            name = f"`{ch.attribute}`" + _table_name(ch)[len(ch.attribute) :]
             body.append(
                 f"| {_change_mark(ch)[0]} | {name} | {ch.set:,} | {ch.changed:,} | "
                 f"{ch.unset:,} | {ch.data_points:,} |"
             )
+        if any(ch.update_existing_only for ch in plan.attribute_changes):
+            body += [
+                "",
+                EXISTING_ONLY_NOTE.replace("_update_existing_only", "`_update_existing_only`"),
+            ]
         body += ["", "</details>", ""]
     if plan.samples:
         pii = _pii(plan)
@@ -408,6 +430,8 @@ def _attribute_json(c: AttributeChange) -> dict[str, Any]:
     }
     if c.reason:
         out["reason"] = c.reason
+    if c.update_existing_only:
+        out["update_existing_only"] = True
     return out
 
 

@@ -9,7 +9,9 @@ from apply.support import delta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.apply.batching import pack
+from reconciler.apply.batching import Batch, pack
+from reconciler.plan.event_model import MARKER_ATTRIBUTE, PlannedEvent
+from reconciler.plan.model import UserDelta
 
 
 @pytest.mark.parametrize("users", [0, 1, 74, 75, 76, 150, 1001])
@@ -44,3 +46,69 @@ def test_a_user_with_more_objects_than_a_request_is_a_bug_not_a_split() -> None:
 def test_batch_counts() -> None:
     (batch,) = pack([delta("a", x=1, y=2), delta("a", z=None), delta("b", x=3)])
     assert (batch.users, batch.data_points) == (2, 4)
+
+
+def _event(user: str) -> PlannedEvent:
+    return PlannedEvent(f"e:{user}", "external_id", user, "ev", "2026-11-20T00:00:00Z", {})
+
+
+ONLY = frozenset({"tier"})  # written by an `update_existing_only: true` sync
+
+
+def _flags(batch: Batch) -> list[tuple[str, bool, bool]]:
+    """(user, flagged update-only, carries the marker) per attribute object."""
+    return [
+        (str(o["external_id"]), o.get("_update_existing_only") is True, MARKER_ATTRIBUTE in o)
+        for o in batch.payload["attributes"]
+    ]
+
+
+def test_an_object_of_only_update_only_attributes_is_flagged_and_others_are_not() -> None:
+    (batch,) = pack(
+        [delta("a", tier="gold"), delta("b", tier="gold", AIQ_1_1=True), delta("c", AIQ_1_1=None)],
+        update_only=ONLY,
+    )
+    assert _flags(batch) == [("a", True, False), ("b", False, False), ("c", False, False)]
+    assert batch.payload["attributes"][0] == {
+        "external_id": "a",
+        "tier": "gold",
+        "_update_existing_only": True,
+    }
+    (plain,) = pack([delta("a", tier="gold")])
+    assert _flags(plain) == [("a", False, False)]  # no sync asked for it: as before
+
+
+@pytest.mark.parametrize(
+    ("deltas", "events", "flags", "marker"),
+    [
+        # the first object Braze surely writes hosts the marker
+        (
+            [delta("a", tier="x"), delta("b", AIQ_1_1=True)],
+            ["a"],
+            [("a", True, False), ("b", False, True)],
+            "b",
+        ),
+        # all flagged: the object of a user the request sends an event for, unflagged (the
+        # event creates that profile anyway)
+        (
+            [delta("a", tier="x"), delta("b", tier="y")],
+            ["b"],
+            [("a", True, False), ("b", False, True)],
+            "b",
+        ),
+        # all flagged and no event of theirs: the first object, unflagged
+        (
+            [delta("a", tier="x"), delta("b", tier="y")],
+            ["z"],
+            [("a", False, True), ("b", True, False)],
+            "a",
+        ),
+    ],
+)
+def test_the_marker_rides_an_object_braze_surely_writes(
+    deltas: list[UserDelta], events: list[str], flags: list[tuple[str, bool, bool]], marker: str
+) -> None:
+    (batch,) = pack(deltas, events=[_event(u) for u in events], token_prefix="t", update_only=ONLY)
+    assert _flags(batch) == flags
+    assert batch.marker_user == ("external_id", marker)  # where settling reads it back
+    assert len(batch.payload["attributes"]) == len(deltas)  # never an object more

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from manifests.helpers import REPO, run_cli
+from manifests.helpers import REPO, copy_workspace, run_cli
 
 from reconciler.manifests import load_workspace
 from reconciler.manifests.jsonschema import check_schemas
@@ -86,3 +86,29 @@ def test_schemas_check_fails_when_stale(tmp_path: Path) -> None:
     code, out = run_cli(tmp_path, "schemas", "--out", "schemas", "--check")
     assert code == 1
     assert "schemas/workspace.json: stale" in out
+
+
+def test_update_existing_only_names_the_attributes_only_such_syncs_write(tmp_path: Path) -> None:
+    root = copy_workspace(tmp_path)
+    assert load_workspace(root).update_existing_only == frozenset()  # off unless asked for
+    amperity = root / "amperity.yaml"
+    text = amperity.read_text(encoding="utf-8")
+    amperity.write_text(
+        text.replace(
+            "  on_missing_row: keep\n", "  on_missing_row: keep\n  update_existing_only: true\n"
+        ),
+        encoding="utf-8",
+    )
+    only = load_workspace(root).update_existing_only
+    assert only == {
+        "loyalty_tier",
+        "favorite_store",
+        "is_vip",
+        "first_order_date",
+        "last_order_at",
+        "lifetime_value",
+        "churn_score",
+        "order_count",
+        "dob",
+        "email",
+    }

@@ -16,3 +16,9 @@ class AttributeSyncSpec(Strict):
     columns: dict[str, str] = Field(min_length=1, description="source column -> attribute name")
     on_missing_row: Literal["keep", "unset"] = "keep"
     on_invalid: Literal["fail", "skip"] = "fail"
+    update_existing_only: bool = Field(
+        default=False,
+        description="send with Braze's _update_existing_only: update only the users Braze "
+        "already has and create none, as Amperity's own connector does (default false: "
+        "Braze creates a user it does not have)",
+    )

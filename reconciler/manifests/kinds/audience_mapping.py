@@ -26,3 +26,9 @@ class AudienceMappingSpec(Strict):
     )
     members: Members
     on_exit: Literal["set_false", "unset"] = "set_false"
+    update_existing_only: bool = Field(
+        default=False,
+        description="send with Braze's _update_existing_only: update only the users Braze "
+        "already has and create none, as Amperity's own connector does (default false: "
+        "Braze creates a user it does not have)",
+    )
