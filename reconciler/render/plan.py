@@ -108,8 +108,7 @@ def _attribute_table(plan: Plan, c: Any) -> list[str]:
 
 EXISTING_ONLY = "(existing users)"
 EXISTING_ONLY_NOTE = (
-    f"{EXISTING_ONLY}: sent with _update_existing_only, so Braze updates the users it already "
-    "has and creates none"
+    f"{EXISTING_ONLY}: sent with _update_existing_only, Braze updates only the users it has"
 )
 
 

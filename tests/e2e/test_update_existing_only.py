@@ -112,8 +112,8 @@ def test_only_users_braze_has_are_updated_and_the_skip_is_not_drift(
     assert "loyalty_tier (existing users)" in shown.stdout
     assert "AIQ_48213_2 (existing users)" not in shown.stdout
     assert (
-        "(existing users): sent with _update_existing_only, so Braze updates the users it "
-        "already has and creates none" in shown.stdout
+        "(existing users): sent with _update_existing_only, Braze updates only the users it has"
+        in shown.stdout
     )
     planned = json.loads(_cli(tmp_path, sandbox, "plan", "--format", "json").stdout)
     flags = {c["attribute"]: c.get("update_existing_only") for c in planned["attribute_changes"]}

@@ -1,5 +1,6 @@
-"""Every rendering of the four plans a reviewer meets, snapshot-tested: a first sync, a no-op,
-a tripped guard and a webhook template update, each as text, text with colour, markdown and
+"""Every rendering of the plans a reviewer meets, snapshot-tested: a first sync, a no-op,
+a tripped guard, a webhook template update and a change to users Braze must already have
+(`update_existing_only`), each as text, text with colour, markdown and
 JSON. The plans are made for real (manifests/, a SQLite state) and pinned where they vary (id,
 time, lineage, the mask key). `show PLANFILE` reproducing them byte for byte is tested through
 the CLI in tests/e2e/test_cli_show.py."""
@@ -48,11 +49,23 @@ def template_update(bench: Workbench) -> Plan:
     return bench.plan()
 
 
+def existing_users_only(bench: Workbench) -> Plan:
+    bench.acknowledge(bench.plan())
+    bench.edit(
+        "amperity.yaml",
+        "  on_missing_row: keep\n",
+        "  on_missing_row: keep\n  update_existing_only: true\n",
+    )
+    bench.edit("data/amperity/braze_customer_attributes.csv", ",gold,", ",silver,")
+    return bench.plan()
+
+
 SCENARIOS = {
     "first_sync": first_sync,
     "no_op": no_op,
     "guard_trip": guard_trip,
     "template_update": template_update,
+    "existing_users_only": existing_users_only,
 }
 FORMATS = {
     "text": lambda p: render_text(p),
@@ -74,6 +87,8 @@ def test_every_format_of_every_scenario(
         assert update.before and update.spec["content"] != update.before["content"]
     if scenario == "no_op":
         assert not plan.has_changes
+    if scenario == "existing_users_only":
+        assert [c.update_existing_only for c in plan.attribute_changes] == [True]
     for fmt, render in FORMATS.items():
         assert render(plan) == snapshot(name=fmt)
 
