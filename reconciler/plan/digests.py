@@ -43,6 +43,7 @@ from reconciler import __version__
 from reconciler.plan.model import DigestFile
 from reconciler.sources.desired import Desired, Prepared
 from reconciler.sources.fastpath import visible
+from reconciler.sources.ingest import raise_unreadable
 from reconciler.state.columnar import quote
 
 ENGINE = "reconciler-digests/2"  # bump whenever typing or the diff changes what a row means
@@ -116,10 +117,13 @@ class DigestSelector:
         terms = []
         for n, p in enumerate(prepared):
             tidy = f"t0 AND {visible('c0')} AND {visible('right(c0, 1)')}"
-            con.execute(
-                f"CREATE OR REPLACE TABLE dig_{n} AS SELECT row_no, CASE WHEN {tidy} THEN c0 "
-                f"END AS uid, h FROM ({p.raw.digest_sql()})"
-            )
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE TABLE dig_{n} AS SELECT row_no, CASE WHEN {tidy} "
+                    f"THEN c0 END AS uid, h FROM ({p.raw.digest_sql()})"
+                )
+            except duckdb.Error as e:  # a damaged page of a file: named (exit 1)
+                raise_unreadable(con, [p.raw], e)
             terms.append(
                 f"SELECT {quote(p.id_kind)} AS k, uid AS u, {n}::UTINYINT AS n, "
                 f"hash({n}::UTINYINT, h) AS term FROM dig_{n}"

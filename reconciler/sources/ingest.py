@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pyarrow as pa
@@ -45,6 +46,7 @@ class Scan:
     cells: tuple[str, ...]
     hashed: tuple[str, ...]
     drops: tuple[str, ...] = ()  # work objects to drop with the source ("TABLE x")
+    in_place: bool = False  # `source` scans the file itself (a local Parquet file)
 
 
 @dataclass(frozen=True)
@@ -147,13 +149,63 @@ def materialize(con: duckdb.DuckDBPyConnection, raw: RawTable, keep: str | None 
     if sc is None:
         return raw
     where = f" WHERE {sc.row} IN (SELECT row_no FROM {keep})" if keep else ""
-    con.execute(
-        f"CREATE TABLE {raw.name} AS SELECT {sc.row} AS row_no, {', '.join(sc.cells)} "
-        f"FROM {sc.source}{where}"
-    )
+    try:
+        con.execute(
+            f"CREATE TABLE {raw.name} AS SELECT {sc.row} AS row_no, {', '.join(sc.cells)} "
+            f"FROM {sc.source}{where}"
+        )
+    except duckdb.Error as e:
+        raise_unreadable(con, [raw], e)
     for drop in sc.drops:
         con.execute(f"DROP {drop}")
     return RawTable(raw.name, raw.display, raw.header, raw.requested, raw.parts)
+
+
+def raise_unreadable(
+    con: duckdb.DuckDBPyConnection, raws: Sequence[RawTable], error: duckdb.Error
+) -> NoReturn:
+    """Raise `error`, which a statement scanning `raws` raised, as a SourceDataError naming
+    each file it scans in place that fails when scanned alone (a local Parquet file whose
+    footer read but one of whose pages is damaged); `error` itself when none does, or when it
+    is not the file's (out of memory, an interrupt).
+
+    Only a statement that failed pays for this: each file is scanned again, alone, as its
+    digests are (RawTable.digest_sql), which reads every column the source uses."""
+    if isinstance(error, (duckdb.OutOfMemoryException, duckdb.InterruptException)):
+        raise error
+    found: list[Diagnostic] = []
+    for raw in raws:
+        if raw.scan is None or not raw.scan.in_place:
+            continue
+        try:
+            con.execute(f"SELECT bit_xor(hash(row_no, c0, h)) FROM ({raw.digest_sql()})")
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            raise error from None
+        except duckdb.Error as e:
+            found.append(_unreadable_parquet(raw.display, e))
+    if not found:
+        raise error
+    raise SourceDataError(found) from error
+
+
+_UTF8_VALUE = re.compile(r'value ".*" is not valid UTF8', re.DOTALL)
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def scan_reason(error: BaseException, path: str) -> str:
+    """The first line of DuckDB's message, without a value of the file: a value it quotes
+    (a string that is not UTF-8, say) may be personal data, and an error must never leak one
+    into a CI log. The file's own path, which it quotes too, stays; unprintable characters
+    (a garbage byte it names) are escaped."""
+    text = _UTF8_VALUE.sub('value "…" is not valid UTF8', str(error))
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = _QUOTED.sub(lambda m: m[0] if m[0][1:-1] == path else '"…"', first)
+    first = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first)
+    return first or type(error).__name__
+
+
+def _unreadable_parquet(display: str, error: BaseException) -> Diagnostic:
+    return Diagnostic(Location(display), f"cannot read Parquet: {scan_reason(error, display)}")
 
 
 def release(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
@@ -232,7 +284,7 @@ def _parquet(
             scan, drops = f"{name}_file", (f"TABLE {name}_file",)
         described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     except duckdb.Error as e:
-        raise SourceDataError([Diagnostic(Location(display), f"cannot read Parquet: {e}")]) from e
+        raise SourceDataError([_unreadable_parquet(display, e)]) from e
     types = {row[0]: row[1] for row in described if row[0] != "file_row_number"}
     cols = []
     for i, column in enumerate(requested):
@@ -242,7 +294,8 @@ def _parquet(
         text, is_text = _parquet_text(_quote(column), types[column])
         cols.append(f"{text} AS c{i}, {is_text} AS t{i}")
     hashed = tuple(_quote(c) for c in requested[1:] if c in types)
-    return list(types), Scan(scan, "file_row_number + 1", tuple(cols), hashed, drops)
+    in_place = not drops  # a local file, scanned again by each statement that reads it
+    return list(types), Scan(scan, "file_row_number + 1", tuple(cols), hashed, drops, in_place)
 
 
 def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:

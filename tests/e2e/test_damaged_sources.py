@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -117,3 +118,95 @@ def test_an_event_stream_parquet_file_that_does_not_read_is_named(
     assert "manifests/data/actioniq/events.parquet: cannot read Parquet: " in (
         done.stdout + done.stderr
     )
+
+
+def _sources_as_parquet(site: Path) -> dict[str, Path]:
+    """The Amperity AttributeSync and the first ActionIQ AudienceMapping read from Parquet
+    copies of their CSV files, with 5,000 more users each: enough pages that the middle of the
+    file is data, far from its footer."""
+    manifests = site / "manifests"
+    out = {}
+    for name, csv_rel, manifest in [
+        ("sync", "data/amperity/braze_customer_attributes.csv", "amperity.yaml"),
+        ("audience", "data/actioniq/aiq_48213_2.csv", "actioniq.yaml"),
+    ]:
+        table = pacsv.read_csv(
+            manifests / csv_rel,
+            convert_options=pacsv.ConvertOptions(column_types={"external_id": pa.string()}),
+        )
+        rows = table.to_pylist()
+        extra = [{**rows[0], "external_id": f"cust-x{n:05d}"} for n in range(5_000)]
+        target = manifests / csv_rel.replace(".csv", ".parquet")
+        pq.write_table(pa.Table.from_pylist(rows + extra, schema=table.schema), target)
+        doc = manifests / manifest
+        doc.write_text(doc.read_text().replace(csv_rel, csv_rel.replace(".csv", ".parquet")))
+        out[name] = target
+    return out
+
+
+def _pages(path: Path) -> tuple[int, int]:
+    """The byte range of a Parquet file's data pages: past the magic, before the footer."""
+    data = path.read_bytes()
+    footer = int.from_bytes(data[-8:-4], "little")
+    return 4, len(data) - 8 - footer
+
+
+def _flip_middle(path: Path) -> None:
+    start, end = _pages(path)
+    data = bytearray(path.read_bytes())
+    middle = (start + end) // 2
+    for i in range(middle - 8, middle + 8):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _garbage_range(path: Path) -> None:
+    start, end = _pages(path)
+    data = bytearray(path.read_bytes())
+    for i in range(start + 4, (start + end) // 2):
+        data[i] = 0x41 + i % 26
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_flip_middle, _garbage_range], ids=["flipped", "garbage"])
+@pytest.mark.parametrize("source", ["sync", "audience"])
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_damaged_parquet_page_is_named(
+    site: Path, command: str, source: str, damage: Callable[[Path], None]
+) -> None:
+    """The footer reads; DuckDB fails while scanning a page (the digests' scan in `plan`, the
+    copy in `validate`). The damaged file is named, the other one is not."""
+    files = _sources_as_parquet(site)
+    assert run(site, command).returncode == 0  # the copies themselves read
+    damage(files[source])
+    done = run(site, command)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    named = f"{files[source].relative_to(site)}: cannot read Parquet: "
+    assert named in out
+    (other,) = (p for s, p in files.items() if s != source)
+    assert str(other.relative_to(site)) not in out
+    assert "LINE 1" not in out  # the first line of DuckDB's message, not its SQL
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_parquet_value_that_is_not_utf8_is_named_without_the_value(
+    site: Path, command: str
+) -> None:
+    """DuckDB quotes the value it refuses; an error must not leak a cell into a CI log."""
+    target = _sources_as_parquet(site)["sync"]
+    table = pq.read_table(target)
+    emails = table["email_address"].combine_chunks().cast(pa.binary()).to_pylist()
+    emails[1] = b"jiwoo.\xb2kim@example.com"
+    raw = pa.array(emails, pa.binary())
+    not_utf8 = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())  # unvalidated
+    column = table.schema.get_field_index("email_address")
+    pq.write_table(table.set_column(column, "email_address", not_utf8), target)
+    done = run(site, command)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    assert "manifests/data/amperity/braze_customer_attributes.parquet: cannot read Parquet: " in out
+    assert 'value "…" is not valid UTF8' in out
+    assert "kim@example.com" not in out
