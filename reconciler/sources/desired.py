@@ -239,7 +239,8 @@ def build_desired(
             con.close()
         listed = bad[:MAX_LISTED]
         more = f" (first {MAX_LISTED} shown)" if len(bad) > MAX_LISTED else ""
-        raise SourceDataError(listed, summary=f"{len(bad)} bad rows in the sources{more}")
+        rows = "bad row" if len(bad) == 1 else "bad rows"
+        raise SourceDataError(listed, summary=f"{len(bad)} {rows} in the sources{more}")
     return desired
 
 

@@ -227,6 +227,8 @@ def test_bad_rows_are_found_in_rows_the_digests_vouch_for(
     monkeypatch.setenv(digests.ENV, "off")
     assert errors("e") == fast
     assert any("line=2, col=3" in e and "not an integer" in e for e in fast), fast
+    with pytest.raises(SourceDataError, match=r"^1 bad row in the sources$"):  # one, not "rows"
+        make_plan(manifests, url, tmp_path / "f")
 
 
 def test_another_key_or_manifest_reads_everything(
