@@ -45,6 +45,7 @@ from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_v
 from reconciler.state.pg_reconnect import ConnectionLost, is_lost, reconnect_seconds
 from reconciler.state.pg_transfer import PostgresTransfer
 from reconciler.state.postgres_writes import PostgresWrites
+from reconciler.state.records import resource_spec, state_meta
 from reconciler.state.url import parse_postgres_url, redact_url
 from reconciler.state.values import key_fingerprint
 
@@ -204,8 +205,7 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
         m = self._meta_map()
         with self._mutex, self._errors():
             version = current_version(self._conn)
-        created = datetime.fromisoformat(m["created_at"])
-        return StateMeta(m["lineage"], int(m["serial"]), version, created)
+        return state_meta(self.where, m, version)
 
     def hash_key(self) -> HashKey:
         m = self._meta_map()
@@ -274,7 +274,9 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
         rows = self._query(
             "SELECT address, spec_hash, remote_id, spec, updated_at FROM resources ORDER BY address"
         )
-        return {a: ResourceRecord(a, h, r, json.loads(s), t) for a, h, r, s, t in rows}
+        return {
+            a: ResourceRecord(a, h, r, resource_spec(self.where, a, s), t) for a, h, r, s, t in rows
+        }
 
     def has_events(self, event_ids: Collection[str]) -> frozenset[str]:
         ids, found = list(event_ids), set[str]()

@@ -34,6 +34,7 @@ from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged, spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
+from reconciler.state.records import resource_spec, state_meta
 from reconciler.state.sqlite_transfer import SqliteTransfer
 from reconciler.state.sqlite_writes import SqliteWrites
 from reconciler.state.values import key_fingerprint
@@ -158,7 +159,7 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
         m = self._meta_map()
         with self._mutex:
             version = current_version(self._conn)
-        return StateMeta(m["lineage"], int(m["serial"]), version, parse_ts(m["created_at"]))
+        return state_meta(str(self.path), m, version)
 
     def hash_key(self) -> HashKey:
         m = self._meta_map()
@@ -224,7 +225,11 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
         rows = self._query(
             "SELECT address, spec_hash, remote_id, spec, updated_at FROM resources ORDER BY address"
         )
-        return {a: ResourceRecord(a, h, r, json.loads(s), parse_ts(t)) for a, h, r, s, t in rows}
+        where = str(self.path)
+        return {
+            a: ResourceRecord(a, h, r, resource_spec(where, a, s), parse_ts(t))
+            for a, h, r, s, t in rows
+        }
 
     def has_events(self, event_ids: Collection[str]) -> frozenset[str]:
         ids, found = list(event_ids), set[str]()

@@ -121,3 +121,90 @@ def test_a_damaged_ledger_is_a_state_error(
     assert f"error: state {applied.state_path}: " in done.stderr
     assert reason in done.stderr
     assert "restore the state from a backup" in done.stderr
+
+
+def _content_block(ws: CliWorkspace) -> str:
+    with sqlite3.connect(ws.state_path) as con:
+        (address,) = con.execute(
+            "SELECT address FROM resources WHERE address LIKE 'ContentBlock.%' ORDER BY address"
+        ).fetchone()
+    return str(address)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (
+            lambda ws: _sql(ws, "UPDATE meta SET value = 'twelve' WHERE key = 'serial'"),
+            "meta serial 'twelve' is not a whole number",
+        ),
+        (
+            lambda ws: _sql(ws, "UPDATE meta SET value = 'yesterday' WHERE key = 'created_at'"),
+            "meta created_at 'yesterday' is not a time",
+        ),
+        (
+            lambda ws: _sql(ws, "DELETE FROM meta WHERE key = 'serial'"),
+            "meta has no serial",
+        ),
+        (
+            lambda ws: _sql(
+                ws, f"UPDATE resources SET spec = '{{cut' WHERE address = '{_content_block(ws)}'"
+            ),
+            "resource ContentBlock.",
+        ),
+        (
+            lambda ws: _sql(
+                ws, f"UPDATE resources SET spec = '[1]' WHERE address = '{_content_block(ws)}'"
+            ),
+            "is not a JSON object",
+        ),
+    ],
+    ids=["serial", "created-at", "serial-gone", "spec-not-json", "spec-not-object"],
+)
+@pytest.mark.parametrize("command", [("plan",), ("state", "list"), ("drift",)])
+def test_a_damaged_meta_row_or_resource_is_a_state_error(
+    applied: CliWorkspace,
+    command: tuple[str, ...],
+    damage: Callable[[CliWorkspace], None],
+    reason: str,
+) -> None:
+    assert applied.cli(*command).returncode in (0, 4)  # it read (drift: too soon to compare)
+    damage(applied)
+    done = applied.cli(*command)
+    assert done.returncode == 1, done.stderr
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    assert f"error: state {applied.state_path}: " in done.stderr
+    assert reason in done.stderr
+    assert "restore the state from a backup" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (
+            lambda ws: _sql(ws, "UPDATE meta SET value = 'twelve' WHERE key = 'serial'"),
+            "meta serial 'twelve' is not a whole number",
+        ),
+        (
+            lambda ws: _sql(ws, "UPDATE meta SET value = 'yesterday' WHERE key = 'created_at'"),
+            "meta created_at 'yesterday' is not a time",
+        ),
+    ],
+    ids=["serial", "created-at"],
+)
+def test_apply_of_a_saved_plan_refuses_a_damaged_meta(
+    applied: CliWorkspace, tmp_path: Path, damage: Callable[[CliWorkspace], None], reason: str
+) -> None:
+    """The plan was saved before the damage: apply names it and writes nothing."""
+    plan = str(tmp_path / "second.plan")
+    assert applied.cli("plan", "--out", plan).returncode == 0
+    damage(applied)
+    with sqlite3.connect(applied.state_path) as con:
+        before = con.execute("SELECT count(*) FROM journal").fetchone()
+    done = applied.cli("apply", plan)
+    assert done.returncode == 1, done.stderr
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    assert f"error: state {applied.state_path}: " in done.stderr
+    assert reason in done.stderr
+    with sqlite3.connect(applied.state_path) as con:
+        assert con.execute("SELECT count(*) FROM journal").fetchone() == before

@@ -1,0 +1,71 @@
+"""What both backends keep as text and read back: `meta`'s lineage, serial and created_at, and
+each applied resource's spec (JSON). A value that does not read (an edit by hand, a bad copy
+or restore) is damage: a StateError naming the state and the item, with what to do, never an
+exception that escapes as a bug. Nothing here guesses a value: the serial binds saved plans
+and orders the ledger's log, and a resource's spec is what Braze was sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from reconciler.errors import StateError
+from reconciler.state.base import StateMeta
+
+DAMAGED_META_HINT = (
+    "restore the state from a backup: reconciler does not guess what the state's identity and "
+    "serial were (a saved plan binds to them)"
+)
+DAMAGED_RESOURCE_HINT = (
+    "restore the state from a backup: the recorded spec is what the last apply sent Braze, "
+    "and nothing else holds it"
+)
+
+
+def _shown(value: object) -> str:
+    """A damaged value as a message shows it: quoted, and cut when long."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def state_meta(where: str, meta: Mapping[str, str], version: int) -> StateMeta:
+    """StateMeta from the `meta` rows of the state at `where`."""
+    missing = [k for k in ("lineage", "serial", "created_at") if k not in meta]
+    if missing:
+        raise StateError(
+            f"state {where}: meta has no {' and no '.join(missing)}", hint=DAMAGED_META_HINT
+        )
+    try:
+        serial = int(meta["serial"])
+    except (ValueError, TypeError) as e:
+        raise StateError(
+            f"state {where}: meta serial {_shown(meta['serial'])} is not a whole number",
+            hint=DAMAGED_META_HINT,
+        ) from e
+    try:
+        created = datetime.fromisoformat(meta["created_at"])
+    except (ValueError, TypeError) as e:
+        raise StateError(
+            f"state {where}: meta created_at {_shown(meta['created_at'])} is not a time",
+            hint=DAMAGED_META_HINT,
+        ) from e
+    return StateMeta(meta["lineage"], serial, version, created)
+
+
+def resource_spec(where: str, address: str, text: str) -> Mapping[str, Any]:
+    """The spec recorded for resource `address`: a JSON object."""
+    try:
+        spec = json.loads(text)
+    except (ValueError, TypeError) as e:  # JSONDecodeError, bytes that are not UTF-8, a number
+        raise StateError(
+            f"state {where}: resource {address}: its recorded spec is not JSON ({e})",
+            hint=DAMAGED_RESOURCE_HINT,
+        ) from e
+    if not isinstance(spec, dict):
+        raise StateError(
+            f"state {where}: resource {address}: its recorded spec is not a JSON object",
+            hint=DAMAGED_RESOURCE_HINT,
+        )
+    return spec

@@ -1,0 +1,72 @@
+"""A `meta` row or a resource's spec that does not read back is a StateError naming the state
+and the damaged item, on both backends (the CLI's side: tests/e2e/test_damaged_state.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from fixtures_postgres import pg_execute
+from psycopg import sql
+
+from reconciler.errors import StateError
+from reconciler.state import LockRequest, StateStore
+from reconciler.state.url import parse_postgres_url, redact_url
+
+
+def _damage(url: str, table: str, column: str, value: str, key: str, where: str) -> None:
+    """SET `column` = `value` in `table`'s row whose `key` is `where`, behind the store."""
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+            done = con.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (value, where))
+            assert done.rowcount == 1
+        return
+    schema = parse_postgres_url(url).schema
+    query = sql.SQL("UPDATE {}.{} SET {} = %s WHERE {} = %s").format(
+        sql.Identifier(schema), sql.Identifier(table), sql.Identifier(column), sql.Identifier(key)
+    )
+    pg_execute(url, query, (value, where))
+
+
+def _named(state_url: str) -> str:
+    """How a message names the state: its file, or its URL without a password."""
+    where = state_url.removeprefix("sqlite:///") if state_url.startswith("sqlite:") else state_url
+    return f"state {redact_url(where)}: "
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("serial", "12x", "meta serial '12x' is not a whole number"),
+        ("created_at", "2026-13-45", "meta created_at '2026-13-45' is not a time"),
+    ],
+)
+def test_a_damaged_meta_value_is_a_state_error(
+    state: StateStore, state_url: str, key: str, value: str, reason: str
+) -> None:
+    assert state.meta().serial == 0
+    _damage(state_url, "meta", "value", value, "key", key)
+    with pytest.raises(StateError) as raised:
+        state.meta()
+    assert raised.value.message.startswith(_named(state_url))
+    assert reason in raised.value.message
+    assert "restore the state from a backup" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [("{cut", "its recorded spec is not JSON"), ("[1]", "its recorded spec is not a JSON object")],
+)
+def test_a_resource_whose_spec_does_not_read_is_a_state_error(
+    state: StateStore, state_url: str, spec: str, reason: str
+) -> None:
+    with state.lock(LockRequest("test")):
+        state.put_resource("ContentBlock.welcome", {"name": "welcome"}, remote_id="cb-1")
+        state.put_resource("ContentBlock.other", {"name": "other"}, remote_id="cb-2")
+    assert state.resources()["ContentBlock.welcome"].spec == {"name": "welcome"}
+    _damage(state_url, "resources", "spec", spec, "address", "ContentBlock.welcome")
+    with pytest.raises(StateError) as raised:
+        state.resources()
+    assert raised.value.message.startswith(_named(state_url))
+    assert f"resource ContentBlock.welcome: {reason}" in raised.value.message
+    assert "restore the state from a backup" in raised.value.hint
