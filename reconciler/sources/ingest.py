@@ -304,11 +304,15 @@ def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:
         return col, "true"
     if duck_type == "DATE":
         return f"CAST({col} AS VARCHAR)", "true"
-    if duck_type.startswith("TIMESTAMP") and "TIME ZONE" not in duck_type:
+    if duck_type.startswith("TIMESTAMP"):
+        # an instant with a zone is written in UTC: as text it would be in the session's
+        # zone, the machine's (a laptop and a CI runner would disagree), and "+00" is not the
+        # ISO form the fast path reads, so every row went through Python
+        at = f"timezone('UTC', {col})" if "TIME ZONE" in duck_type else col
         text = (
-            f"CASE WHEN microsecond({col}) % 1000000 = 0 "
-            f"THEN strftime({col}, '%Y-%m-%dT%H:%M:%SZ') "
-            f"ELSE strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ') END"
+            f"CASE WHEN microsecond({at}) % 1000000 = 0 "
+            f"THEN strftime({at}, '%Y-%m-%dT%H:%M:%SZ') "
+            f"ELSE strftime({at}, '%Y-%m-%dT%H:%M:%S.%fZ') END"
         )
         return text, "true"
     numbers = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")

@@ -143,3 +143,26 @@ def test_parquet_typed_columns_become_raw_text(tmp_path: Path) -> None:
         1, "u1", True, "3", False, "2026-01-02T03:04:05Z", True, "2026-01-02", True,
         '["x","y"]', False, None, True,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_a_parquet_instant_with_a_zone_is_utc_text_whatever_the_session_zone(
+    tmp_path: Path, zone: str
+) -> None:
+    """A TIMESTAMPTZ column is written as the ISO UTC text the fast path reads. As plain text
+    it was in the session's zone, the machine's (a laptop and a CI runner disagreed), and its
+    "+00" form sent every row of the file through Python."""
+    from datetime import datetime, timedelta, timezone
+
+    path = tmp_path / "a.parquet"
+    est = timezone(timedelta(hours=-5))
+    when = [datetime(2026, 11, 2, 13, 22, tzinfo=est), datetime(2026, 1, 2, 3, 4, 5, 500000, est)]
+    pq.write_table(pa.table({"id": ["u1", "u2"], "when": when}), path)
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{zone}'")
+    load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "when"])
+    rows = con.execute("SELECT c1, t1 FROM raw ORDER BY row_no").fetchall()
+    assert rows == [("2026-11-02T18:22:00Z", True), ("2026-01-02T08:04:05.500000Z", True)]
+    datetime_attr = AttributeDef(name="x", type="datetime")
+    assert sql_canonical(datetime_attr, rows[0][0], True)[1] == '"2026-11-02T18:22:00Z"'
+    assert python_canonical(datetime_attr, rows[1][0]) == '"2026-01-02T08:04:05.500Z"'
