@@ -66,6 +66,18 @@ def _number(x: str) -> str:
     )
 
 
+_OFFSET = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}"
+
+
+def _utc(s: str) -> str:
+    """The UTC instant of `YYYY-MM-DDTHH:MM:SS±HH:MM` text (NULL when the local part is no
+    valid timestamp): the local time minus its offset, no time zone database involved."""
+    sign = f"CASE WHEN substr({s}, 20, 1) = '-' THEN -1 ELSE 1 END"
+    hours, mins = (f"TRY_CAST(substr({s}, {at}, 2) AS INTEGER)" for at in (21, 24))
+    minutes = f"({sign} * ({hours} * 60 + {mins}))"
+    return f"(TRY_CAST(substr({s}, 1, 19) AS TIMESTAMP) - to_minutes({minutes}))"
+
+
 def array_items_sql(r: str) -> str:
     """The list of strings a raw array cell holds, or NULL unless it is exactly that."""
     return (
@@ -118,7 +130,12 @@ def canonical_sql(attr: AttributeDef, r: str, t: str) -> tuple[str, str | None]:
             f"AND TRY_CAST({s} AS DATE) IS NOT NULL THEN '\"' || {s} || 'T00:00:00Z\"' "
             f"WHEN regexp_full_match({s}, "
             f"'[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}Z') "
-            f"AND TRY_CAST(rtrim({s}, 'Z') AS TIMESTAMP) IS NOT NULL THEN '\"' || {s} || '\"' END"
+            f"AND TRY_CAST(rtrim({s}, 'Z') AS TIMESTAMP) IS NOT NULL THEN '\"' || {s} || '\"' "
+            # with an offset (`+02:00`, as many exports write it): the UTC instant, when it
+            # falls in years 1000-3000 (strftime pads no further than Python's isoformat)
+            f"WHEN regexp_full_match({s}, '{_OFFSET}') AND substr({s}, 21, 2) < '24' "
+            f"AND substr({s}, 24, 2) < '60' AND year({_utc(s)}) BETWEEN 1000 AND 3000 "
+            f"THEN strftime({_utc(s)}, '\"%Y-%m-%dT%H:%M:%SZ\"') END"
         )
     elif kind in ("string", "varchar"):
         limit = min(attr.max_length if attr.max_length is not None else MAX_STRING, MAX_STRING)

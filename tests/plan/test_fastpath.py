@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,18 @@ cells = st.one_of(
     st.text(max_size=12),
     st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
     st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}Z?)?", fullmatch=True),
+    st.from_regex(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}",
+        fullmatch=True,
+    ),
+    st.builds(
+        lambda d, h, m: (
+            f"{d.isoformat(timespec='seconds')}{'+' if h >= 0 else '-'}{abs(h):02d}:{m:02d}"
+        ),
+        st.datetimes(min_value=datetime.datetime(999, 1, 1)),
+        st.integers(-23, 23),
+        st.sampled_from([0, 30, 45, 59]),
+    ),
     st.sampled_from(["true", "False", "YES", "n", "1", "0", " ", "\u3000", "\t", "1e400", "nan"]),
     st.lists(st.text(max_size=6), max_size=4).map(lambda v: json.dumps(v, ensure_ascii=False)),
     st.floats(allow_nan=False).map(repr),
@@ -75,6 +88,12 @@ cells = st.one_of(
 @example(raw="1e20")
 @example(raw="-0.0")
 @example(raw="123456789012345678")
+@example(raw="2026-11-02T13:22:00+02:00")
+@example(raw="2026-12-31T23:30:00-01:00")
+@example(raw="3000-12-31T23:00:00-02:00")
+@example(raw="1000-01-01T00:30:00+01:00")
+@example(raw="2026-11-02T13:22:00+24:00")
+@example(raw="2026-02-29T13:22:00+02:00")
 def test_fast_path_equals_coerce_where_it_answers(kind: str, raw: str) -> None:
     check(AttributeDef(name="x", type=kind), raw)
 
@@ -105,11 +124,15 @@ def test_common_values_take_the_fast_path() -> None:
         "decimal": "4210.75",
         "date": "2019-03-14",
         "datetime": "2026-11-02T18:22:00Z",
+        "datetime_offset": "2026-11-02T20:22:00+02:00",
         "string": "Paris Opera",
         "array": '["b","a"]',
     }
     for kind, raw in fast.items():
-        assert sql_canonical(AttributeDef(name="x", type=kind), raw, True)[1] is not None, kind
+        attr = AttributeDef(name="x", type=kind.removesuffix("_offset"))
+        assert sql_canonical(attr, raw, True)[1] is not None, kind
+    offset = sql_canonical(AttributeDef(name="x", type="datetime"), fast["datetime_offset"], True)
+    assert offset[1] == '"2026-11-02T18:22:00Z"'
 
 
 def test_csv_with_mixed_line_endings_falls_back_to_the_line_reader(tmp_path: Path) -> None:
