@@ -18,6 +18,10 @@ DAMAGED_META_HINT = (
     "restore the state from a backup: reconciler does not guess what the state's identity and "
     "serial were (a saved plan binds to them)"
 )
+DAMAGED_TIME_HINT = (
+    "restore the state from a backup: reconciler does not guess when something happened "
+    "(a lock's times tell a live holder from a dead one)"
+)
 DAMAGED_RESOURCE_HINT = (
     "restore the state from a backup: the recorded spec is what the last apply sent Braze, "
     "and nothing else holds it"
@@ -52,6 +56,17 @@ def state_meta(where: str, meta: Mapping[str, str], version: int) -> StateMeta:
             hint=DAMAGED_META_HINT,
         ) from e
     return StateMeta(meta["lineage"], serial, version, created)
+
+
+def recorded_time(where: str, item: str, text: str) -> datetime:
+    """A time the state at `where` recorded as ISO text (SQLite; PostgreSQL types its own):
+    `item` names what it belongs to, as "resource X: updated_at"."""
+    try:
+        return datetime.fromisoformat(text)
+    except (ValueError, TypeError) as e:
+        raise StateError(
+            f"state {where}: {item} {_shown(text)} is not a time", hint=DAMAGED_TIME_HINT
+        ) from e
 
 
 def resource_spec(where: str, address: str, text: str) -> Mapping[str, Any]:

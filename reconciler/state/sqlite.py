@@ -34,7 +34,7 @@ from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged, spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
-from reconciler.state.records import resource_spec, state_meta
+from reconciler.state.records import recorded_time, resource_spec, state_meta
 from reconciler.state.sqlite_transfer import SqliteTransfer
 from reconciler.state.sqlite_writes import SqliteWrites
 from reconciler.state.values import key_fingerprint
@@ -46,10 +46,6 @@ _IN_CHUNK = 900  # stay well under SQLite's bound-parameter limit
 
 def ts(t: datetime) -> str:
     return t.isoformat(timespec="microseconds")
-
-
-def parse_ts(s: str) -> datetime:
-    return datetime.fromisoformat(s)
 
 
 class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
@@ -227,7 +223,13 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
         )
         where = str(self.path)
         return {
-            a: ResourceRecord(a, h, r, resource_spec(where, a, s), parse_ts(t))
+            a: ResourceRecord(
+                a,
+                h,
+                r,
+                resource_spec(where, a, s),
+                recorded_time(where, f"resource {a}: updated_at", t),
+            )
             for a, h, r, s, t in rows
         }
 
@@ -265,9 +267,10 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
         if row is None:
             return None
         lid, user, host, pid, op, info, started, beat, pid_start = row
-        return LockInfo(
-            lid, user, host, pid, op, info, parse_ts(started), parse_ts(beat), pid_start
-        )
+        where = str(self.path)
+        started_at = recorded_time(where, f"lock {lid}: started_at", started)
+        heartbeat_at = recorded_time(where, f"lock {lid}: heartbeat_at", beat)
+        return LockInfo(lid, user, host, pid, op, info, started_at, heartbeat_at, pid_start)
 
     def journal(self, limit: int = 20, *, since_serial: int = 0) -> list[JournalEntry]:
         rows = self._query(
@@ -275,8 +278,18 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
             " FROM journal WHERE serial > ? ORDER BY serial DESC LIMIT ?",
             (since_serial, limit),
         )
+        where = str(self.path)
         return [
-            JournalEntry(a, b, s, parse_ts(t), w, u, e, json.loads(summary))
+            JournalEntry(
+                a,
+                b,
+                s,
+                recorded_time(where, f"journal batch {b} of apply {a}: recorded_at", t),
+                w,
+                u,
+                e,
+                json.loads(summary),
+            )
             for a, b, s, t, w, u, e, summary in rows
         ]
 
@@ -286,8 +299,17 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
             " FROM applies ORDER BY started_at DESC LIMIT ?",
             (limit,),
         )
+        where = str(self.path)
         return [
-            ApplyRecord(a, p, lk, h, parse_ts(s), parse_ts(f) if f else None, st)
+            ApplyRecord(
+                a,
+                p,
+                lk,
+                h,
+                recorded_time(where, f"apply {a}: started_at", s),
+                recorded_time(where, f"apply {a}: finished_at", f) if f else None,
+                st,
+            )
             for a, p, lk, h, s, f, st in rows
         ]
 

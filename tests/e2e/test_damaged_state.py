@@ -208,3 +208,74 @@ def test_apply_of_a_saved_plan_refuses_a_damaged_meta(
     assert reason in done.stderr
     with sqlite3.connect(applied.state_path) as con:
         assert con.execute("SELECT count(*) FROM journal").fetchone() == before
+
+
+_A_LOCK = (
+    "INSERT INTO lock (name, lock_id, user, host, pid, pid_start, operation, info, started_at,"
+    " heartbeat_at) VALUES ('state', 'lk-1', 'ci', 'host', 1, '', 'apply', '', {}, {})"
+)
+_A_TIME = "'2026-01-01T00:00:00.000000+00:00'"
+
+# (id, statements, command, reason): one CLI run each, on one applied workspace.
+DAMAGED_RECORDS = [
+    (
+        "updated-at",
+        ["UPDATE resources SET updated_at = 'yesterday'"],
+        ("plan",),
+        "updated_at 'yesterday' is not a time",
+    ),
+    (
+        "lock-started-at",
+        [_A_LOCK.format("'noon'", _A_TIME)],
+        ("apply", "--auto-approve", "--lock-timeout", "1"),
+        "lock lk-1: started_at 'noon' is not a time",
+    ),
+    (
+        "lock-heartbeat-at",
+        [_A_LOCK.format(_A_TIME, "'noon'")],
+        ("state", "list"),
+        "lock lk-1: heartbeat_at 'noon' is not a time",
+    ),
+    (
+        "apply-started-at",
+        ["UPDATE applies SET started_at = 'noon'"],
+        ("state", "show"),
+        ": started_at 'noon' is not a time",
+    ),
+    (
+        "journal-recorded-at",
+        [
+            "UPDATE journal SET recorded_at = 'noon' WHERE serial = (SELECT max(serial) FROM journal)"
+        ],
+        ("state", "list"),
+        ": recorded_at 'noon' is not a time",
+    ),
+]
+
+
+def test_a_damaged_record_is_a_state_error(applied: CliWorkspace, tmp_path: Path) -> None:
+    """Each damage on a fresh copy of one applied state: an error naming it, nothing written."""
+    good = tmp_path / "good.db"
+    with sqlite3.connect(applied.state_path) as live, sqlite3.connect(good) as copy:
+        live.backup(copy)
+    failures = []
+    for name, statements, command, reason in DAMAGED_RECORDS:
+        with sqlite3.connect(good) as copy, sqlite3.connect(applied.state_path) as live:
+            copy.backup(live)
+            for statement in statements:
+                assert live.execute(statement).rowcount >= 1, name
+            (journal,) = live.execute("SELECT count(*) FROM journal").fetchone()
+        done = applied.cli(*command)
+        with sqlite3.connect(applied.state_path) as live:
+            (after,) = live.execute("SELECT count(*) FROM journal").fetchone()
+        if not (
+            done.returncode == 1
+            and BUG not in done.stderr
+            and "Traceback" not in done.stderr
+            and f"error: state {applied.state_path}: " in done.stderr
+            and reason in done.stderr
+            and "restore the state from a backup" in done.stderr
+            and after == journal
+        ):
+            failures.append(f"{name} ({' '.join(command)}): exit {done.returncode}: {done.stderr}")
+    assert not failures, "\n".join(failures)
