@@ -45,7 +45,7 @@ from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_v
 from reconciler.state.pg_reconnect import ConnectionLost, is_lost, reconnect_seconds
 from reconciler.state.pg_transfer import PostgresTransfer
 from reconciler.state.postgres_writes import PostgresWrites
-from reconciler.state.records import resource_spec, state_meta
+from reconciler.state.records import journal_summary, resource_spec, state_meta
 from reconciler.state.url import parse_postgres_url, redact_url
 from reconciler.state.values import key_fingerprint
 
@@ -316,7 +316,7 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
             (since_serial, limit),
         )
         return [
-            JournalEntry(a, b, s, t, w, u, e, json.loads(summary))
+            JournalEntry(a, b, s, t, w, u, e, journal_summary(self.where, a, b, summary))
             for a, b, s, t, w, u, e, summary in rows
         ]
 

@@ -22,6 +22,10 @@ DAMAGED_TIME_HINT = (
     "restore the state from a backup: reconciler does not guess when something happened "
     "(a lock's times tell a live holder from a dead one)"
 )
+DAMAGED_JOURNAL_HINT = (
+    "restore the state from a backup: the journal is the state's record of what each apply "
+    "sent, and nothing else holds it"
+)
 DAMAGED_RESOURCE_HINT = (
     "restore the state from a backup: the recorded spec is what the last apply sent Braze, "
     "and nothing else holds it"
@@ -84,3 +88,20 @@ def resource_spec(where: str, address: str, text: str) -> Mapping[str, Any]:
             hint=DAMAGED_RESOURCE_HINT,
         )
     return spec
+
+
+def _json_object(where: str, what: str, text: str, hint: str) -> dict[str, Any]:
+    """`text`, which the state at `where` keeps as `what`, read as a JSON object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError) as e:  # JSONDecodeError, bytes that are not UTF-8, a number
+        raise StateError(f"state {where}: {what} is not JSON ({e})", hint=hint) from e
+    if not isinstance(value, dict):
+        raise StateError(f"state {where}: {what} is not a JSON object", hint=hint)
+    return value
+
+
+def journal_summary(where: str, apply_id: str, batch_no: int, text: str) -> Mapping[str, Any]:
+    """The summary recorded with batch `batch_no` of apply `apply_id`: a JSON object."""
+    what = f"journal batch {batch_no} of apply {apply_id}: its summary"
+    return _json_object(where, what, text, DAMAGED_JOURNAL_HINT)

@@ -34,7 +34,12 @@ from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged, spool_log
 from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
-from reconciler.state.records import recorded_time, resource_spec, state_meta
+from reconciler.state.records import (
+    journal_summary,
+    recorded_time,
+    resource_spec,
+    state_meta,
+)
 from reconciler.state.sqlite_transfer import SqliteTransfer
 from reconciler.state.sqlite_writes import SqliteWrites
 from reconciler.state.values import key_fingerprint
@@ -288,7 +293,7 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
                 w,
                 u,
                 e,
-                json.loads(summary),
+                journal_summary(where, a, b, summary),
             )
             for a, b, s, t, w, u, e, summary in rows
         ]

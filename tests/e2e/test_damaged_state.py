@@ -250,6 +250,12 @@ DAMAGED_RECORDS = [
         ("state", "list"),
         ": recorded_at 'noon' is not a time",
     ),
+    (
+        "journal-summary",
+        ["UPDATE journal SET summary = '{cut' WHERE serial = (SELECT max(serial) FROM journal)"],
+        ("state", "show"),
+        ": its summary is not JSON",
+    ),
 ]
 
 

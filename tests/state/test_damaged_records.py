@@ -70,3 +70,23 @@ def test_a_resource_whose_spec_does_not_read_is_a_state_error(
     assert raised.value.message.startswith(_named(state_url))
     assert f"resource ContentBlock.welcome: {reason}" in raised.value.message
     assert "restore the state from a backup" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("summary", "reason"),
+    [("{cut", "its summary is not JSON"), ("[1]", "its summary is not a JSON object")],
+)
+def test_a_journal_summary_that_does_not_read_is_a_state_error(
+    state: StateStore, state_url: str, summary: str, reason: str
+) -> None:
+    with state.lock(LockRequest("test")):
+        apply_id = state.begin_apply("plan-1")
+        state.record_batch(apply_id, 1, [], summary={"users": 1})
+    (entry,) = state.journal()
+    assert entry.summary == {"users": 1}
+    _damage(state_url, "journal", "summary", summary, "apply_id", apply_id)
+    with pytest.raises(StateError) as raised:
+        state.journal()
+    assert raised.value.message.startswith(_named(state_url))
+    assert f"journal batch 1 of apply {apply_id}: {reason}" in raised.value.message
+    assert "restore the state from a backup" in raised.value.hint
