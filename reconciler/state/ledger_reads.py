@@ -120,10 +120,6 @@ class ColumnarReads:
             )[0]
         )
 
-    def last_drift(self) -> dict[str, Any] | None:
-        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
-        return dict(json.loads(rows[0][0])) if rows else None
-
     def plan_digests(self, workdir: Path) -> tuple[str, Path] | None:
         """The digests the last apply left (plan/digests.py) as (fingerprint, Parquet file in
         `workdir`), or None. A cache: anything that does not check out reads as none."""

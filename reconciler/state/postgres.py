@@ -45,7 +45,7 @@ from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_v
 from reconciler.state.pg_reconnect import ConnectionLost, is_lost, reconnect_seconds
 from reconciler.state.pg_transfer import PostgresTransfer
 from reconciler.state.postgres_writes import PostgresWrites
-from reconciler.state.records import journal_summary, resource_spec, state_meta
+from reconciler.state.records import drift_note, journal_summary, resource_spec, state_meta
 from reconciler.state.url import parse_postgres_url, redact_url
 from reconciler.state.values import key_fingerprint
 
@@ -227,6 +227,10 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
             ),
             locked=False,
         )
+
+    def last_drift(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
+        return drift_note(self.where, rows[0][0]) if rows else None
 
     # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
 

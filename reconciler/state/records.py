@@ -26,6 +26,10 @@ DAMAGED_JOURNAL_HINT = (
     "restore the state from a backup: the journal is the state's record of what each apply "
     "sent, and nothing else holds it"
 )
+DAMAGED_DRIFT_HINT = (
+    "run `reconciler drift` again, which records a new note in its place, or restore the state "
+    "from a backup"
+)
 DAMAGED_RESOURCE_HINT = (
     "restore the state from a backup: the recorded spec is what the last apply sent Braze, "
     "and nothing else holds it"
@@ -105,3 +109,21 @@ def journal_summary(where: str, apply_id: str, batch_no: int, text: str) -> Mapp
     """The summary recorded with batch `batch_no` of apply `apply_id`: a JSON object."""
     what = f"journal batch {batch_no} of apply {apply_id}: its summary"
     return _json_object(where, what, text, DAMAGED_JOURNAL_HINT)
+
+
+# What a plan shows of the last drift run as numbers (commands/drifting.drift_note writes it).
+_DRIFT_COUNTS = ("users_checked", "users_drifted", "cells_drifted", "repaired")
+
+
+def drift_note(where: str, text: str) -> dict[str, Any]:
+    """The note of the last drift run (meta `last_drift`): a JSON object whose counts are
+    whole numbers."""
+    note = _json_object(where, "meta last_drift", text, DAMAGED_DRIFT_HINT)
+    for key in _DRIFT_COUNTS:
+        value = note.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise StateError(
+                f"state {where}: meta last_drift: {key} {_shown(value)} is not a whole number",
+                hint=DAMAGED_DRIFT_HINT,
+            )
+    return note

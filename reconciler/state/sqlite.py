@@ -35,6 +35,7 @@ from reconciler.state.columnar import LedgerParts, snapshot_info
 from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_file
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
 from reconciler.state.records import (
+    drift_note,
     journal_summary,
     recorded_time,
     resource_spec,
@@ -180,6 +181,10 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (json.dumps(dict(summary), sort_keys=True),),
             )
+
+    def last_drift(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT value FROM meta WHERE key = 'last_drift'")
+        return drift_note(str(self.path), rows[0][0]) if rows else None
 
     # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
 

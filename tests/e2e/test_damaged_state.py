@@ -256,6 +256,18 @@ DAMAGED_RECORDS = [
         ("state", "show"),
         ": its summary is not JSON",
     ),
+    (
+        "last-drift",
+        ["INSERT OR REPLACE INTO meta (key, value) VALUES ('last_drift', '{cut')"],
+        ("plan",),
+        "meta last_drift is not JSON",
+    ),
+    (
+        "last-drift-count",
+        ["""INSERT OR REPLACE INTO meta (key, value) VALUES ('last_drift', '{"repaired": "x"}')"""],
+        ("plan",),
+        "meta last_drift: repaired 'x' is not a whole number",
+    ),
 ]
 
 

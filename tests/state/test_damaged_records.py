@@ -90,3 +90,30 @@ def test_a_journal_summary_that_does_not_read_is_a_state_error(
     assert raised.value.message.startswith(_named(state_url))
     assert f"journal batch 1 of apply {apply_id}: {reason}" in raised.value.message
     assert "restore the state from a backup" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("note", "reason"),
+    [
+        ("{cut", "meta last_drift is not JSON"),
+        ("[1]", "meta last_drift is not a JSON object"),
+        ('{"users_drifted": "3"}', "meta last_drift: users_drifted '3' is not a whole number"),
+    ],
+)
+def test_a_drift_note_that_does_not_read_is_a_state_error(
+    state: StateStore, state_url: str, note: str, reason: str
+) -> None:
+    state.note_drift({"result": "clean", "users_checked": 2, "users_drifted": 0, "repaired": 0})
+    assert state.last_drift() == {
+        "result": "clean",
+        "users_checked": 2,
+        "users_drifted": 0,
+        "repaired": 0,
+    }
+    _damage(state_url, "meta", "value", note, "key", "last_drift")
+    with pytest.raises(StateError) as raised:
+        state.last_drift()
+    assert raised.value.message.startswith(_named(state_url))
+    assert reason in raised.value.message
+    assert "run `reconciler drift` again" in raised.value.hint
+    assert "restore the state from a backup" in raised.value.hint
