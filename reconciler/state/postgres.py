@@ -45,7 +45,13 @@ from reconciler.state.pg_migrations import PG_MIGRATIONS, PgMigration, current_v
 from reconciler.state.pg_reconnect import ConnectionLost, is_lost, reconnect_seconds
 from reconciler.state.pg_transfer import PostgresTransfer
 from reconciler.state.postgres_writes import PostgresWrites
-from reconciler.state.records import drift_note, journal_summary, resource_spec, state_meta
+from reconciler.state.records import (
+    drift_note,
+    hash_secret,
+    journal_summary,
+    resource_spec,
+    state_meta,
+)
 from reconciler.state.url import parse_postgres_url, redact_url
 from reconciler.state.values import key_fingerprint
 
@@ -209,7 +215,7 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
 
     def hash_key(self) -> HashKey:
         m = self._meta_map()
-        key = self._env_key or bytes.fromhex(m["hash_secret"])
+        key = self._env_key or hash_secret(self.where, m)
         source: Literal["env", "state"] = "env" if self._env_key else "state"
         return HashKey(key, source, key_fingerprint(key), m.get("hash_key_fp"))
 

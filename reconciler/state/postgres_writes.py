@@ -43,6 +43,7 @@ from reconciler.state.cells import ack_columns, any_hashed, doubt_columns, encod
 from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
 from reconciler.state.ledger_reads import snapshot_chunks
 from reconciler.state.pg_reconnect import ConnectionLost, Outage
+from reconciler.state.records import hash_secret
 from reconciler.state.values import canonical_value, key_fingerprint, spec_hash
 
 _LOCK_POLL_SECONDS = 0.5
@@ -390,6 +391,8 @@ class PostgresWrites:
                     _moved_on(c, expect_serial, serial),
                     hint="run `reconciler plan` again to see the current changes",
                 )
+            if self._env_key is None:  # refused before anything is sent, not at its record
+                hash_secret(self.where, meta)
             assert self._held is not None
             c.execute(
                 "INSERT INTO applies (apply_id, plan_id, lock_id, holder, started_at, status)"
@@ -570,9 +573,8 @@ class PostgresWrites:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""
         key = self._env_key
         if key is None:
-            row = c.execute("SELECT value FROM meta WHERE key = 'hash_secret'").fetchone()
-            assert row is not None
-            key = bytes.fromhex(row[0])
+            secret = c.execute("SELECT key, value FROM meta WHERE key = 'hash_secret'").fetchall()
+            key = hash_secret(self.where, dict(secret))
         c.execute(
             "INSERT INTO meta (key, value) VALUES ('hash_key_fp', %s)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

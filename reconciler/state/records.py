@@ -30,6 +30,10 @@ DAMAGED_DRIFT_HINT = (
     "run `reconciler drift` again, which records a new note in its place, or restore the state "
     "from a backup"
 )
+DAMAGED_HASH_SECRET_HINT = (
+    "restore the state from a backup: the ledger's pii values are hashed with this secret, and "
+    "nothing else holds it"
+)
 DAMAGED_RESOURCE_HINT = (
     "restore the state from a backup: the recorded spec is what the last apply sent Braze, "
     "and nothing else holds it"
@@ -127,3 +131,22 @@ def drift_note(where: str, text: str) -> dict[str, Any]:
                 hint=DAMAGED_DRIFT_HINT,
             )
     return note
+
+
+def hash_secret(where: str, meta: Mapping[str, str]) -> bytes:
+    """The key the state at `where` hashes pii values with (meta `hash_secret`, hex). A message
+    never shows it, even damaged."""
+    text = meta.get("hash_secret")
+    if text is None:
+        raise StateError(f"state {where}: meta has no hash_secret", hint=DAMAGED_HASH_SECRET_HINT)
+    try:
+        key = bytes.fromhex(text)
+    except (ValueError, TypeError):
+        size = len(text) if isinstance(text, str) else 0
+        raise StateError(
+            f"state {where}: meta hash_secret is not hexadecimal ({size} characters)",
+            hint=DAMAGED_HASH_SECRET_HINT,
+        ) from None  # the ValueError quotes the secret
+    if not key:
+        raise StateError(f"state {where}: meta hash_secret is empty", hint=DAMAGED_HASH_SECRET_HINT)
+    return key

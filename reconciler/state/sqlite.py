@@ -36,6 +36,7 @@ from reconciler.state.ledger_reads import ColumnarCompaction, write_snapshot_fil
 from reconciler.state.migrations import MIGRATIONS, Migration, current_version, migrate
 from reconciler.state.records import (
     drift_note,
+    hash_secret,
     journal_summary,
     recorded_time,
     resource_spec,
@@ -165,7 +166,7 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
 
     def hash_key(self) -> HashKey:
         m = self._meta_map()
-        key = self._env_key or bytes.fromhex(m["hash_secret"])
+        key = self._env_key or hash_secret(str(self.path), m)
         fingerprint = key_fingerprint(key)
         source: Literal["env", "state"] = "env" if self._env_key else "state"
         return HashKey(key, source, fingerprint, m.get("hash_key_fp"))

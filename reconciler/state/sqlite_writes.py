@@ -35,6 +35,7 @@ from reconciler.state.base import (
 from reconciler.state.cells import ack_columns, any_hashed, doubt_columns, encode_cells
 from reconciler.state.columnar import SnapshotInfo, snapshot_info_text
 from reconciler.state.ledger_reads import snapshot_chunks
+from reconciler.state.records import hash_secret
 from reconciler.state.values import canonical_value, key_fingerprint, spec_hash
 
 T = TypeVar("T")
@@ -187,6 +188,8 @@ class SqliteWrites:
                     _moved_on(c, expect_serial, serial),
                     hint="run `reconciler plan` again to see the current changes",
                 )
+            if self._env_key is None:  # refused before anything is sent, not at its record
+                hash_secret(str(self.path), meta)
             assert self._held is not None
             c.execute(
                 "INSERT INTO applies (apply_id, plan_id, lock_id, holder, started_at, status)"
@@ -359,8 +362,8 @@ class SqliteWrites:
         """Remember which key made the ledger's hashes, so a changed key can be reported."""
         key = self._env_key
         if key is None:
-            (secret,) = c.execute("SELECT value FROM meta WHERE key = 'hash_secret'").fetchone()
-            key = bytes.fromhex(secret)
+            secret = c.execute("SELECT key, value FROM meta WHERE key = 'hash_secret'").fetchall()
+            key = hash_secret(str(self.path), dict(secret))
         c.execute(
             "INSERT INTO meta (key, value) VALUES ('hash_key_fp', ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -268,6 +268,18 @@ DAMAGED_RECORDS = [
         ("plan",),
         "meta last_drift: repaired 'x' is not a whole number",
     ),
+    (
+        "hash-secret",
+        ["UPDATE meta SET value = 'c0ffee-not-hex' WHERE key = 'hash_secret'"],
+        ("drift",),
+        "meta hash_secret is not hexadecimal (14 characters)",
+    ),
+    (
+        "hash-secret-gone",
+        ["DELETE FROM meta WHERE key = 'hash_secret'"],
+        ("plan",),
+        "meta has no hash_secret",
+    ),
 ]
 
 

@@ -14,6 +14,17 @@ from reconciler.state import LockRequest, StateStore
 from reconciler.state.url import parse_postgres_url, redact_url
 
 
+def _delete(url: str, key: str) -> None:
+    """DELETE `meta`'s row `key`, behind the store."""
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+            assert con.execute("DELETE FROM meta WHERE key = ?", (key,)).rowcount == 1
+        return
+    schema = parse_postgres_url(url).schema
+    query = sql.SQL("DELETE FROM {}.meta WHERE key = %s").format(sql.Identifier(schema))
+    pg_execute(url, query, (key,))
+
+
 def _damage(url: str, table: str, column: str, value: str, key: str, where: str) -> None:
     """SET `column` = `value` in `table`'s row whose `key` is `where`, behind the store."""
     if url.startswith("sqlite:"):
@@ -117,3 +128,35 @@ def test_a_drift_note_that_does_not_read_is_a_state_error(
     assert reason in raised.value.message
     assert "run `reconciler drift` again" in raised.value.hint
     assert "restore the state from a backup" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (
+            "0123456789abcdef-and-then-not-hex",
+            "meta hash_secret is not hexadecimal (33 characters)",
+        ),
+        ("", "meta hash_secret is empty"),
+        (None, "meta has no hash_secret"),
+    ],
+)
+def test_a_hash_secret_that_does_not_read_is_a_state_error(
+    state: StateStore, state_url: str, secret: str | None, reason: str
+) -> None:
+    """hash_key() refuses it, and so does an apply before it sends anything."""
+    assert len(state.hash_key().key) == 32
+    if secret is None:
+        _delete(state_url, "hash_secret")
+    else:
+        _damage(state_url, "meta", "value", secret, "key", "hash_secret")
+    with pytest.raises(StateError) as raised:
+        state.hash_key()
+    assert raised.value.message.startswith(_named(state_url))
+    assert reason in raised.value.message
+    assert "0123456789abcdef" not in raised.value.message  # the secret is never shown
+    assert "restore the state from a backup" in raised.value.hint
+    with state.lock(LockRequest("test")), pytest.raises(StateError) as refused:
+        state.begin_apply("plan-1")
+    assert reason in refused.value.message
+    assert state.applies() == []
