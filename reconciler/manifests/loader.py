@@ -95,8 +95,9 @@ def load_partial(
     diags.extend(_cross_document(manifests))
     found_notes = list(rules_content.template_notes(manifests))
     if contract_checks:
-        diags.extend(rules_content.webhook_contracts(manifests))
-        found_notes += rules_content.webhook_contract_notes(manifests)
+        errors, contract_notes = rules_content.webhook_contracts(manifests)
+        diags.extend(errors)
+        found_notes += contract_notes
     notes = tuple(sorted(set(found_notes)))
     return dataclasses.replace(manifests, notes=notes), diags
 

@@ -16,7 +16,6 @@ from reconciler.manifests.secrets import find_secrets
 from reconciler.manifests.yamlsource import PathKey, RawDocument
 
 if TYPE_CHECKING:
-    from reconciler.templates.profile import UserProfile
     from reconciler.templates.render import RenderedRequest
 
 # The template checks import the Liquid engine when a workspace has templates, not before:
@@ -116,12 +115,18 @@ def webhook_liquid(m: Manifests) -> Iterator[Diagnostic]:
             )
 
 
-def webhook_contracts(m: Manifests) -> Iterator[Diagnostic]:
-    """Render each template whose Liquid is sound for its preview user and check the result."""
+def webhook_contracts(m: Manifests) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Render each template whose Liquid is sound for its preview user, once, and check the
+    result: (errors, notes). A Rokt Calendar event that lacks a field its page requires is a
+    note (a sketch of the body validates); a field present with a wrong value is an error."""
+    errors: list[Diagnostic] = []
+    notes: list[Diagnostic] = []
     declared = m.attributes
     for template in m.webhook_templates:
         if not any(_check_template(template, declared)):
-            yield from _check_rendering(m, template)
+            for found, note in _check_rendering(m, template):
+                (notes if note else errors).append(found)
+    return errors, notes
 
 
 def _at(template: Resource[WebhookTemplateSpec], path: PathKey, text: str, index: int) -> Location:
@@ -179,8 +184,11 @@ def _check_template(
                 )
 
 
-def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> Iterator[Diagnostic]:
-    """The contract check: rendered for its preview user, a JSON body must parse as JSON."""
+def _check_rendering(
+    m: Manifests, template: Resource[WebhookTemplateSpec]
+) -> Iterator[tuple[Diagnostic, bool]]:
+    """The contract check: rendered for its preview user, a JSON body must parse as JSON;
+    each finding with whether it is only a note."""
     from reconciler.templates.profile import EMPTY_PROFILE, load_profile
     from reconciler.templates.render import TemplateRenderError, render_request
 
@@ -192,7 +200,7 @@ def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> I
         try:
             user = load_profile(target, str(m.root / spec.preview_user))
         except SourceDataError as e:
-            yield from e.diagnostics
+            yield from ((d, False) for d in e.diagnostics)
             return
     else:
         user = EMPTY_PROFILE
@@ -200,55 +208,22 @@ def _check_rendering(m: Manifests, template: Resource[WebhookTemplateSpec]) -> I
         request = render_request(template.name, spec, user)
     except TemplateRenderError as e:
         for p in e.problems:
-            yield Diagnostic(
+            found = Diagnostic(
                 scalar_location(template.doc, p.field, p.line, p.col),
                 f"{field_path(p.field)}: {p.message}",
                 hint=f"rendered for {user.source}; `reconciler render {template.name}` shows it",
             )
+            yield found, False
         return
     if not request.aborted:
-        yield from _rokt_event(template, request, user.source, missing=False)
-
-
-def webhook_contract_notes(m: Manifests) -> Iterator[Diagnostic]:
-    """Notes from rendering: a Rokt Calendar event that lacks a field its page requires (a
-    sketch of the body validates; a field present with a wrong value is an error instead)."""
-    from reconciler.templates.render import TemplateRenderError, render_request
-
-    declared = m.attributes
-    for template in m.webhook_templates:
-        if any(_check_template(template, declared)) or "roktcalendar" not in template.spec.url:
-            continue
-        user = _preview_user(m, template.spec)
-        if user is None:
-            continue
-        try:
-            request = render_request(template.name, template.spec, user)
-        except TemplateRenderError:
-            continue  # an error already
-        if not request.aborted:
-            yield from _rokt_event(template, request, user.source, missing=True)
-
-
-def _preview_user(m: Manifests, spec: WebhookTemplateSpec) -> UserProfile | None:
-    from reconciler.templates.profile import EMPTY_PROFILE, load_profile
-
-    if not spec.preview_user:
-        return EMPTY_PROFILE
-    target = m.path(spec.preview_user)
-    if not target.is_file():
-        return None
-    try:
-        return load_profile(target, str(m.root / spec.preview_user))
-    except SourceDataError:
-        return None
+        yield from _rokt_event(template, request, user.source)
 
 
 def _rokt_event(
-    template: Resource[WebhookTemplateSpec], request: RenderedRequest, user: str, *, missing: bool
-) -> Iterator[Diagnostic]:
-    """Rokt Calendar's required event fields (its page), on the rendered request: the ones
-    with a wrong value (missing=False) or the absent ones (missing=True)."""
+    template: Resource[WebhookTemplateSpec], request: RenderedRequest, user: str
+) -> Iterator[tuple[Diagnostic, bool]]:
+    """Rokt Calendar's required event fields (its page), on the rendered request: a wrong
+    value is an error, an absent (or, as previewed, empty) field a note."""
     from reconciler.templates.rokt import event_problems, is_subscription_event
 
     if not is_subscription_event(request.url):
@@ -260,13 +235,12 @@ def _rokt_event(
         except json.JSONDecodeError:
             body = None
     for problem in event_problems(request.url, body):
-        if problem.missing != missing:
-            continue
         index = template.spec.body.find(f'"{problem.key}"') if problem.key else -1
-        yield Diagnostic(
+        found = Diagnostic(
             _at(template, ("spec", "body"), template.spec.body, index)
             if index >= 0
             else template.at("body"),
             f"spec.body: {problem.message}",
             hint=f"rendered for {user}; `reconciler render {template.name}` shows it",
         )
+        yield found, problem.missing
