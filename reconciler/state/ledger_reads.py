@@ -61,8 +61,12 @@ def _bytes(size: str) -> float | None:
     return float(found.group(1)) * _UNITS[found.group(2).lower()]
 
 
-def open_duck(workdir: Path, limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB capped at `limit` that spills to `workdir`."""
+def open_duck(
+    workdir: Path | None, limit: str = MEMORY_LIMIT, *, ordered: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB capped at `limit` that spills to `workdir` (the default temporary
+    directory without one); `ordered` keeps insertion order (the plan's work database). A
+    limit DuckDB does not read is a UsageError."""
     import duckdb  # here: an apply that does not compact never loads it
 
     con = duckdb.connect()
@@ -74,9 +78,10 @@ def open_duck(workdir: Path, limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnec
             f"memory limit {limit!r} is not a size DuckDB understands",
             hint=f"use a size such as 768MB, 2GB or 4GiB (--memory-limit or {MEMORY_ENV})",
         ) from e
-    con.execute(f"SET temp_directory = {columnar.quote(str(workdir / 'spill'))}")
+    if workdir is not None:
+        con.execute(f"SET temp_directory = {columnar.quote(str(workdir / 'spill'))}")
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
     return con
 
 
