@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import pyarrow as pa
 
 from reconciler.errors import Diagnostic, Location, SourceDataError
 from reconciler.sources.fastpath import sql_literal
-from reconciler.sources.reader import bad_utf8, read_rows
+from reconciler.sources.reader import bad_utf8, read_rows, unreadable_parquet
 from reconciler.sources.remote import RemotePath, register
 
 BATCH_ROWS = 50_000
@@ -182,30 +181,10 @@ def raise_unreadable(
         except (duckdb.OutOfMemoryException, duckdb.InterruptException):
             raise error from None
         except duckdb.Error as e:
-            found.append(_unreadable_parquet(raw.display, e))
+            found.append(unreadable_parquet(raw.display, e))
     if not found:
         raise error
     raise SourceDataError(found) from error
-
-
-_UTF8_VALUE = re.compile(r'value ".*" is not valid UTF8', re.DOTALL)
-_QUOTED = re.compile(r'"[^"]*"')
-
-
-def scan_reason(error: BaseException, path: str) -> str:
-    """The first line of DuckDB's message, without a value of the file: a value it quotes
-    (a string that is not UTF-8, say) may be personal data, and an error must never leak one
-    into a CI log. The file's own path, which it quotes too, stays; unprintable characters
-    (a garbage byte it names) are escaped."""
-    text = _UTF8_VALUE.sub('value "…" is not valid UTF8', str(error))
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    first = _QUOTED.sub(lambda m: m[0] if m[0][1:-1] == path else '"…"', first)
-    first = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first)
-    return first or type(error).__name__
-
-
-def _unreadable_parquet(display: str, error: BaseException) -> Diagnostic:
-    return Diagnostic(Location(display), f"cannot read Parquet: {scan_reason(error, display)}")
 
 
 def release(con: duckdb.DuckDBPyConnection, raw: RawTable) -> None:
@@ -284,7 +263,7 @@ def _parquet(
             scan, drops = f"{name}_file", (f"TABLE {name}_file",)
         described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     except duckdb.Error as e:
-        raise SourceDataError([_unreadable_parquet(display, e)]) from e
+        raise SourceDataError([unreadable_parquet(display, e)]) from e
     types = {row[0]: row[1] for row in described if row[0] != "file_row_number"}
     cols = []
     for i, column in enumerate(requested):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,4 +136,24 @@ def _parquet(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[
                 n += 1
                 yield n, row
     except pa.ArrowException as e:
-        raise SourceDataError([Diagnostic(Location(display), f"cannot read Parquet: {e}")]) from e
+        raise SourceDataError([unreadable_parquet(display, e)]) from e
+
+
+_UTF8_VALUE = re.compile(r'value ".*" is not valid UTF8', re.DOTALL)
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def scan_reason(error: BaseException, path: str) -> str:
+    """The first line of DuckDB's message, without a value of the file: a value it quotes
+    (a string that is not UTF-8, say) may be personal data, and an error must never leak one
+    into a CI log. The file's own path, which it quotes too, stays; unprintable characters
+    (a garbage byte it names) are escaped."""
+    text = _UTF8_VALUE.sub('value "…" is not valid UTF8', str(error))
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = _QUOTED.sub(lambda m: m[0] if m[0][1:-1] == path else '"…"', first)
+    first = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first)
+    return first or type(error).__name__
+
+
+def unreadable_parquet(display: str, error: BaseException) -> Diagnostic:
+    return Diagnostic(Location(display), f"cannot read Parquet: {scan_reason(error, display)}")

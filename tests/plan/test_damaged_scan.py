@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from reconciler.errors import SourceDataError
-from reconciler.sources.ingest import RawTable, prepare_raw, raise_unreadable, scan_reason
+from reconciler.sources.ingest import RawTable, prepare_raw, raise_unreadable
+from reconciler.sources.reader import scan_reason
 
 
 def _parquet(tmp_path: Path, name: str, rows: int = 20_000) -> Path:
