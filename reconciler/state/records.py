@@ -83,19 +83,8 @@ def recorded_time(where: str, item: str, text: str) -> datetime:
 
 def resource_spec(where: str, address: str, text: str) -> Mapping[str, Any]:
     """The spec recorded for resource `address`: a JSON object."""
-    try:
-        spec = json.loads(text)
-    except (ValueError, TypeError) as e:  # JSONDecodeError, bytes that are not UTF-8, a number
-        raise StateError(
-            f"state {where}: resource {address}: its recorded spec is not JSON ({e})",
-            hint=DAMAGED_RESOURCE_HINT,
-        ) from e
-    if not isinstance(spec, dict):
-        raise StateError(
-            f"state {where}: resource {address}: its recorded spec is not a JSON object",
-            hint=DAMAGED_RESOURCE_HINT,
-        )
-    return spec
+    what = f"resource {address}: its recorded spec"
+    return _json_object(where, what, text, DAMAGED_RESOURCE_HINT)
 
 
 def _json_object(where: str, what: str, text: str, hint: str) -> dict[str, Any]:
