@@ -113,7 +113,7 @@ class SpooledLog:
 
 
 def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> SpooledLog:
-    """Decode the log entries into one Arrow IPC file at `path`.
+    """Decode the log entries, in log order (`seq` ascending), into one Arrow IPC file at `path`.
 
     Written while the backend's read snapshot is open, so that the file is consistent with the
     snapshot; read back lazily by `read_spooled_log`, so memory stays bounded. lz4, as the
@@ -144,6 +144,8 @@ def spool_log(entries: Iterable[tuple[int, bytes]], path: Path) -> SpooledLog:
                 pending.clear()
 
         for seq, blob in entries:
+            if seq <= max_seq:  # the overlay takes the spool's order for the log's
+                raise ValueError(f"log entry {seq} spooled after {max_seq}: not in log order")
             table = decode_cells(blob, seq)
             cells += table.num_rows
             max_seq = max(max_seq, seq)
