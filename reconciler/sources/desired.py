@@ -37,6 +37,7 @@ from reconciler.sources.fastpath import (
     array_items_sql,
     blank,
     canonical_sql,
+    list_items_sql,
     sql_literal,
     visible,
 )
@@ -350,7 +351,7 @@ def _type_source(
             f"CAST(CASE WHEN NOT b{j} THEN w{j} END AS VARCHAR) AS w{j}",
         ]
     lists = [
-        f"{array_items_sql(f'c{j}')} AS c{j}_items"
+        f"{list_items_sql(f'l{j}') if j in raw.lists else array_items_sql(f'c{j}')} AS c{j}_items"
         for j, attr in enumerate(attrs, start=1)
         if attr.type == "array"
     ]

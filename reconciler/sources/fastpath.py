@@ -87,6 +87,14 @@ def array_items_sql(r: str) -> str:
     )
 
 
+def list_items_sql(col: str) -> str:
+    """What `array_items_sql` parses out of the JSON text of a list of strings, read from the
+    list itself (a Parquet column): the list, or NULL when an item is NULL (`[null]` is not a
+    list of strings, so Python decides). Parsing the text back cost 1.9 s per array column at
+    1M rows, most of a first sync's typing."""
+    return f"CASE WHEN list_count({col}) = len({col}) THEN {col} END"
+
+
 def canonical_sql(attr: AttributeDef, r: str, t: str) -> tuple[str, str | None]:
     """(canonical expression, wire expression or None when the wire text is the canonical).
 

@@ -46,6 +46,7 @@ class Scan:
     hashed: tuple[str, ...]
     drops: tuple[str, ...] = ()  # work objects to drop with the source ("TABLE x")
     in_place: bool = False  # `source` scans the file itself (a local Parquet file)
+    lists: frozenset[int] = frozenset()  # cells that also come as a list of strings, `lN`
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class RawTable:
     requested: tuple[str, ...]  # c0, c1, … in this order
     parts: tuple[str, ...] = ()  # the objects of a globbed remote source, in order
     scan: Scan | None = None  # set until `materialize` creates table `name`
+    # cells whose file holds a list of strings: table `name` has it as column `lN` beside the
+    # JSON text cN, so typing need not parse the text back (sources/desired.py)
+    lists: frozenset[int] = frozenset()
 
     def digest_sql(self) -> str:
         """(row_no, c0, t0, h): every row's identifier cell and a 64-bit hash of its other
@@ -157,7 +161,7 @@ def materialize(con: duckdb.DuckDBPyConnection, raw: RawTable, keep: str | None 
         raise_unreadable(con, [raw], e)
     for drop in sc.drops:
         con.execute(f"DROP {drop}")
-    return RawTable(raw.name, raw.display, raw.header, raw.requested, raw.parts)
+    return RawTable(raw.name, raw.display, raw.header, raw.requested, raw.parts, lists=sc.lists)
 
 
 def raise_unreadable(
@@ -266,15 +270,21 @@ def _parquet(
         raise SourceDataError([unreadable_parquet(display, e)]) from e
     types = {row[0]: row[1] for row in described if row[0] != "file_row_number"}
     cols = []
+    lists = set()
     for i, column in enumerate(requested):
         if column not in types:
             cols.append(f"NULL::VARCHAR AS c{i}, true AS t{i}")
             continue
         text, is_text = _parquet_text(_quote(column), types[column])
         cols.append(f"{text} AS c{i}, {is_text} AS t{i}")
+        if i and types[column] == "VARCHAR[]":
+            cols[-1] += f", {_quote(column)} AS l{i}"
+            lists.add(i)
     hashed = tuple(_quote(c) for c in requested[1:] if c in types)
     in_place = not drops  # a local file, scanned again by each statement that reads it
-    return list(types), Scan(scan, "file_row_number + 1", tuple(cols), hashed, drops, in_place)
+    row = "file_row_number + 1"
+    scan_ = Scan(scan, row, tuple(cols), hashed, drops, in_place, frozenset(lists))
+    return list(types), scan_
 
 
 def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:

@@ -11,12 +11,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.manifests.kinds.attribute_schema import AttributeDef
 from reconciler.sources.coerce import CoerceError, coerce
-from reconciler.sources.fastpath import array_items_sql, blank, canonical_sql
+from reconciler.sources.fastpath import array_items_sql, blank, canonical_sql, list_items_sql
 from reconciler.sources.ingest import load_raw
 from reconciler.state.values import canonical_value
 
@@ -164,8 +164,8 @@ def test_parquet_typed_columns_become_raw_text(tmp_path: Path) -> None:
     row = con.execute("SELECT * FROM raw").fetchone()
     assert row == (
         1, "u1", True, "3", False, "2026-01-02T03:04:05Z", True, "2026-01-02", True,
-        '["x","y"]', False, None, True,
-    )  # fmt: skip
+        '["x","y"]', False, ["x", "y"], None, True,
+    )  # fmt: skip  # the list of strings also as itself (l4), for typing
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
@@ -189,3 +189,44 @@ def test_a_parquet_instant_with_a_zone_is_utc_text_whatever_the_session_zone(
     datetime_attr = AttributeDef(name="x", type="datetime")
     assert sql_canonical(datetime_attr, rows[0][0], True)[1] == '"2026-11-02T18:22:00Z"'
     assert python_canonical(datetime_attr, rows[1][0]) == '"2026-01-02T08:04:05.500Z"'
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["a", "\x01", "é"])),
+                max_size=5,
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+@example(rows=[[], None, ["b", "a", "b"], ["a", None], ["x" * 300], ["c", "b", "a", "d"]])
+def test_a_parquet_list_of_strings_types_as_its_json_text_would(
+    rows: list[list[str | None] | None], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Typing reads a Parquet list of strings as itself (`list_items_sql`), not by parsing its
+    JSON text back: both give the same canonical and wire text, or both leave it to Python."""
+    path = tmp_path_factory.mktemp("lists") / "a.parquet"
+    ids = [f"u{i}" for i in range(len(rows))]
+    pq.write_table(pa.table({"id": ids, "tags": pa.array(rows, pa.list_(pa.string()))}), path)
+    con = duckdb.connect()
+    raw = load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "tags"])
+    assert raw.lists == {1}
+    attr = AttributeDef(name="x", type="array", max_length=3)
+    canon, wire = canonical_sql(attr, "c1", "t1")
+    typed = {}
+    for how, items in (("native", list_items_sql("l1")), ("text", array_items_sql("c1"))):
+        typed[how] = con.execute(
+            f"SELECT c1, {blank('c1')}, {canon}, {wire} "
+            f"FROM (SELECT *, {items} AS c1_items FROM raw) ORDER BY row_no"
+        ).fetchall()
+    assert typed["native"] == typed["text"]
+    for text, is_blank, fast, _ in typed["native"]:
+        assert is_blank == (text is None)
+        if fast is not None:  # where SQL answers, Python agrees
+            assert fast == python_canonical(attr, json.loads(text))
