@@ -42,6 +42,10 @@ class SnapshotInfo:
     # the snapshot keeps each row's S (`row_hash_sql`) in column `rh`, written by a DuckDB whose
     # hash gave this probe (`row_hash_probe`); None: no such column (older snapshots)
     row_hash: int | None = None
+    # CRC-32 of the file's bytes, checked as it is read back: a damaged page can decompress
+    # into other values without an error, and the plan would then trust them; None: not kept
+    # (older snapshots)
+    crc32: int | None = None
 
 
 @dataclass(frozen=True)
@@ -376,6 +380,7 @@ def snapshot_info(text: str) -> SnapshotInfo:
             int(d["rows"]),
             int(d["chunks"]),
             int(d["row_hash"]) if d.get("row_hash") is not None else None,
+            int(d["crc32"]) if d.get("crc32") is not None else None,
         )
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise LedgerDamaged(f"the ledger snapshot's description is damaged ({e!r})") from e
@@ -390,6 +395,7 @@ def snapshot_info_text(info: SnapshotInfo) -> str:
             "rows": info.rows,
             "chunks": info.chunks,
             **({"row_hash": info.row_hash} if info.row_hash is not None else {}),
+            **({"crc32": info.crc32} if info.crc32 is not None else {}),
         },
         sort_keys=True,
     )

@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import uuid
+import zlib
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -87,11 +88,14 @@ def open_duck(
 
 def write_snapshot_file(chunks: Iterator[bytes], path: Path, info: SnapshotInfo) -> None:
     """The snapshot's chunks into `path`; LedgerDamaged when the file's Parquet footer does not
-    read or counts other rows than its description (a cut or missing chunk). Only the footer
-    is read: damage inside a page shows when DuckDB scans it."""
+    read or counts other rows than its description (a cut or missing chunk), or when its bytes
+    do not match the CRC-32 the description keeps (any other damaged byte: a page can
+    decompress into other values without an error; older snapshots keep no CRC)."""
+    crc = 0
     with path.open("wb") as fh:
         for chunk in chunks:
             fh.write(chunk)
+            crc = zlib.crc32(chunk, crc)
     try:
         rows = pq.read_metadata(path).num_rows
     except (pa.ArrowException, OSError) as e:
@@ -99,6 +103,8 @@ def write_snapshot_file(chunks: Iterator[bytes], path: Path, info: SnapshotInfo)
         raise LedgerDamaged(f"the ledger snapshot does not read as Parquet ({reason})") from e
     if rows != info.rows:
         raise LedgerDamaged(f"the ledger snapshot holds {rows} rows, its description {info.rows}")
+    if info.crc32 is not None and crc != info.crc32:
+        raise LedgerDamaged("the ledger snapshot's bytes do not match its checksum (damaged)")
 
 
 class ColumnarReads:
@@ -341,12 +347,20 @@ class ColumnarCompaction(ColumnarReads):
             finally:
                 con.close()
             chunks = -(-out.stat().st_size // SNAPSHOT_CHUNK_BYTES)
-            info = SnapshotInfo(kept, self.meta().serial, upto, rows, chunks, probe)
+            info = SnapshotInfo(kept, self.meta().serial, upto, rows, chunks, probe, _crc32(out))
             self._replace_snapshot(info, out)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         self._close_duck()
         return cells
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as fh:
+        while block := fh.read(SNAPSHOT_CHUNK_BYTES):
+            crc = zlib.crc32(block, crc)
+    return crc
 
 
 def _first_line(e: BaseException) -> str:

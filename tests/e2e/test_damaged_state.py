@@ -75,6 +75,17 @@ def _cut_blob(table: str, key: str) -> Callable[[CliWorkspace], None]:
     return damage
 
 
+def _flip_snapshot_middle(ws: CliWorkspace) -> None:
+    """Bytes inside a page: zstd may well decode them into other values without an error, so
+    only the snapshot's checksum tells (a plan trusted such values, and planned other sends)."""
+    with sqlite3.connect(ws.state_path) as con:
+        (chunk, data), *_ = con.execute("SELECT chunk, data FROM ledger_snapshot ORDER BY chunk")
+        damaged = bytearray(data)
+        for at in range(len(damaged) // 3, len(damaged) // 3 + 8):
+            damaged[at] ^= 0xFF
+        con.execute("UPDATE ledger_snapshot SET data = ? WHERE chunk = ?", (bytes(damaged), chunk))
+
+
 def _flip_blob_end(ws: CliWorkspace) -> None:
     with sqlite3.connect(ws.state_path) as con:
         (seq, data), *_ = con.execute("SELECT seq, data FROM ledger_log ORDER BY seq DESC")
@@ -89,6 +100,7 @@ def _flip_blob_end(ws: CliWorkspace) -> None:
         (False, _cut_blob("ledger_log", "seq"), "does not decode"),
         (False, _flip_blob_end, "does not decode"),
         (True, _cut_blob("ledger_snapshot", "chunk"), "the ledger snapshot does not read"),
+        (True, _flip_snapshot_middle, "the ledger snapshot's bytes do not match its checksum"),
         (True, lambda ws: _sql(ws, "DELETE FROM ledger_snapshot"), "does not read as Parquet"),
         (
             True,
@@ -101,7 +113,15 @@ def _flip_blob_end(ws: CliWorkspace) -> None:
             "the ledger snapshot's description is damaged",
         ),
     ],
-    ids=["log-cut", "log-flipped", "snapshot-cut", "snapshot-gone", "not-json", "no-keys"],
+    ids=[
+        "log-cut",
+        "log-flipped",
+        "snapshot-cut",
+        "snapshot-flipped",
+        "snapshot-gone",
+        "not-json",
+        "no-keys",
+    ],
 )
 @pytest.mark.parametrize("command", [("plan",), ("state", "list"), ("drift",)])
 def test_a_damaged_ledger_is_a_state_error(

@@ -10,7 +10,8 @@ from fixtures_postgres import pg_execute
 from psycopg import sql
 
 from reconciler.errors import StateError
-from reconciler.state import LockRequest, StateStore
+from reconciler.state import LockRequest, StateStore, open_state
+from reconciler.state.base import BatchAck, CellColumns
 from reconciler.state.url import parse_postgres_url, redact_url
 
 
@@ -160,3 +161,45 @@ def test_a_hash_secret_that_does_not_read_is_a_state_error(
         state.begin_apply("plan-1")
     assert reason in refused.value.message
     assert state.applies() == []
+
+
+def _overwrite_snapshot_bytes(url: str) -> None:
+    """Eight bytes a third of the way into the snapshot's first chunk set to 0xFF, behind the
+    store: inside a page, where zstd may decode them into other values without an error."""
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+            (data,) = con.execute("SELECT data FROM ledger_snapshot WHERE chunk = 0").fetchone()
+            at = len(data) // 3
+            damaged = data[:at] + b"\xff" * 8 + data[at + 8 :]
+            assert damaged != data
+            con.execute("UPDATE ledger_snapshot SET data = ? WHERE chunk = 0", (damaged,))
+        return
+    schema = parse_postgres_url(url).schema
+    query = sql.SQL(
+        "UPDATE {}.ledger_snapshot SET data = overlay(data placing %s from length(data) / 3 "
+        "for 8) WHERE chunk = 0"
+    ).format(sql.Identifier(schema))
+    pg_execute(url, query, (b"\xff" * 8,))
+
+
+def test_a_snapshot_whose_bytes_changed_is_a_state_error(state: StateStore, state_url: str) -> None:
+    users = [f"cust-{i:04d}" for i in range(2_000)]
+    cells = CellColumns(
+        ["external_id"] * len(users) * 2,
+        users * 2,
+        ["tier"] * len(users) + ["score"] * len(users),
+        [f'"t{i % 7}"' for i in range(len(users))] + [str(i) for i in range(len(users))],
+        distinct=True,
+    )
+    with state.lock(LockRequest("apply")):
+        apply_id = state.begin_apply("plan-1")
+        state.commit_batches(apply_id, [BatchAck(0, (), (), columns=cells)])
+        state.finish_apply(apply_id, "applied")
+        assert state.compact_ledger(min_cells=1) == 4_000
+    assert state.attribute_counts() == {"score": 2_000, "tier": 2_000}
+    _overwrite_snapshot_bytes(state_url)
+    with open_state(state_url) as fresh, pytest.raises(StateError) as raised:
+        fresh.attribute_counts()  # a reader of its own: `state` keeps what it read before
+    assert raised.value.message.startswith(_named(state_url))
+    assert "the ledger snapshot's bytes do not match its checksum" in raised.value.message
+    assert "restore the state from a backup" in raised.value.hint
