@@ -87,8 +87,13 @@ def decode_cells(blob: bytes, seq: int) -> pa.Table:
     """The blob's cells with the entry's `seq` (log order), as the overlay reads them."""
     try:
         table = pa.ipc.open_stream(pa.py_buffer(blob), options=_BLOB_READ).read_all()
+        # every offset and string checked before anything reads them: a damaged blob can
+        # decompress into offsets that point anywhere, and reading those crashed the process
+        table.validate(full=True)
     except (pa.ArrowException, OSError, ValueError) as e:  # lz4, flatbuffers, lengths
         raise LedgerDamaged(f"ledger log entry {seq} does not decode ({_one_line(e)})") from e
+    if not table.schema.equals(CELL_SCHEMA):  # a damaged name or type in the schema message
+        raise LedgerDamaged(f"ledger log entry {seq} does not decode (not the ledger's columns)")
     return table.append_column("seq", pa.array([seq] * table.num_rows, pa.int64()))
 
 
