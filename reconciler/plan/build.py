@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 import shutil
 import uuid
 from collections import Counter
@@ -36,8 +37,9 @@ from reconciler.plan.model import (
     Summary,
 )
 from reconciler.sources.desired import Desired
+from reconciler.sources.reader import scan_reason
 from reconciler.state.base import StateMeta, StateReader
-from reconciler.state.columnar import LedgerParts, register_stored
+from reconciler.state.columnar import LedgerParts, quote, register_stored
 from reconciler.state.values import canonical_value
 
 
@@ -68,6 +70,12 @@ class LedgerRead:
             self._got = (register_stored(self._con, parts), cached)
         return self._got
 
+    def parts(self) -> tuple[LedgerParts | None, tuple[str, Path] | None]:
+        """What the read gave, without waiting for one still running ((None, None) then)."""
+        if not self._future.done():
+            return None, None
+        return self._future.result()
+
     def close(self) -> None:
         self._future.cancel()
         self._pool.shutdown(wait=True)
@@ -90,6 +98,25 @@ class LedgerView:
     def close(self) -> None:
         self.read.close()  # the thread is done with the directory before it goes
         shutil.rmtree(self.ledger_dir, ignore_errors=True)
+
+    def unreadable_snapshot(self, con: duckdb.DuckDBPyConnection) -> str | None:
+        """Why the ledger's snapshot does not scan (a damaged page), or None when it does or
+        was never read. Asked only after a statement failed: a snapshot whose description keeps
+        no CRC (written before reconciler kept one) is checked no other way."""
+        try:
+            parts, _ = self.read.parts()
+        except Exception:  # noqa: BLE001 - the read's own error is reported where it is raised
+            return None
+        if parts is None or parts.snapshot is None:
+            return None
+        path = str(parts.snapshot)
+        try:
+            con.execute(f"SELECT bit_xor(hash(COLUMNS(*))) FROM read_parquet({quote(path)})")
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            return None
+        except duckdb.Error as e:  # the file is ours, a temporary copy: its name says nothing
+            return re.sub(r'Failed to read file "[^"]*": ', "", scan_reason(e, path))
+        return None
 
 
 def open_ledger(

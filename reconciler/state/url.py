@@ -38,6 +38,14 @@ def redact_url(url: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1:***@", url))
 
 
+def state_name(url: str) -> str:
+    """How messages name a state: a SQLite state by its file, another by its URL without a
+    password (as the backends' own errors do)."""
+    if url.startswith("sqlite:///"):
+        return str(parse_sqlite_url(url).path)
+    return redact_url(url)
+
+
 def default_state_url(manifests_dir: Path) -> str:
     """RECONCILER_STATE, else `sqlite:///<manifests>/../.reconciler/state.db` (absolute)."""
     env = os.environ.get("RECONCILER_STATE")

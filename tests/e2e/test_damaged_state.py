@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from cli_workspace import CliWorkspace
 from fixtures_sandbox import SandboxServer
@@ -329,3 +331,35 @@ def test_a_damaged_record_is_a_state_error(applied: CliWorkspace, tmp_path: Path
         ):
             failures.append(f"{name} ({' '.join(command)}): exit {done.returncode}: {done.stderr}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_damaged_page_of_a_snapshot_that_keeps_no_checksum_is_a_state_error(
+    applied: CliWorkspace,
+) -> None:
+    """A snapshot written before reconciler kept its CRC: when DuckDB refuses one of its pages
+    mid-plan, the plan probes the snapshot and names the damaged state (exit 1), where it used
+    to end as "internal error: … ZSTD Decompression failure" (exit 3)."""
+    _compacted(applied)
+    with sqlite3.connect(applied.state_path) as con:
+        (text,) = con.execute("SELECT value FROM meta WHERE key = 'ledger_snapshot'").fetchone()
+        info = json.loads(text)
+        assert info.pop("crc32")  # as an older reconciler wrote it
+        con.execute("UPDATE meta SET value = ? WHERE key = 'ledger_snapshot'", (json.dumps(info),))
+        (data,) = con.execute("SELECT data FROM ledger_snapshot WHERE chunk = 0").fetchone()
+        damaged = bytearray(data)
+        meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+        for r in range(meta.num_row_groups):  # each column's pages past their headers: the
+            for c in range(meta.num_columns):  # footer stays whole, so the file opens
+                chunk = meta.row_group(r).column(c)
+                start = chunk.data_page_offset + 24
+                for at in range(start, chunk.data_page_offset + chunk.total_compressed_size):
+                    damaged[at] ^= 0xA5
+        con.execute("UPDATE ledger_snapshot SET data = ? WHERE chunk = 0", (bytes(damaged),))
+    done = applied.cli("plan", env={"RECONCILER_DIGESTS": "off"})
+    assert done.returncode == 1, done.stderr
+    assert BUG not in done.stderr and "Traceback" not in done.stderr
+    assert (
+        f"error: state {applied.state_path}: the ledger snapshot does not read (" in done.stderr
+    ), done.stderr
+    assert "restore the state from a backup" in done.stderr
+    assert "/reconciler-" not in done.stderr  # not the temporary copy's name
