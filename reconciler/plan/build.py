@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import re
 import shutil
 import uuid
 from collections import Counter
@@ -37,9 +36,9 @@ from reconciler.plan.model import (
     Summary,
 )
 from reconciler.sources.desired import Desired
-from reconciler.sources.reader import scan_reason
 from reconciler.state.base import StateMeta, StateReader
-from reconciler.state.columnar import LedgerParts, quote, register_stored
+from reconciler.state.columnar import LedgerParts, register_stored
+from reconciler.state.ledger_reads import unreadable_snapshot
 from reconciler.state.values import canonical_value
 
 
@@ -107,16 +106,7 @@ class LedgerView:
             parts, _ = self.read.parts()
         except Exception:  # noqa: BLE001 - the read's own error is reported where it is raised
             return None
-        if parts is None or parts.snapshot is None:
-            return None
-        path = str(parts.snapshot)
-        try:
-            con.execute(f"SELECT bit_xor(hash(COLUMNS(*))) FROM read_parquet({quote(path)})")
-        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
-            return None
-        except duckdb.Error as e:  # the file is ours, a temporary copy: its name says nothing
-            return re.sub(r'Failed to read file "[^"]*": ', "", scan_reason(e, path))
-        return None
+        return unreadable_snapshot(con, parts.snapshot if parts is not None else None)
 
 
 def open_ledger(

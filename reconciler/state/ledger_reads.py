@@ -18,6 +18,7 @@ import uuid
 import zlib
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 from reconciler.errors import StateError, UsageError
 from reconciler.state import columnar
 from reconciler.state.base import LedgerRow, StateMeta, UserLedger
-from reconciler.state.cells import LedgerDamaged
+from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged
 from reconciler.state.columnar import LedgerParts, SnapshotInfo
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class ColumnarReads:
     _duck_dir: Path | None = None
     _duck_version: object = None
     _duck_attrs: tuple[str, ...] = ()
+    _duck_snapshot: Path | None = None
 
     @abstractmethod
     def _read_parts(self, workdir: Path) -> LedgerParts: ...
@@ -162,9 +164,35 @@ class ColumnarReads:
         self._duck_dir = Path(tempfile.mkdtemp(prefix="reconciler-ledger-"))
         con = open_duck(self._duck_dir)
         parts = self._read_parts(self._duck_dir)
-        self._duck_attrs = columnar.register_stored(con, parts)
+        self._duck_snapshot = parts.snapshot
+        with self._snapshot_errors(con):
+            self._duck_attrs = columnar.register_stored(con, parts)
         self._duck, self._duck_version = con, version
         return con, self._duck_attrs
+
+    @abstractmethod
+    def _state_name(self) -> str:
+        """How messages name this state (its file, or its URL without a password)."""
+
+    @contextmanager
+    def _snapshot_errors(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """A DuckDB error reading `stored` is a damaged state when the snapshot itself does
+        not scan: a page of a snapshot that keeps no CRC (written before reconciler kept one)
+        that DuckDB refuses. Anything else is raised as it is."""
+        import duckdb
+
+        try:
+            yield
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            raise
+        except duckdb.Error as e:
+            reason = unreadable_snapshot(con, self._duck_snapshot)
+            if reason is None:
+                raise
+            raise StateError(
+                f"state {self._state_name()}: the ledger snapshot does not read ({reason})",
+                hint=DAMAGED_HINT,
+            ) from e
 
     def _close_duck(self) -> None:
         if self._duck is not None:
@@ -178,7 +206,8 @@ class ColumnarReads:
     def cells_in_doubt(self) -> int:
         """Cells whose last write may have landed without an answer: the next plan resends."""
         con, attrs = self._stored()
-        return columnar.doubt_count(con, attrs)
+        with self._snapshot_errors(con):
+            return columnar.doubt_count(con, attrs)
 
     def ledger_count(self, attribute: str | None = None) -> int:
         counts = self.attribute_counts()
@@ -188,7 +217,8 @@ class ColumnarReads:
 
     def attribute_counts(self) -> dict[str, int]:
         con, attrs = self._stored()
-        return columnar.attribute_counts(con, attrs)
+        with self._snapshot_errors(con):
+            return columnar.attribute_counts(con, attrs)
 
     def ledger_arrow_batches(
         self, batch_size: int = 50_000, attributes: Collection[str] | None = None
@@ -207,9 +237,10 @@ class ColumnarReads:
         sql = f"SELECT * FROM ({narrow}) ORDER BY {columnar.kind_order()}, user_id, attribute"
         cur = con.cursor()
         try:
-            for batch in columnar.arrow_reader(cur, sql, batch_size):
-                if batch.num_rows:
-                    yield batch
+            with self._snapshot_errors(con):
+                for batch in columnar.arrow_reader(cur, sql, batch_size):
+                    if batch.num_rows:
+                        yield batch
         finally:
             cur.close()
 
@@ -224,11 +255,12 @@ class ColumnarReads:
         con, attrs = self._stored()
         cur = con.cursor()
         try:
-            reader = columnar.arrow_reader(cur, columnar.users_sql(attrs), batch_size)
-            for batch in reader:
-                if batch.num_rows:
-                    kinds, users = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-                    yield list(zip(kinds, users, strict=True))
+            with self._snapshot_errors(con):
+                reader = columnar.arrow_reader(cur, columnar.users_sql(attrs), batch_size)
+                for batch in reader:
+                    if batch.num_rows:
+                        kinds, users = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+                        yield list(zip(kinds, users, strict=True))
         finally:
             cur.close()
 
@@ -249,11 +281,12 @@ class ColumnarReads:
                 ),
             )
             cols = ", ".join(columnar.doubt_free(i) for i in range(len(attrs)))
-            rows = cur.execute(
-                f"SELECT s.id_kind, s.user_id, s.serial{', ' + cols if cols else ''} "
-                "FROM stored s JOIN _wanted w ON s.id_kind = w.k AND s.user_id = w.u "
-                f"ORDER BY {columnar.kind_order('s.id_kind')}, s.user_id"
-            ).fetchall()
+            with self._snapshot_errors(con):
+                rows = cur.execute(
+                    f"SELECT s.id_kind, s.user_id, s.serial{', ' + cols if cols else ''} "
+                    "FROM stored s JOIN _wanted w ON s.id_kind = w.k AND s.user_id = w.u "
+                    f"ORDER BY {columnar.kind_order('s.id_kind')}, s.user_id"
+                ).fetchall()
         finally:
             cur.close()
         out: dict[tuple[str, str], UserLedger] = {}
@@ -353,6 +386,30 @@ class ColumnarCompaction(ColumnarReads):
             shutil.rmtree(workdir, ignore_errors=True)
         self._close_duck()
         return cells
+
+
+def unreadable_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path | None) -> str | None:
+    """Why the snapshot file does not scan (a damaged page), or None when it does or there is
+    none: every column read. The reason is the first line of DuckDB's, without the file's
+    name (a temporary copy) or any value it quotes (a value may be personal data)."""
+    import duckdb
+
+    if snapshot is None:
+        return None
+    try:
+        con.execute(
+            f"SELECT bit_xor(hash(COLUMNS(*))) FROM read_parquet({columnar.quote(str(snapshot))})"
+        )
+    except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+        return None
+    except duckdb.Error as e:
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+        first = re.sub(r'Failed to read file "[^"]*": ', "", first)
+        first = re.sub(r'"[^"]*"', '"…"', first)
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first) or (
+            type(e).__name__
+        )
+    return None
 
 
 def _crc32(path: Path) -> int:

@@ -240,6 +240,9 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
 
     # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
 
+    def _state_name(self) -> str:
+        return self.where
+
     def _read_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot and the log from ONE REPEATABLE READ snapshot, spooled into `workdir`.
 

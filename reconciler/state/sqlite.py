@@ -189,6 +189,9 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
 
     # -- the columnar ledger (ledger_reads.py) ---------------------------------------------
 
+    def _state_name(self) -> str:
+        return str(self.path)
+
     def _read_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot and the log from ONE read transaction, spooled into `workdir`."""
         conn = self._guard(

@@ -333,12 +333,13 @@ def test_a_damaged_record_is_a_state_error(applied: CliWorkspace, tmp_path: Path
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize("command", [("plan",), ("state", "list"), ("drift",)])
 def test_a_damaged_page_of_a_snapshot_that_keeps_no_checksum_is_a_state_error(
-    applied: CliWorkspace,
+    applied: CliWorkspace, command: tuple[str, ...]
 ) -> None:
-    """A snapshot written before reconciler kept its CRC: when DuckDB refuses one of its pages
-    mid-plan, the plan probes the snapshot and names the damaged state (exit 1), where it used
-    to end as "internal error: … ZSTD Decompression failure" (exit 3)."""
+    """A snapshot written before reconciler kept its CRC: when DuckDB refuses one of its pages,
+    the command probes the snapshot and names the damaged state (exit 1), where it used to end
+    as "internal error: … ZSTD Decompression failure" (exit 3)."""
     _compacted(applied)
     with sqlite3.connect(applied.state_path) as con:
         (text,) = con.execute("SELECT value FROM meta WHERE key = 'ledger_snapshot'").fetchone()
@@ -355,7 +356,7 @@ def test_a_damaged_page_of_a_snapshot_that_keeps_no_checksum_is_a_state_error(
                 for at in range(start, chunk.data_page_offset + chunk.total_compressed_size):
                     damaged[at] ^= 0xA5
         con.execute("UPDATE ledger_snapshot SET data = ? WHERE chunk = 0", (bytes(damaged),))
-    done = applied.cli("plan", env={"RECONCILER_DIGESTS": "off"})
+    done = applied.cli(*command, env=applied.env(RECONCILER_DIGESTS="off"))
     assert done.returncode == 1, done.stderr
     assert BUG not in done.stderr and "Traceback" not in done.stderr
     assert (
