@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import MemoryLimitError, StateError, UsageError
+from reconciler.errors import MemoryLimitError, UsageError
 from reconciler.manifests import Manifests, load_workspace
 from reconciler.manifests.kinds.audience_mapping import Members
 from reconciler.manifests.kinds.common import SourceFile
@@ -17,7 +17,6 @@ from reconciler.manifests.loader import manifest_files
 from reconciler.plan.model import Plan
 from reconciler.sources.remote import Options, is_remote, resolve
 from reconciler.state import open_state
-from reconciler.state.cells import DAMAGED_HINT
 from reconciler.state.url import default_state_url, parse_sqlite_url, state_name
 
 if TYPE_CHECKING:
@@ -121,6 +120,7 @@ def make_plan(
     from reconciler.plan.build import build_plan, open_ledger
     from reconciler.plan.events import EventsRead
     from reconciler.sources.desired import build_desired, open_workdb
+    from reconciler.state.ledger_reads import raise_if_snapshot_damaged
 
     m = load_workspace(manifests_dir)
     url = resolve_state_url(manifests_dir, state_flag, m, writing=True)
@@ -147,13 +147,7 @@ def make_plan(
                     events=events,
                 )
             except duckdb.Error as e:
-                quiet = (duckdb.OutOfMemoryException, duckdb.InterruptException)
-                reason = None if isinstance(e, quiet) else ledger.unreadable_snapshot(con)
-                if reason is not None:
-                    raise StateError(
-                        f"state {state_name(url)}: the ledger snapshot does not read ({reason})",
-                        hint=DAMAGED_HINT,
-                    ) from e
+                raise_if_snapshot_damaged(con, ledger.snapshot(), state_name(url), e)
                 raise
             finally:
                 events.close()

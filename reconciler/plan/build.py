@@ -38,7 +38,6 @@ from reconciler.plan.model import (
 from reconciler.sources.desired import Desired
 from reconciler.state.base import StateMeta, StateReader
 from reconciler.state.columnar import LedgerParts, register_stored
-from reconciler.state.ledger_reads import unreadable_snapshot
 from reconciler.state.values import canonical_value
 
 
@@ -98,15 +97,13 @@ class LedgerView:
         self.read.close()  # the thread is done with the directory before it goes
         shutil.rmtree(self.ledger_dir, ignore_errors=True)
 
-    def unreadable_snapshot(self, con: duckdb.DuckDBPyConnection) -> str | None:
-        """Why the ledger's snapshot does not scan (a damaged page), or None when it does or
-        was never read. Asked only after a statement failed: a snapshot whose description keeps
-        no CRC (written before reconciler kept one) is checked no other way."""
+    def snapshot(self) -> Path | None:
+        """The ledger's snapshot file, once read (None before, or when there is none)."""
         try:
             parts, _ = self.read.parts()
         except Exception:  # noqa: BLE001 - the read's own error is reported where it is raised
             return None
-        return unreadable_snapshot(con, parts.snapshot if parts is not None else None)
+        return parts.snapshot if parts is not None else None
 
 
 def open_ledger(

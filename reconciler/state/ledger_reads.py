@@ -177,22 +177,14 @@ class ColumnarReads:
     @contextmanager
     def _snapshot_errors(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         """A DuckDB error reading `stored` is a damaged state when the snapshot itself does
-        not scan: a page of a snapshot that keeps no CRC (written before reconciler kept one)
-        that DuckDB refuses. Anything else is raised as it is."""
+        not scan (raise_if_snapshot_damaged); anything else is raised as it is."""
         import duckdb
 
         try:
             yield
-        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
-            raise
         except duckdb.Error as e:
-            reason = unreadable_snapshot(con, self._duck_snapshot)
-            if reason is None:
-                raise
-            raise StateError(
-                f"state {self._state_name()}: the ledger snapshot does not read ({reason})",
-                hint=DAMAGED_HINT,
-            ) from e
+            raise_if_snapshot_damaged(con, self._duck_snapshot, self._state_name(), e)
+            raise
 
     def _close_duck(self) -> None:
         if self._duck is not None:
@@ -388,28 +380,32 @@ class ColumnarCompaction(ColumnarReads):
         return cells
 
 
-def unreadable_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path | None) -> str | None:
-    """Why the snapshot file does not scan (a damaged page), or None when it does or there is
-    none: every column read. The reason is the first line of DuckDB's, without the file's
-    name (a temporary copy) or any value it quotes (a value may be personal data)."""
+def raise_if_snapshot_damaged(
+    con: duckdb.DuckDBPyConnection, snapshot: Path | None, state: str, error: BaseException
+) -> None:
+    """After `error` stopped a read of `stored`: a StateError naming `state` when the snapshot
+    file itself does not scan (a damaged page of a snapshot that keeps no CRC, written before
+    reconciler kept one, which DuckDB refuses); nothing otherwise, nor for running out of
+    memory or an interrupt. Every column is read. The reason is the first line of DuckDB's,
+    without the file's name (a temporary copy) or any value it quotes (maybe personal data)."""
     import duckdb
 
-    if snapshot is None:
-        return None
+    quiet = (duckdb.OutOfMemoryException, duckdb.InterruptException)
+    if snapshot is None or isinstance(error, quiet):
+        return
     try:
         con.execute(
             f"SELECT bit_xor(hash(COLUMNS(*))) FROM read_parquet({columnar.quote(str(snapshot))})"
         )
-    except (duckdb.OutOfMemoryException, duckdb.InterruptException):
-        return None
+    except quiet:
+        return
     except duckdb.Error as e:
-        first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
-        first = re.sub(r'Failed to read file "[^"]*": ', "", first)
+        first = re.sub(r'Failed to read file "[^"]*": ', "", _first_line(e))
         first = re.sub(r'"[^"]*"', '"…"', first)
-        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first) or (
-            type(e).__name__
-        )
-    return None
+        reason = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first)
+        raise StateError(
+            f"state {state}: the ledger snapshot does not read ({reason})", hint=DAMAGED_HINT
+        ) from error
 
 
 def _crc32(path: Path) -> int:
