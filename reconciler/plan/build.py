@@ -21,7 +21,7 @@ from reconciler.braze.settings import resolve_endpoint
 from reconciler.manifests import Manifests
 from reconciler.plan import cost
 from reconciler.plan.content_blocks import block_changes, desired_blocks
-from reconciler.plan.diff import DiffResult, Policy, changed_keys, diff
+from reconciler.plan.diff import DiffResult, Policy, changed_keys, diff, no_changes
 from reconciler.plan.digests import DigestSelector
 from reconciler.plan.digests import enabled as digests_enabled
 from reconciler.plan.events import EventsRead, add_events
@@ -150,18 +150,22 @@ def build_plan(
         name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
     }
     selector = view.selector
+    # the flip guard's base: the ledger's audiences, counted in one narrow scan
+    counted = {n for n, p in desired.policies.items() if p.audience}
     try:
-        deltas, result = diff(
-            desired.con,
-            desired.sources,
-            view.stored,
-            policies,
-            key,
-            replace,
-            stored_view=selector.stored_view,
-            # the flip guard's base: the ledger's audiences, counted in one narrow scan
-            counted={n for n, p in desired.policies.items() if p.audience},
-        )
+        if selector.whole:  # the digests vouched for every user: nothing can have changed
+            deltas, result = no_changes(desired.con, view.stored, counted)
+        else:
+            deltas, result = diff(
+                desired.con,
+                desired.sources,
+                view.stored,
+                policies,
+                key,
+                replace,
+                stored_view=selector.stored_view,
+                counted=counted,
+            )
         plan = _assemble(
             m, desired, state, result, deltas, view.meta, inputs_hash, spool_dir, events
         )

@@ -41,7 +41,7 @@ import duckdb
 
 from reconciler import __version__
 from reconciler.plan.model import DigestFile
-from reconciler.sources.desired import Desired, Prepared
+from reconciler.sources.desired import NONE_KEPT, Desired, Prepared
 from reconciler.sources.fastpath import visible
 from reconciler.sources.ingest import raise_unreadable
 from reconciler.state.columnar import quote
@@ -161,7 +161,7 @@ class DigestSelector:
         stored, self.cached = self._ledger()
         self.stored_attributes = tuple(stored)
         if src_sum is not None and self._whole(con, desired, prepared, src_sum):
-            return {p.name: f"keep_{n}" for n, p in enumerate(prepared)}
+            return {p.name: NONE_KEPT for p in prepared}
         # Both sides are materialised before they are joined: in one statement, the per-user
         # aggregate's hash table and the join's lived at once, and at 10M users that ran out
         # of the default 768 MB limit (a table's blocks spill; a running operator's state
@@ -268,8 +268,7 @@ class DigestSelector:
         self.clean, self.dirty = int(users), 0
         desired.untyped_values = int(values)
         for n, p in enumerate(prepared):
-            # nothing to type; no user is duplicated (the recorded rows had none)
-            con.execute(f"CREATE OR REPLACE TABLE keep_{n} AS SELECT row_no FROM dig_{n} LIMIT 0")
+            # nothing to type (NONE_KEPT); no user is duplicated (the recorded rows had none)
             if p.audience is not None:
                 count = con.execute(f"SELECT count(*) FROM dig_{n}").fetchall()[0][0]
                 desired.audience_members[p.audience] = int(count)

@@ -184,8 +184,10 @@ class Prepared:
 
 
 # A selector sees every prepared source and the work database, and names for each source the
-# work table of the row numbers to type (`row_no`), or None for all of them. It may also set
-# Desired.untyped_values and count audience members it left out (plan/digests.py).
+# work table of the row numbers to type (`row_no`), None for all of them, or NONE_KEPT when
+# none of its rows needs typing. It may also set Desired.untyped_values and count audience
+# members it left out (plan/digests.py).
+NONE_KEPT = ""
 Selector = Callable[[duckdb.DuckDBPyConnection, "Desired", "list[Prepared]"], dict[str, str | None]]
 
 
@@ -542,6 +544,9 @@ def _prepare_sync(
 
 def _type_sync(source: Prepared, desired: Desired, bad: list[Diagnostic], keep: str | None) -> None:
     spec, name, attrs = source.spec, source.name, source.attrs
+    if keep == NONE_KEPT:
+        _none_typed(source, desired)
+        return
     raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, attrs)
     _slow_rows(desired.con, typed, spec.identifier_column, "empty identifier")
@@ -610,6 +615,9 @@ def _type_mapping(
 ) -> None:
     name, column, attribute = source.name, source.id_column, source.audience
     assert attribute is not None
+    if keep == NONE_KEPT:
+        _none_typed(source, desired)
+        return
     raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, [])
     _slow_rows(desired.con, typed, column, "empty or missing identifier")
@@ -628,6 +636,20 @@ def _type_mapping(
     )
     desired.sources.append(SourceTable(out, source.id_kind, (), attribute))
     _drop_work(desired.con, typed)
+
+
+def _none_typed(source: Prepared, desired: Desired) -> None:
+    """The source's wide table when the selector kept none of its rows: empty, and made
+    without reading the source again or compiling its typing (a no-op plan's whole cost,
+    once the digests vouched for every user)."""
+    out = f"src_{source.name}"
+    cells = "".join(f", v{j} VARCHAR, w{j} VARCHAR" for j in range(1, len(source.attrs) + 1))
+    desired.con.execute(f"CREATE TABLE {out} (uid VARCHAR{cells})")
+    names = tuple(a.name for a in source.attrs)
+    desired.sources.append(SourceTable(out, source.id_kind, names, source.audience))
+    for drop in source.raw.scan.drops if source.raw.scan else ():
+        desired.con.execute(f"DROP {drop}")
+    desired.con.execute(f"DROP TABLE IF EXISTS {source.raw.name}")
 
 
 def _drop_work(con: duckdb.DuckDBPyConnection, typed: _Typed) -> None:
