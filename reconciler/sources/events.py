@@ -150,7 +150,19 @@ def read_events(reader: StreamReader) -> Iterator[SourceEvent | Diagnostic]:
 def check_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> SourceEvent:
     """The event in `row`, normalised; EventErrors lists every problem found (the name, the
     identifier, the time and the properties are each checked, the properties only against a
-    known name's schema)."""
+    known name's schema).
+
+    An event of the usual shape (a declared name, a string identifier, a time like
+    `2026-11-02T18:22:00Z`, properties of their declared types) is read by `_plain_event` in
+    one pass; any other event, and every bad one, by `_every_problem`. The two agree on every
+    event the first reads (tests/events/test_event_fast_path.py), and a stream's events cost
+    a fraction of the Python they did: they are read on a thread beside the plan's DuckDB
+    work, and at 20,000 events they were a no-op plan's longest wait."""
+    return _plain_event(reader, row_no, row) or _every_problem(reader, row_no, row)
+
+
+def _every_problem(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> SourceEvent:
+    """check_event for any event: every problem of it, as one EventErrors."""
     fields = reader.spec.fields
     errors: list[EventError] = []
 
@@ -198,6 +210,115 @@ def check_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> So
         content,
         when < reader.horizon,
     )
+
+
+_PLAIN_TIME = len("2026-11-02T18:22:00Z")
+# declared types a value of exactly this Python type already has, unchanged (no enum)
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "float": (int, float),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+}
+
+
+def _plain_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> SourceEvent | None:
+    """The event when it has the usual shape and no problem; None sends it to
+    `_every_problem`. Every test here is one of `_every_problem`'s checks, or narrower."""
+    fields = reader.spec.fields
+    name = row.get(fields.name)
+    if type(name) is not str or name not in reader.schemas:
+        return None
+    if len(name) > MAX_STRING or name.startswith("$") or not name.strip():
+        return None
+    user = row.get(fields.identifier)
+    if type(user) is not str:
+        return None
+    user = user.strip()
+    if not user or len(user.encode()) > MAX_EXTERNAL_ID_BYTES:
+        return None
+    raw_time = row.get(fields.time)
+    if type(raw_time) is not str or len(raw_time) != _PLAIN_TIME or raw_time[-1] != "Z":
+        return None
+    try:
+        when = dt.datetime.fromisoformat(raw_time[:-1] + "+00:00")
+    except ValueError:
+        return None
+    if when.microsecond or when > reader.now + FUTURE_TOLERANCE:
+        return None
+    props = _plain_properties(
+        row.get(fields.properties) if fields.properties else None, reader.schemas[name]
+    )
+    if props is None:
+        return None
+    time_text = when.isoformat(timespec="seconds")[:-6] + "Z"  # iso(when), seconds in UTC
+    props_json = canonical(props)
+    content = content_hash(name, reader.id_kind, user, time_text, props_json)
+    if fields.id is not None:
+        declared = row.get(fields.id)
+        if type(declared) is str:
+            declared = declared.strip()
+        elif type(declared) is int:
+            declared = str(declared)
+        else:
+            return None
+        if not declared:
+            return None
+        event_id = f"{reader.stream.name}:{declared}"
+    else:
+        event_id = f"{reader.stream.name}#{content[:32]}"
+    return SourceEvent(
+        event_id,
+        reader.stream.name,
+        row_no,
+        reader.id_kind,
+        user,
+        name,
+        time_text,
+        when.timestamp(),
+        props,
+        props_json,
+        content,
+        when < reader.horizon,
+    )
+
+
+def _plain_properties(raw: Any, event: EventDef) -> dict[str, Any] | None:
+    """`_properties` of a JSON object whose values are strings, numbers or booleans of their
+    declared types (no enum to check, no datetime to normalise); None otherwise."""
+    if raw is None:
+        raw = {}
+    elif type(raw) is not dict:
+        return None
+    props: dict[str, Any] = {}
+    declared = event.properties
+    for key, value in raw.items():
+        if value is None:
+            continue  # a null property is an absent one
+        if type(key) is not str or len(key) > MAX_STRING or not key.strip():
+            return None
+        if key.startswith("$") or key in RESERVED_PROPERTIES:
+            return None
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_STRING:
+                return None
+        elif kind is float:
+            if not math.isfinite(value):
+                return None
+        elif kind is not int and kind is not bool:
+            return None  # an array or an object: `_properties` weighs them
+        spec = declared.get(key)
+        if spec is not None and (
+            spec.enum is not None or kind not in _PLAIN_TYPES.get(spec.type, ())
+        ):
+            return None
+        props[key] = value
+    for key, spec in declared.items():
+        if spec.required and key not in props:
+            return None
+    return props
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
