@@ -5,11 +5,13 @@ ledger is first needed, and the spool directory is gone either way."""
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
 import pytest
 from bench_workspace import acknowledge, generate
 
+from reconciler.commands import planning
 from reconciler.commands.planning import make_plan
 from reconciler.errors import StateError
 from reconciler.plan import build
@@ -63,3 +65,31 @@ def test_a_failed_ledger_read_is_the_states_error_and_leaves_nothing(
     with pytest.raises(StateError, match="malformed"):
         make_plan(manifests, url, spool)
     assert not list(spool.glob("ledger-*"))  # the thread's directory went with the plan
+
+
+def test_the_plan_hands_the_gil_over_often_and_restores_the_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While it reads, a plan's threads switch every 0.2 ms (the event check must not hold the
+    DuckDB statements back); the process's own interval is back once it has planned, or failed."""
+    manifests, url = applied(tmp_path)
+    seen: list[float] = []
+    real = build.build_plan
+
+    def spying(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(sys.getswitchinterval())
+        return real(*args, **kwargs)
+
+    before = sys.getswitchinterval()
+    monkeypatch.setattr(build, "build_plan", spying)
+    make_plan(manifests, url, tmp_path / "b")
+    assert seen == [pytest.approx(planning.GIL_SWITCH_SECONDS)]
+    assert sys.getswitchinterval() == before
+
+    def failing(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise StateError("state state.db: gone")
+
+    monkeypatch.setattr(build, "build_plan", failing)
+    with pytest.raises(StateError, match="gone"):
+        make_plan(manifests, url, tmp_path / "c")
+    assert sys.getswitchinterval() == before
