@@ -341,8 +341,9 @@ def _type_source(
     ]
     slow = ["(NOT b0 AND uid IS NULL)"]
     outs = ["uid", "b0 AS id_blank"]
+    shapes = dict(raw.shapes)
     for j, attr in enumerate(attrs, start=1):
-        canon, wire = canonical_sql(attr, f"c{j}", f"t{j}")
+        canon, wire = canonical_sql(attr, f"c{j}", f"t{j}", shapes.get(j))
         cols.append(f"{blank(f'c{j}')} AS b{j}")
         cols.append(f"{canon} AS v{j}")
         cols.append(f"{wire} AS w{j}" if wire else f"NULL::VARCHAR AS w{j}")

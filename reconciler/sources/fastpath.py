@@ -95,17 +95,46 @@ def list_items_sql(col: str) -> str:
     return f"CASE WHEN list_count({col}) = len({col}) THEN {col} END"
 
 
-def canonical_sql(attr: AttributeDef, r: str, t: str) -> tuple[str, str | None]:
+# The shapes of the text DuckDB writes for a typed Parquet column (sources/ingest.py,
+# `_parquet_text`): "date", a DATE as `YYYY-MM-DD`, and "instant", a TIMESTAMP as
+# `YYYY-MM-DDTHH:MM:SSZ`; or another length (a fraction of a second, a fifth year digit,
+# ` (BC)`, `infinity`). Of such text, exactly the 10 and 20 characters long with a year from
+# 0001 are what the date and datetime patterns below match and DuckDB casts back, so typing
+# them needs no pattern (a 1M-user first sync with two date and two datetime columns: typing
+# 12.0 s -> 10.0 s on a 2-core AMD EPYC).
+
+
+def _shaped(kind: str, r: str, shape: str) -> str | None:
+    """The canonical expression of a `shape` cell of an attribute of type `kind`: what the
+    text path gives for every text of that shape (tests/plan/test_fastpath.py), or None to
+    let the text path type it."""
+    year = f"substr({r}, 1, 4) BETWEEN '0001' AND '3000'"
+    if kind == "date" and shape == "date":
+        return f"CASE WHEN length({r}) = 10 AND {r} >= '0001' THEN '\"' || {r} || '\"' END"
+    if kind == "datetime" and shape == "date":
+        return f"CASE WHEN length({r}) = 10 AND {year} THEN '\"' || {r} || 'T00:00:00Z\"' END"
+    if kind == "datetime" and shape == "instant":
+        return f"CASE WHEN length({r}) = 20 AND {year} THEN '\"' || {r} || '\"' END"
+    return None
+
+
+def canonical_sql(
+    attr: AttributeDef, r: str, t: str, shape: str | None = None
+) -> tuple[str, str | None]:
     """(canonical expression, wire expression or None when the wire text is the canonical).
 
     Arrays differ: the canonical text is sorted (arrays compare as sets), the wire keeps order.
     An array expression reads the column `<r>_items` (`array_items_sql`), computed beforehand.
+    `shape` ("date", "instant") says DuckDB wrote the text from a typed column.
     """
     s = f"trim({r})"
     canon: str
     wire: str | None = None
     kind = attr.type
-    if kind == "boolean":
+    shaped = _shaped(kind, r, shape) if shape is not None else None
+    if shaped is not None:
+        canon = shaped
+    elif kind == "boolean":
         canon = (
             f"CASE WHEN lower({s}) IN {_in(_TRUE)} THEN 'true' "
             f"WHEN lower({s}) IN {_in(_FALSE)} THEN 'false' END"

@@ -47,6 +47,7 @@ class Scan:
     drops: tuple[str, ...] = ()  # work objects to drop with the source ("TABLE x")
     in_place: bool = False  # `source` scans the file itself (a local Parquet file)
     lists: frozenset[int] = frozenset()  # cells that also come as a list of strings, `lN`
+    shapes: tuple[tuple[int, str], ...] = ()  # (cell, "date" | "instant"): text DuckDB wrote
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class RawTable:
     # cells whose file holds a list of strings: table `name` has it as column `lN` beside the
     # JSON text cN, so typing need not parse the text back (sources/desired.py)
     lists: frozenset[int] = frozenset()
+    # cells whose text DuckDB wrote from a typed column (a DATE, a TIMESTAMP), so its shape is
+    # known and typing need not match it against a pattern (fastpath.canonical_sql)
+    shapes: tuple[tuple[int, str], ...] = ()
 
     def digest_sql(self) -> str:
         """(row_no, c0, t0, h): every row's identifier cell and a 64-bit hash of its other
@@ -161,7 +165,15 @@ def materialize(con: duckdb.DuckDBPyConnection, raw: RawTable, keep: str | None 
         raise_unreadable(con, [raw], e)
     for drop in sc.drops:
         con.execute(f"DROP {drop}")
-    return RawTable(raw.name, raw.display, raw.header, raw.requested, raw.parts, lists=sc.lists)
+    return RawTable(
+        raw.name,
+        raw.display,
+        raw.header,
+        raw.requested,
+        raw.parts,
+        lists=sc.lists,
+        shapes=sc.shapes,
+    )
 
 
 def raise_unreadable(
@@ -271,20 +283,33 @@ def _parquet(
     types = {row[0]: row[1] for row in described if row[0] != "file_row_number"}
     cols = []
     lists = set()
+    shapes = []
     for i, column in enumerate(requested):
         if column not in types:
             cols.append(f"NULL::VARCHAR AS c{i}, true AS t{i}")
             continue
         text, is_text = _parquet_text(_quote(column), types[column])
         cols.append(f"{text} AS c{i}, {is_text} AS t{i}")
+        if i and (shape := _text_shape(types[column])) is not None:
+            shapes.append((i, shape))
         if i and types[column] == "VARCHAR[]":
             cols[-1] += f", {_quote(column)} AS l{i}"
             lists.add(i)
     hashed = tuple(_quote(c) for c in requested[1:] if c in types)
     in_place = not drops  # a local file, scanned again by each statement that reads it
     row = "file_row_number + 1"
-    scan_ = Scan(scan, row, tuple(cols), hashed, drops, in_place, frozenset(lists))
+    scan_ = Scan(scan, row, tuple(cols), hashed, drops, in_place, frozenset(lists), tuple(shapes))
     return list(types), scan_
+
+
+def _text_shape(duck_type: str) -> str | None:
+    """The shape of the text `_parquet_text` writes for a column of this type, if it is one
+    typing knows (fastpath._shaped)."""
+    if duck_type == "DATE":
+        return "date"
+    if duck_type.startswith("TIMESTAMP"):
+        return "instant"
+    return None
 
 
 def _parquet_text(col: str, duck_type: str) -> tuple[str, str]:

@@ -230,3 +230,77 @@ def test_a_parquet_list_of_strings_types_as_its_json_text_would(
         assert is_blank == (text is None)
         if fast is not None:  # where SQL answers, Python agrees
             assert fast == python_canonical(attr, json.loads(text))
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    instants=st.lists(
+        st.one_of(
+            st.none(),
+            st.datetimes(min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31)),
+            st.sampled_from(
+                [datetime.datetime(999, 12, 31, 23, 59, 59), datetime.datetime(3000, 12, 31, 23, 59, 59),
+                 datetime.datetime(3001, 1, 1), datetime.datetime(2026, 11, 2, 18, 22, 0, 250000)]
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    zoned=st.booleans(),
+)  # fmt: skip
+def test_a_parquet_date_or_timestamp_types_as_its_text_would(
+    instants: list[datetime.datetime | None],
+    zoned: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The text DuckDB writes for a DATE or TIMESTAMP column has a known shape, so typing it
+    skips the patterns (`canonical_sql(..., shape)`): for date and datetime attributes alike,
+    the same canonical text as the text path, or both leave it to Python."""
+    path = tmp_path_factory.mktemp("instants") / "a.parquet"
+    ids = [f"u{i}" for i in range(len(instants))]
+    unit = pa.timestamp("us", tz="UTC" if zoned else None)
+    stamps = [
+        None if x is None else x.replace(tzinfo=datetime.UTC) if zoned else x for x in instants
+    ]
+    days = [None if x is None else x.date() for x in instants]
+    table = pa.table({"id": ids, "at": pa.array(stamps, unit), "day": pa.array(days, pa.date32())})
+    pq.write_table(table, path)
+    con = duckdb.connect()
+    raw = load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "at", "day"])
+    assert dict(raw.shapes) == {1: "instant", 2: "date"}
+    answered = 0
+    for kind in ("date", "datetime"):
+        attr = AttributeDef(name="x", type=kind)
+        for j, shape in ((1, "instant"), (2, "date")):
+            fast, _ = canonical_sql(attr, f"c{j}", f"t{j}", shape)
+            text, _ = canonical_sql(attr, f"c{j}", f"t{j}")
+            rows = con.execute(f"SELECT c{j}, {fast}, {text} FROM raw ORDER BY row_no").fetchall()
+            for cell, shaped, plain in rows:
+                assert shaped == plain, (kind, shape, cell)
+                if shaped is not None:  # where SQL answers, Python agrees
+                    answered += 1
+                    assert shaped == python_canonical(attr, cell), (kind, cell)
+    # a date attribute types every DATE cell in SQL (years 0001-9999 are all 10 characters)
+    assert (answered > 0) == any(x is not None for x in instants)
+
+
+def test_dates_and_instants_python_cannot_hold_type_as_their_text_would(tmp_path: Path) -> None:
+    """Years before 1 and after 9999 (a Parquet file may hold them, Python cannot): DuckDB
+    writes them longer (` (BC)`, a fifth digit), and neither path types them in SQL."""
+    path = tmp_path / "a.parquet"
+    days = pa.array([-800_000, 4_000_000, 0], pa.int32()).cast(pa.date32())
+    micros = [-80_000_000_000_000_000, 300_000_000_000_000_000, 0]
+    at = pa.array(micros, pa.int64()).cast(pa.timestamp("us"))
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "at": at, "day": days}), path)
+    con = duckdb.connect()
+    raw = load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "at", "day"])
+    assert dict(raw.shapes) == {1: "instant", 2: "date"}
+    for kind in ("date", "datetime"):
+        attr = AttributeDef(name="x", type=kind)
+        for j, shape in ((1, "instant"), (2, "date")):
+            fast, _ = canonical_sql(attr, f"c{j}", f"t{j}", shape)
+            text, _ = canonical_sql(attr, f"c{j}", f"t{j}")
+            rows = con.execute(f"SELECT c{j}, {fast}, {text} FROM raw ORDER BY row_no").fetchall()
+            assert [r[1] for r in rows] == [r[2] for r in rows], (kind, rows)
+            assert rows[0][1] is None and rows[1][1] is None  # left to Python
+            assert rows[2][1] is not None or (kind, shape) == ("date", "instant")
