@@ -185,20 +185,34 @@ def _every_problem(reader: StreamReader, row_no: int, row: Mapping[str, Any]) ->
     if errors:
         raise EventErrors(errors)
     assert name is not None and user is not None and when is not None and props is not None
-    time_text = iso(when)
-    props_json = canonical(props)
-    content = content_hash(name, reader.id_kind, user, time_text, props_json)
+    declared = None
     if fields.id is not None:
         try:
             declared = _declared_id(row.get(fields.id), fields.id)
         except EventError as e:
             raise EventErrors([e]) from None
-        event_id = f"{reader.stream.name}:{declared}"
-    else:
-        event_id = f"{reader.stream.name}#{content[:32]}"
+    return _event(reader, row_no, name, user, when, props, declared)
+
+
+def _event(
+    reader: StreamReader,
+    row_no: int,
+    name: str,
+    user: str,
+    when: dt.datetime,
+    props: dict[str, Any],
+    declared: str | None,
+) -> SourceEvent:
+    """The checked parts of an event as one SourceEvent (`declared`: its declared id, None
+    when the stream declares none and the id is the content's hash)."""
+    time_text = iso(when)
+    props_json = canonical(props)
+    content = content_hash(name, reader.id_kind, user, time_text, props_json)
+    stream = reader.stream.name
+    event_id = f"{stream}:{declared}" if declared is not None else f"{stream}#{content[:32]}"
     return SourceEvent(
         event_id,
-        reader.stream.name,
+        stream,
         row_no,
         reader.id_kind,
         user,
@@ -245,43 +259,23 @@ def _plain_event(reader: StreamReader, row_no: int, row: Mapping[str, Any]) -> S
         when = dt.datetime.fromisoformat(raw_time[:-1] + "+00:00")
     except ValueError:
         return None
-    if when.microsecond or when > reader.now + FUTURE_TOLERANCE:
+    if when > reader.now + FUTURE_TOLERANCE:
         return None
     props = _plain_properties(
         row.get(fields.properties) if fields.properties else None, reader.schemas[name]
     )
     if props is None:
         return None
-    time_text = when.isoformat(timespec="seconds")[:-6] + "Z"  # iso(when), seconds in UTC
-    props_json = canonical(props)
-    content = content_hash(name, reader.id_kind, user, time_text, props_json)
+    declared = None
     if fields.id is not None:
-        declared = row.get(fields.id)
-        if type(declared) is str:
-            declared = declared.strip()
-        elif type(declared) is int:
-            declared = str(declared)
-        else:
-            return None
+        raw_id = row.get(fields.id)
+        if type(raw_id) is str:
+            declared = raw_id.strip()
+        elif type(raw_id) is int:
+            declared = str(raw_id)
         if not declared:
             return None
-        event_id = f"{reader.stream.name}:{declared}"
-    else:
-        event_id = f"{reader.stream.name}#{content[:32]}"
-    return SourceEvent(
-        event_id,
-        reader.stream.name,
-        row_no,
-        reader.id_kind,
-        user,
-        name,
-        time_text,
-        when.timestamp(),
-        props,
-        props_json,
-        content,
-        when < reader.horizon,
-    )
+    return _event(reader, row_no, name, user, when, props, declared)
 
 
 def _plain_properties(raw: Any, event: EventDef) -> dict[str, Any] | None:
@@ -338,6 +332,8 @@ def content_hash(name: str, id_kind: str, user: str, time: str, props_json: str)
 def iso(when: dt.datetime) -> str:
     """ISO 8601 in UTC with a Z, milliseconds only when present (as Braze prints times)."""
     spec = "milliseconds" if when.microsecond else "seconds"
+    if when.tzinfo is dt.UTC:  # as the checks leave it: only the "+00:00" to replace
+        return when.isoformat(timespec=spec)[:-6] + "Z"
     return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 

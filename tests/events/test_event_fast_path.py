@@ -9,6 +9,7 @@ derived from the content would change, and the event would be sent again).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from typing import Any
 
@@ -24,6 +25,7 @@ from reconciler.sources.events import (
     _every_problem,
     _plain_event,
     check_event,
+    iso,
     stream_reader,
 )
 
@@ -211,3 +213,14 @@ def test_the_fixture_streams_differ_only_in_the_id(readers: dict[str, StreamRead
 def test_the_extra_properties_are_declared(readers: dict[str, StreamReader]) -> None:
     props = readers["declared"].schemas["aiq_product_viewed"].properties
     assert {"n", "flag", "amount", "at", "tags", "meta"} <= set(props)
+
+
+def test_iso_writes_every_instant_in_utc_with_a_z() -> None:
+    """`iso` shortcuts a time already in UTC (what the checks leave); any other zone is
+    converted first, so a datetime property with an offset is sent as its UTC instant."""
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert iso(dt.datetime(2026, 11, 21, 10, 0, tzinfo=plus_two)) == "2026-11-21T08:00:00Z"
+    assert iso(dt.datetime(2026, 11, 21, 8, 0, 0, 250000, tzinfo=dt.UTC)) == (
+        "2026-11-21T08:00:00.250Z"
+    )
+    assert iso(dt.datetime(2026, 11, 21, 8, 0, tzinfo=dt.UTC)) == "2026-11-21T08:00:00Z"

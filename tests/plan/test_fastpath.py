@@ -232,6 +232,23 @@ def test_a_parquet_list_of_strings_types_as_its_json_text_would(
             assert fast == python_canonical(attr, json.loads(text))
 
 
+def _typed_both_ways(
+    con: duckdb.DuckDBPyConnection,
+) -> list[tuple[AttributeDef, str, list[tuple[Any, ...]]]]:
+    """Table `raw`'s c1 (a TIMESTAMP's text) and c2 (a DATE's) typed as a date and as a
+    datetime attribute, by their shape and by the text path: (attribute, shape, [(cell,
+    shaped, text path)] in row order)."""
+    out = []
+    for kind in ("date", "datetime"):
+        attr = AttributeDef(name="x", type=kind)
+        for j, shape in ((1, "instant"), (2, "date")):
+            fast, _ = canonical_sql(attr, f"c{j}", f"t{j}", shape)
+            text, _ = canonical_sql(attr, f"c{j}", f"t{j}")
+            rows = con.execute(f"SELECT c{j}, {fast}, {text} FROM raw ORDER BY row_no").fetchall()
+            out.append((attr, shape, rows))
+    return out
+
+
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     instants=st.lists(
@@ -269,17 +286,12 @@ def test_a_parquet_date_or_timestamp_types_as_its_text_would(
     raw = load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "at", "day"])
     assert dict(raw.shapes) == {1: "instant", 2: "date"}
     answered = 0
-    for kind in ("date", "datetime"):
-        attr = AttributeDef(name="x", type=kind)
-        for j, shape in ((1, "instant"), (2, "date")):
-            fast, _ = canonical_sql(attr, f"c{j}", f"t{j}", shape)
-            text, _ = canonical_sql(attr, f"c{j}", f"t{j}")
-            rows = con.execute(f"SELECT c{j}, {fast}, {text} FROM raw ORDER BY row_no").fetchall()
-            for cell, shaped, plain in rows:
-                assert shaped == plain, (kind, shape, cell)
-                if shaped is not None:  # where SQL answers, Python agrees
-                    answered += 1
-                    assert shaped == python_canonical(attr, cell), (kind, cell)
+    for attr, shape, rows in _typed_both_ways(con):
+        for cell, shaped, plain in rows:
+            assert shaped == plain, (attr.type, shape, cell)
+            if shaped is not None:  # where SQL answers, Python agrees
+                answered += 1
+                assert shaped == python_canonical(attr, cell), (attr.type, cell)
     # a date attribute types every DATE cell in SQL (years 0001-9999 are all 10 characters)
     assert (answered > 0) == any(x is not None for x in instants)
 
@@ -295,12 +307,7 @@ def test_dates_and_instants_python_cannot_hold_type_as_their_text_would(tmp_path
     con = duckdb.connect()
     raw = load_raw(con, "raw", path, "parquet", "a.parquet", ["id", "at", "day"])
     assert dict(raw.shapes) == {1: "instant", 2: "date"}
-    for kind in ("date", "datetime"):
-        attr = AttributeDef(name="x", type=kind)
-        for j, shape in ((1, "instant"), (2, "date")):
-            fast, _ = canonical_sql(attr, f"c{j}", f"t{j}", shape)
-            text, _ = canonical_sql(attr, f"c{j}", f"t{j}")
-            rows = con.execute(f"SELECT c{j}, {fast}, {text} FROM raw ORDER BY row_no").fetchall()
-            assert [r[1] for r in rows] == [r[2] for r in rows], (kind, rows)
-            assert rows[0][1] is None and rows[1][1] is None  # left to Python
-            assert rows[2][1] is not None or (kind, shape) == ("date", "instant")
+    for attr, shape, rows in _typed_both_ways(con):
+        assert [r[1] for r in rows] == [r[2] for r in rows], (attr.type, rows)
+        assert rows[0][1] is None and rows[1][1] is None  # left to Python
+        assert rows[2][1] is not None or (attr.type, shape) == ("date", "instant")
