@@ -237,14 +237,20 @@ class Sandbox:
         self.process = start_sandbox(env=child, stderr_path=log)
         self.url, self.key = self.process.url, self.process.key
 
-    def _admin(self, method: str, path: str) -> Any:
+    def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self.key}"}
-        r = httpx.request(method, f"{self.url}/_sandbox/{path}", headers=headers, timeout=60)
+        r = httpx.request(
+            method, f"{self.url}/_sandbox/{path}", headers=headers, json=body, timeout=60
+        )
         r.raise_for_status()
         return r.json()
 
-    def reset(self) -> None:
+    def reset(self, latency_ms: int = 0) -> None:
+        """Forget every user and setting; then answer each request `latency_ms` late (a
+        reset restores the launch settings, so the latency is set after it)."""
         self._admin("POST", "reset")
+        if latency_ms:
+            self._admin("POST", "config", {"latency_ms": latency_ms})
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._admin("GET", "stats")

@@ -74,6 +74,8 @@ class Config:
     events_pct: float
     max_rss_mb: float | None = None
     audience_shares: str = "0.1,0.25,0.4,0.05"  # bench/generate.py's default
+    # the churned apply is compared once more with the sandbox answering this late (0: not)
+    wire_latency_ms: int = 20
     engine: Path | None = None  # an exported revision to run instead of the work tree
 
 
@@ -262,17 +264,34 @@ class SizeBench:
             self.result.check("floor read the sources", [] if rows > 0 else [str(rows)])
 
     def apply_churn(self, sandbox: Sandbox) -> None:
-        for _ in range(self.cfg.runs):
-            copy_state(self.dir / "original.db", self.dir / "churn.db")
-            self.apply_and_raw(
-                sandbox, "churn.plan", "churned", "churn.db", self.result.truth, "churn"
-            )
+        latencies = [0] + ([self.cfg.wire_latency_ms] if self.cfg.wire_latency_ms else [])
+        for latency in latencies:
+            for _ in range(self.cfg.runs):
+                copy_state(self.dir / "original.db", self.dir / "churn.db")
+                self.apply_and_raw(
+                    sandbox,
+                    "churn.plan",
+                    "churned",
+                    "churn.db",
+                    self.result.truth,
+                    churn_label(latency),
+                    latency,
+                )
 
     def apply_and_raw(
-        self, sandbox: Sandbox, plan: str, manifests: str, db: str, truth: Any, label: str
+        self,
+        sandbox: Sandbox,
+        plan: str,
+        manifests: str,
+        db: str,
+        truth: Any,
+        label: str,
+        latency_ms: int = 0,
     ) -> None:
+        """`reconciler apply` of `plan`, then the raw loop posting the same bodies, each to a
+        freshly reset sandbox that answers every request `latency_ms` late."""
         env = child_env(self.cfg.engine, BRAZE_REST_ENDPOINT=sandbox.url, BRAZE_API_KEY=sandbox.key)
-        sandbox.reset()
+        sandbox.reset(latency_ms)
         self.measure(
             f"apply {label}",
             reconciler("apply", plan, "--manifests", manifests, "--state", self.state(db)),
@@ -281,7 +300,7 @@ class SizeBench:
         stats = sandbox.stats()
         self.result.figures[f"{label} sent by apply"] = _sent(stats)
         self.result.check(f"{label} apply sent", check_sent(stats, truth))
-        sandbox.reset()
+        sandbox.reset(latency_ms)
         self.measure(
             f"raw httpx {label}",
             script("rawloop.py", plan, sandbox.url, "--key", sandbox.key),
@@ -315,6 +334,11 @@ class SizeBench:
         except StepFailed as e:
             self.result.notes.append(f"naive baseline did not finish: {str(e).splitlines()[0]}")
             self.log(f"naive: {e}")
+
+
+def churn_label(latency_ms: int) -> str:
+    """The churned apply's step label: `churn`, or `churn, 20 ms answers` with a latency."""
+    return f"churn, {latency_ms} ms answers" if latency_ms else "churn"
 
 
 def _counts(summary: dict[str, Any]) -> dict[str, int]:
@@ -356,6 +380,13 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
         default="0.1,0.25,0.4,0.05",
         help="each audience's share of users, in turn (the issue's CSV run: 0.33,0.20)",
     )
+    p.add_argument(
+        "--wire-latency-ms",
+        type=int,
+        default=20,
+        help="compare the churned apply once more with the sandbox answering this many ms "
+        "late, as a network between apply and Braze does (0: not)",
+    )
     p.add_argument("--work", type=Path, default=Path("/tmp/reconciler-bench"))
     p.add_argument("--out", type=Path, default=BENCH, help="where RESULTS.md and the plot go")
     p.add_argument("--naive-max", type=int, default=1_000_000)
@@ -385,6 +416,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, str, str | None]:
         args.events_pct,
         args.max_rss_gb * 1024 if args.max_rss_gb else None,
         audience_shares=args.audience_shares,
+        wire_latency_ms=args.wire_latency_ms,
     )
     rev = None
     if args.engine_rev:

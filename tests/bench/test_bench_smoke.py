@@ -75,7 +75,13 @@ def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> 
         "events": 4,
         "requests": requests,
     }
-    for name in ("churn sent by apply", "churn sent by raw loop"):
+    slow = "churn, 20 ms answers"  # the pair again, the sandbox answering 20 ms late
+    for name in (
+        "churn sent by apply",
+        "churn sent by raw loop",
+        f"{slow} sent by apply",
+        f"{slow} sent by raw loop",
+    ):
         sent = size["figures"][name]
         assert sent == {
             "data_points": points,
@@ -85,7 +91,10 @@ def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> 
     naive = size["figures"]["churn planned by naive"]
     assert naive["data_points"] == truth["changed_cells"] + 4  # no event markers of its own
     assert set(size["series"]) >= {"plan churn", "plan no-op", "I/O floor", "naive churn"}
+    # with 20 ms per answer, 4 connections cannot post the churn faster than this
+    assert size["series"][f"raw httpx {slow}"]["min_s"] >= requests / 4 * 0.020
     results = (out / "RESULTS.md").read_text()
+    assert f"apply throughput / raw httpx ({slow})" in results
     assert "bench/run.py --sizes=2000" in results
     assert f"all {len(size['checks'])} checks passed" in results
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
