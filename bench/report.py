@@ -253,7 +253,7 @@ def _load_note(start: Doc, end: Doc) -> str:
     """Whether anything else ran beside the benchmark, from the load average before it began
     (the benchmark's own children load the machine by the end)."""
     loads = f"load average {start['load_average']} at the start, {end['load_average']} at the end"
-    if float(start["load_average"][0]) >= 0.5:
+    if float(start["load_average"][0]) >= 1.0:  # a core's worth of other work
         return (
             f"**Shared**: other work ran on the same cores ({loads}), so absolute times are "
             "noisy; the ratios are measured side by side in one run."

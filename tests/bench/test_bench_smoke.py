@@ -98,3 +98,28 @@ def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> 
     assert "bench/run.py --sizes=2000" in results
     assert f"all {len(size['checks'])} checks passed" in results
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_statements_lists_a_plans_slowest_statements_and_one_profile(tmp_path: Path) -> None:
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    done = bench(
+        "statements.py",
+        "--top",
+        "3",
+        "--profile",
+        "CREATE TABLE",
+        "--",
+        "plan",
+        "--manifests",
+        str(REPO / "manifests"),
+        "--state",
+        state,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "users to update" in done.stdout  # the command itself ran and printed its plan
+    report = done.stderr.split("slowest statements:\n", 1)[1]
+    timed = report.split("\n\n", 1)[0].splitlines()
+    assert len(timed) == 3 and all(line.split()[1] == "s" for line in timed)
+    operators = report.split("operators of the statement starting 'CREATE TABLE':\n", 1)[1]
+    assert operators.startswith("RESULT_COLLECTOR ") and " rows" in operators
