@@ -284,7 +284,7 @@ def write_plot(doc: Doc, path: Path) -> None:
     steps = [
         ("plan churn", "reconciler plan (1% churn)", "o-"),
         ("plan no-op", "reconciler plan (no-op)", "s--"),
-        ("I/O floor", "I/O floor (DuckDB + SQLite scan)", "^:"),
+        ("I/O floor", "I/O floor (DuckDB reads and hashes the sources)", "^:"),
         ("naive churn", "naive (dicts + DeepDiff)", "x-."),
     ]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
