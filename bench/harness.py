@@ -250,7 +250,9 @@ class Sandbox:
         reset restores the launch settings, so the latency is set after it)."""
         self._admin("POST", "reset")
         if latency_ms:
-            self._admin("POST", "config", {"latency_ms": latency_ms})
+            settings = self._admin("POST", "config", {"latency_ms": latency_ms})
+            if settings.get("latency_ms") != latency_ms:  # else the run would measure loopback
+                raise RuntimeError(f"the sandbox did not take latency_ms={latency_ms}: {settings}")
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._admin("GET", "stats")

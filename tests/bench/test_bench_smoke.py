@@ -58,6 +58,7 @@ def test_generator_writes_valid_workspaces_and_exact_churn(tmp_path: Path) -> No
 def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["--sizes=2000", "--runs=1", f"--work={tmp_path / 'work'}", f"--out={out}"]
+    args.append("--wire-latency-ms=500")  # long enough to show in a 2k-user run's timings
     done = bench("run.py", *args, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads((out / "results.json").read_text())
@@ -75,7 +76,7 @@ def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> 
         "events": 4,
         "requests": requests,
     }
-    slow = "churn, 20 ms answers"  # the pair again, the sandbox answering 20 ms late
+    slow = "churn, 500 ms answers"  # the pair again, the sandbox answering 500 ms late
     for name in (
         "churn sent by apply",
         "churn sent by raw loop",
@@ -91,8 +92,8 @@ def test_run_at_2k_users_matches_the_ground_truth_everywhere(tmp_path: Path) -> 
     naive = size["figures"]["churn planned by naive"]
     assert naive["data_points"] == truth["changed_cells"] + 4  # no event markers of its own
     assert set(size["series"]) >= {"plan churn", "plan no-op", "I/O floor", "naive churn"}
-    # with 20 ms per answer, 4 connections cannot post the churn faster than this
-    assert size["series"][f"raw httpx {slow}"]["min_s"] >= requests / 4 * 0.020
+    # 4 connections waiting 500 ms for each answer cannot post the churn faster than this
+    assert size["series"][f"raw httpx {slow}"]["min_s"] >= -(-requests // 4) * 0.5
     results = (out / "RESULTS.md").read_text()
     assert f"apply throughput / raw httpx ({slow})" in results
     assert "bench/run.py --sizes=2000" in results
