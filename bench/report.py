@@ -104,12 +104,18 @@ def _verdict(ok: bool | None) -> str:
     return "—" if ok is None else ("met" if ok else "**missed**")
 
 
+def churn_label(latency_ms: int) -> str:
+    """The churned apply's step label: `churn`, or `churn, 20 ms answers` with a latency
+    (bench/run.py names its steps by it, and the targets table reads them back)."""
+    return f"churn, {latency_ms} ms answers" if latency_ms else "churn"
+
+
 def _targets(doc: Doc) -> list[Target]:
     """TARGETS, and the churned apply once more at the run's wire latency when it had one."""
     latency = int(doc["config"].get("wire_latency_ms") or 0)
     if not latency:
         return TARGETS
-    label = f"churn, {latency} ms answers"
+    label = churn_label(latency)
     return [*TARGETS, (f"apply throughput / raw httpx ({label})", "≥ 0.8×", _apply_ratio(label))]
 
 

@@ -50,7 +50,7 @@ from harness import (
     machine,
     measure,
 )
-from report import write_plot, write_results
+from report import churn_label, write_plot, write_results
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -334,11 +334,6 @@ class SizeBench:
         except StepFailed as e:
             self.result.notes.append(f"naive baseline did not finish: {str(e).splitlines()[0]}")
             self.log(f"naive: {e}")
-
-
-def churn_label(latency_ms: int) -> str:
-    """The churned apply's step label: `churn`, or `churn, 20 ms answers` with a latency."""
-    return f"churn, {latency_ms} ms answers" if latency_ms else "churn"
 
 
 def _counts(summary: dict[str, Any]) -> dict[str, int]:
