@@ -159,6 +159,7 @@ def make_plan(
             events = EventsRead(m, state, spool_dir)
             try:
                 hashed = hashing.submit(input_hashes, m)
+                ledger.selector.inputs = hashed.result  # unchanged files need no read
                 desired = build_desired(m, con=con, select=ledger.selector)
                 inputs = hashed.result()
                 plan = build_plan(

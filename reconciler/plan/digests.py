@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from reconciler.plan.model import DigestFile
 from reconciler.sources.desired import NONE_KEPT, Desired, Prepared
 from reconciler.sources.fastpath import visible
 from reconciler.sources.ingest import raise_unreadable
+from reconciler.sources.remote import is_remote
 from reconciler.state.columnar import quote
 
 ENGINE = "reconciler-digests/2"  # bump whenever typing or the diff changes what a row means
@@ -100,6 +101,12 @@ class DigestSelector:
         self.ok = False  # the keys were computed: `finish` can write the next digests
         self.whole = False  # the sums vouched for every user at once: nothing was joined
         self.sums: tuple[int, int] | None = None  # (G_src, G_led) of this plan's inputs
+        # the sha256 of every local input file by its manifest path (planning.input_hashes),
+        # when the caller computes them: a source file whose bytes are the ones the kept
+        # digests were made from need not be read again (`_same_files`)
+        self.inputs: Callable[[], Mapping[str, str]] | None = None
+        self.per_source: list[tuple[int, int]] = []  # (G_n, rows) of each source, as hashed
+        self.files_unread = False  # `_same_files` vouched for every user: no source was read
 
     @property
     def stored_view(self) -> str:
@@ -114,6 +121,8 @@ class DigestSelector:
         self.fingerprint = fingerprint(prepared, managed, self.key)
         if len(prepared) > MAX_SOURCES:
             return {}
+        if self._same_files(con, desired, prepared):
+            return {p.name: NONE_KEPT for p in prepared}
         terms = []
         for n, p in enumerate(prepared):
             tidy = f"t0 AND {visible('c0')} AND {visible('right(c0, 1)')}"
@@ -156,8 +165,17 @@ class DigestSelector:
             f"FROM ({union}) WHERE u IS NOT NULL GROUP BY k, u"
         )
         self.ok = untidy == 0
-        g_src = _sum_sql("hash(k, u, term)", f"({union})")
-        src_sum = int(con.execute(f"SELECT {g_src}").fetchall()[0][0]) if self.ok else None
+        src_sum = None
+        if self.ok:
+            # G_src is the sum of each source's own sum (G_n), kept apart for `_same_files`
+            per_source = ", ".join(
+                f"{_sum_sql(f'hash({quote(p.id_kind)}, uid, hash({n}::UTINYINT, h))', f'dig_{n}')}"
+                f", (SELECT count(*) FROM dig_{n})"
+                for n, p in enumerate(prepared)
+            )
+            row = con.execute(f"SELECT {per_source}").fetchall()[0] if prepared else ()
+            self.per_source = [(int(row[i]), int(row[i + 1])) for i in range(0, len(row), 2)]
+            src_sum = sum(g for g, _ in self.per_source) % MODULUS
         stored, self.cached = self._ledger()
         self.stored_attributes = tuple(stored)
         if src_sum is not None and self._whole(con, desired, prepared, src_sum):
@@ -248,11 +266,7 @@ class DigestSelector:
             return False
         path = quote(str(kept_file))
         try:
-            kept = dict(
-                con.execute(
-                    f"SELECT key::VARCHAR, value::VARCHAR FROM parquet_kv_metadata({path})"
-                ).fetchall()
-            )
+            kept = _kv(con, kept_file)
             if kept.get(SUMS_KEY) != WHOLE or kept.get("g_src") != str(src_sum):
                 return False
             term = _led_term("id_kind", "user_id", "s")
@@ -274,6 +288,88 @@ class DigestSelector:
                 desired.audience_members[p.audience] = int(count)
         con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
         return True
+
+    def _files(self, prepared: Sequence[Prepared]) -> list[str] | None:
+        """The sha256 of each source's file, in order; None unless every source is one local
+        file whose sha256 the caller computed (a remote object's listed identity is not its
+        bytes' hash, so it is always read)."""
+        if self.inputs is None or not prepared:
+            return None
+        hashes = self.inputs()
+        found: list[str] = []
+        for p in prepared:
+            path = _source_path(p)
+            digest = hashes.get(path) if path is not None and not is_remote(path) else None
+            if digest is None or p.raw.parts:
+                return None
+            found.append(digest)
+        return found
+
+    def _same_files(
+        self, con: duckdb.DuckDBPyConnection, desired: Desired, prepared: list[Prepared]
+    ) -> bool:
+        """Whether the kept digests vouch for every user without reading any source.
+
+        A plan that recorded every one of its users (`_whole`) also kept, per source, the
+        sha256 of its file, its share G_n of G_src and its rows. When every source file has
+        the same sha256 now, its rows are the same rows, so G_src is the kept one without a
+        scan; with G_led unchanged too, `_whole` holds: nothing is typed, joined, or read but
+        the ledger's per-user hashes. Anything else (a file changed, a remote or globbed
+        source, older digests without the per-source entries) reads every source as before.
+        """
+        if not self.use_cache:
+            return False
+        files = self._files(prepared)
+        if files is None:
+            return False
+        stored, self.cached = self._ledger()
+        self.stored_attributes = tuple(stored)
+        kept_file = self._kept_file()
+        if kept_file is None:
+            return False
+        path = quote(str(kept_file))
+        try:
+            kept = _kv(con, kept_file)
+            entries = json.loads(kept.get(SOURCES_KEY, "null"))
+            if kept.get(SUMS_KEY) != WHOLE or not isinstance(entries, list):
+                return False
+            described = [(e["name"], e["sha256"]) for e in entries]
+            if described != [(p.name, h) for p, h in zip(prepared, files, strict=True)]:
+                return False
+            g_src = sum(int(e["g"]) for e in entries) % MODULUS
+            if kept.get("g_src") != str(g_src):
+                return False
+            term = _led_term("id_kind", "user_id", "s")
+            led = con.execute(f"SELECT {_sum_sql(term, 'stored_hash')}")
+            if kept.get("g_led") != str(int(led.fetchall()[0][0])):
+                return False
+            users, values = con.execute(
+                f"SELECT count(*), coalesce(sum(vals), 0) FROM read_parquet({path})"
+            ).fetchall()[0]
+        except (duckdb.Error, ValueError, KeyError, TypeError):
+            return False  # unreadable or not ours: the sources are read
+        self.ok = self.hit = self.whole = self.files_unread = True
+        self.clean, self.dirty = int(users), 0
+        self.per_source = [(int(e["g"]), int(e["rows"])) for e in entries]
+        desired.untyped_values = int(values)
+        for p, (_, rows) in zip(prepared, self.per_source, strict=True):
+            if p.audience is not None:  # a recorded source holds each user once
+                desired.audience_members[p.audience] = rows
+        con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
+        return True
+
+    def _sources_entry(self) -> str | None:
+        """The per-source entries `_same_files` reads, as JSON; None when a source has none."""
+        files = self._files(self.sources)
+        if files is None or len(self.per_source) != len(self.sources):
+            return None
+        return json.dumps(
+            [
+                {"name": p.name, "sha256": h, "g": str(g), "rows": rows}
+                for p, h, (g, rows) in zip(self.sources, files, self.per_source, strict=True)
+            ],
+            separators=(",", ":"),
+        )
 
     def _kept_file(self) -> Path | None:
         """The digests the state kept, when they may be used: made for this fingerprint."""
@@ -302,8 +398,21 @@ class DigestSelector:
         if not self.ok:
             return None
         if self.hit and self.cached is not None and self.dirty == 0:
-            # nothing moved: the digests are the ones the state keeps
-            shutil.copyfile(self.cached[1], out)
+            # nothing moved: the digests are the ones the state keeps, but for the files'
+            # sha256 when they were read (rewritten with the same rows, or kept by an older
+            # reconciler without them), so that the next plan need not read them again
+            entry = self._sources_entry() if self.whole and not self.files_unread else None
+            kept = _kv(con, self.cached[1]) if entry is not None else {}
+            if entry is None or kept.get(SOURCES_KEY) == entry:
+                shutil.copyfile(self.cached[1], out)
+            else:
+                kept[SOURCES_KEY] = entry
+                pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in sorted(kept.items()))
+                con.execute(
+                    f"COPY (SELECT * FROM read_parquet({quote(str(self.cached[1]))})) "
+                    f"TO {quote(str(out))} (FORMAT parquet, COMPRESSION zstd, "
+                    f"KV_METADATA {{{pairs}}})"
+                )
             return DigestFile(out, self.fingerprint, self.clean)
         counted = []
         for src in desired.sources:
@@ -345,8 +454,11 @@ class DigestSelector:
         sums = self._next_sums(con)
         if sums is not None:
             g_src, g_led = sums
+            entry = self._sources_entry()
+            sources = f", {SOURCES_KEY}: {quote(entry)}" if entry is not None else ""
             metadata = (
-                f", KV_METADATA {{{SUMS_KEY}: '{WHOLE}', g_src: '{g_src}', g_led: '{g_led}'}}"
+                f", KV_METADATA {{{SUMS_KEY}: '{WHOLE}', g_src: '{g_src}', g_led: '{g_led}'"
+                f"{sources}}}"
             )
         con.execute(
             f"COPY (SELECT k, u, x, vals FROM dig_clean UNION ALL "
@@ -385,6 +497,25 @@ class DigestSelector:
 MODULUS = 1 << 64
 SUMS_KEY = "reconciler_sums"
 WHOLE = "whole/2"  # the sums' meaning: bump with what they cover (2: G_src over hash(n, h))
+SOURCES_KEY = "reconciler_sources"  # per source: name, sha256 of its file, G_n, rows
+
+
+def _kv(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """A Parquet file's key-value metadata, as text."""
+    rows = con.execute(
+        f"SELECT decode(key), decode(value) FROM parquet_kv_metadata({quote(str(path))})"
+    ).fetchall()
+    return {str(k): str(v) for k, v in rows}
+
+
+def _source_path(p: Prepared) -> str | None:
+    """The manifest path of a source's file (an attribute sync's, an audience's members)."""
+    spec = p.spec
+    where = (
+        getattr(spec, "members", None) if p.audience is not None else getattr(spec, "source", None)
+    )
+    path = getattr(where, "path", None)
+    return path if isinstance(path, str) else None
 
 
 def _sum_sql(term: str, relation: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import itertools
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class Seen:
     clean: int = 0
     dirty_rows: int = 0
     whole: bool = False  # the two sums vouched for everyone: no per-user join
+    files_unread: bool = False  # every source file had the kept sha256: none was read
 
 
 @pytest.fixture
@@ -52,6 +54,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[Seen]:
     def spy(self, con, desired, prepared):  # type: ignore[no-untyped-def]
         keep = original(self, con, desired, prepared)
         record.hit, record.clean, record.whole = self.hit, self.clean, self.whole
+        record.files_unread = self.files_unread
         record.dirty_rows = sum(
             int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
             for t in keep.values()
@@ -78,7 +81,7 @@ def plan_both(
     """The plan with digests, checked equal to the plan without; and what the selector did."""
     monkeypatch.delenv(digests.ENV, raising=False)
     fast = make_plan(manifests, url, spool / "fast").plan
-    picked = Seen(seen.hit, seen.clean, seen.dirty_rows, seen.whole)
+    picked = Seen(seen.hit, seen.clean, seen.dirty_rows, seen.whole, seen.files_unread)
     monkeypatch.setenv(digests.ENV, "off")
     full = make_plan(manifests, url, spool / "full").plan
     monkeypatch.delenv(digests.ENV)
@@ -251,6 +254,91 @@ def test_another_key_or_manifest_reads_everything(
     plan, picked = plan_both(manifests, url, tmp_path / "d", monkeypatch, seen)
     assert not picked.hit  # pii values hash differently: every pii cell changes
     assert plan.summary.users_changed == USERS
+
+
+def test_source_files_with_the_kept_bytes_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen, state_url: str
+) -> None:
+    """A plan whose every source file has the sha256 the kept digests name reads none of them
+    (same bytes, same rows, same sums), and is still the plan that reads everything. The same
+    rows in other bytes are read, the sums vouch for them, and the digests then name the new
+    bytes; digests kept without file hashes (an older reconciler) gain them the same way; a
+    changed byte is read and planned."""
+    from reconciler.sources.ingest import RawTable
+
+    manifests = generate(tmp_path / "w")
+    profile = manifests / "data" / "profile.csv"
+    url = state_url
+    scans: list[str] = []
+    digest_sql = RawTable.digest_sql
+    monkeypatch.setattr(
+        RawTable, "digest_sql", lambda self: scans.append(self.name) or digest_sql(self)
+    )
+
+    def step() -> tuple[Plan, Seen, int]:
+        scans.clear()
+        plan = make_plan(manifests, url, tmp_path / f"s{next(count)}").plan
+        read = len(scans)
+        picked = Seen(seen.hit, seen.clean, seen.dirty_rows, seen.whole, seen.files_unread)
+        monkeypatch.setenv(digests.ENV, "off")  # the plan that reads everything
+        full = make_plan(manifests, url, tmp_path / f"s{next(count)}").plan
+        monkeypatch.delenv(digests.ENV)
+        assert lines(plan) == lines(full) and plan.summary == full.summary
+        assert plan.guards == full.guards and plan.attribute_changes == full.attribute_changes
+        return plan, picked, read
+
+    count = itertools.count(1)
+    first, picked, read = step()
+    sources = read  # every source file, once: the profile and the audiences
+    assert sources == 1 + len(list((manifests / "data").glob("aiq_*.csv"))) >= 3
+    assert not picked.files_unread
+    acknowledge(url, first)
+
+    plan, picked, read = step()
+    assert read == 0 and picked.files_unread and picked.whole and not lines(plan)
+    assert plan.summary.users_changed == 0
+    os.utime(profile, (1_000_000_000, 1_000_000_000))  # bytes, not times, are compared
+    plan, picked, read = step()
+    assert read == 0 and picked.files_unread
+
+    # the same rows in another order: other bytes, so read; the sums still vouch for them
+    edit(profile, lambda rows: [rows[0], *reversed(rows[1:])])
+    plan, picked, read = step()
+    assert read == sources and picked.whole and not picked.files_unread and not lines(plan)
+    acknowledge(url, plan)  # its digests name the reordered file
+    plan, picked, read = step()
+    assert read == 0 and picked.files_unread
+
+    # digests kept by an older reconciler, without the files' hashes: read once, then named
+    assert plan.digests is not None
+    bare = tmp_path / "bare.parquet"
+    con = duckdb.connect()
+    sums = dict(
+        con.execute(
+            "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)",
+            [str(plan.digests.path)],
+        ).fetchall()
+    )
+    assert digests.SOURCES_KEY in sums
+    kv = ", ".join(f"{k}: '{sums[k]}'" for k in ("reconciler_sums", "g_src", "g_led"))
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{plan.digests.path}')) TO '{bare}' "
+        f"(FORMAT parquet, KV_METADATA {{{kv}}})"
+    )
+    con.close()
+    with open_state(url) as state, state.lock(LockRequest("apply", "old")):
+        state.put_plan_digests(plan.digests.fingerprint, bare, plan.digests.rows)
+    plan, picked, read = step()
+    assert read == sources and picked.whole and not picked.files_unread
+    acknowledge(url, plan)
+    plan, picked, read = step()
+    assert read == 0 and picked.files_unread
+
+    # one changed cell: its file is read, and that user planned
+    edit(profile, lambda rows: [rows[0], [rows[1][0], "platinum", *rows[1][2:]], *rows[2:]])
+    plan, picked, read = step()
+    assert read == sources and not picked.files_unread and not picked.whole
+    assert plan.summary.users_changed == 1
 
 
 def test_a_saved_plan_carries_its_digests(tmp_path: Path, seen: Seen) -> None:
