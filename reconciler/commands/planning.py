@@ -159,7 +159,8 @@ def make_plan(
             events = EventsRead(m, state, spool_dir)
             try:
                 hashed = hashing.submit(input_hashes, m)
-                ledger.selector.inputs = hashed.result  # unchanged files need no read
+                # unchanged files need no read (plan/digests.py)
+                ledger.selector.inputs, ledger.selector.root = hashed.result, m.root
                 desired = build_desired(m, con=con, select=ledger.selector)
                 inputs = hashed.result()
                 plan = build_plan(

@@ -51,20 +51,25 @@ class LedgerRead:
     ) -> None:
         self._con = con
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-read")
-        self._future = self._pool.submit(self._read, state, ledger_dir, digests)
+        # the kept digests first (a few MB): a plan whose files are the ones they name needs
+        # them before it would start reading its sources (DigestSelector._same_files)
+        self._kept = self._pool.submit(self._read_kept, state, ledger_dir, digests)
+        self._future = self._pool.submit(state.ledger_parts, ledger_dir)
         self._got: tuple[tuple[str, ...], tuple[str, Path] | None] | None = None
 
     @staticmethod
-    def _read(
-        state: StateReader, ledger_dir: Path, digests: bool
-    ) -> tuple[LedgerParts, tuple[str, Path] | None]:
-        parts = state.ledger_parts(ledger_dir)
-        return parts, state.plan_digests(ledger_dir) if digests else None
+    def _read_kept(state: StateReader, ledger_dir: Path, digests: bool) -> tuple[str, Path] | None:
+        return state.plan_digests(ledger_dir) if digests else None
+
+    def kept(self) -> tuple[str, Path] | None:
+        """The digests the last apply kept, without waiting for the ledger's own read."""
+        return self._kept.result()
 
     def __call__(self) -> tuple[tuple[str, ...], tuple[str, Path] | None]:
         """(the ledger's attributes, the kept digests), waiting for the read if need be."""
         if self._got is None:
-            parts, cached = self._future.result()
+            cached = self._kept.result()
+            parts = self._future.result()
             self._got = (register_stored(self._con, parts), cached)
         return self._got
 
@@ -72,10 +77,11 @@ class LedgerRead:
         """What the read gave, without waiting for one still running ((None, None) then)."""
         if not self._future.done():
             return None, None
-        return self._future.result()
+        return self._future.result(), self._kept.result()
 
     def close(self) -> None:
         self._future.cancel()
+        self._kept.cancel()
         self._pool.shutdown(wait=True)
 
 
@@ -125,7 +131,7 @@ def open_ledger(
     ledger_dir.mkdir(parents=True, exist_ok=True)
     use = digests_enabled() and not replace
     read = LedgerRead(state, con, ledger_dir, use)
-    selector = DigestSelector(read, key, use_cache=use)
+    selector = DigestSelector(read, key, use_cache=use, kept=read.kept)
     return LedgerView(meta, read, selector, ledger_dir)
 
 

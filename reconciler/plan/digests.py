@@ -85,10 +85,13 @@ class DigestSelector:
         key: bytes,
         *,
         use_cache: bool = True,
+        kept: Callable[[], tuple[str, Path] | None] | None = None,
     ) -> None:
         # the ledger's attributes and the kept digests, asked for only once the sources are
-        # hashed: the state is read on a thread meanwhile (build.open_ledger)
+        # hashed: the state is read on a thread meanwhile (build.open_ledger); `kept` gives
+        # the kept digests alone, read first, without waiting for the ledger
         self._ledger = ledger
+        self._kept = kept
         self.stored_attributes: tuple[str, ...] = ()
         self.cached: tuple[str, Path] | None = None
         self.key = key
@@ -105,6 +108,7 @@ class DigestSelector:
         # when the caller computes them: a source file whose bytes are the ones the kept
         # digests were made from need not be read again (`_same_files`)
         self.inputs: Callable[[], Mapping[str, str]] | None = None
+        self.root: Path | None = None  # where those paths are (the manifests' root)
         self.per_source: list[tuple[int, int]] = []  # (G_n, rows) of each source, as hashed
         self.files_unread = False  # `_same_files` vouched for every user: no source was read
 
@@ -289,21 +293,28 @@ class DigestSelector:
         con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
         return True
 
-    def _files(self, prepared: Sequence[Prepared]) -> list[str] | None:
-        """The sha256 of each source's file, in order; None unless every source is one local
-        file whose sha256 the caller computed (a remote object's listed identity is not its
-        bytes' hash, so it is always read)."""
-        if self.inputs is None or not prepared:
+    def _paths(self, prepared: Sequence[Prepared]) -> list[str] | None:
+        """Each source's local file, in order; None unless every source is one local file (a
+        remote object's listed identity is not its bytes' hash, so it is always read)."""
+        if self.inputs is None or self.root is None or not prepared:
             return None
-        hashes = self.inputs()
-        found: list[str] = []
+        paths: list[str] = []
         for p in prepared:
             path = _source_path(p)
-            digest = hashes.get(path) if path is not None and not is_remote(path) else None
-            if digest is None or p.raw.parts:
+            if path is None or is_remote(path) or p.raw.parts:
                 return None
-            found.append(digest)
-        return found
+            paths.append(path)
+        return paths
+
+    def _files(self, prepared: Sequence[Prepared]) -> list[str] | None:
+        """The sha256 of each source's file, in order (as `_paths`), once the caller has
+        computed them."""
+        paths = self._paths(prepared)
+        if paths is None or self.inputs is None:
+            return None
+        hashes = self.inputs()
+        found = [hashes.get(path) for path in paths]
+        return None if any(h is None for h in found) else [h for h in found if h is not None]
 
     def _same_files(
         self, con: duckdb.DuckDBPyConnection, desired: Desired, prepared: list[Prepared]
@@ -311,42 +322,48 @@ class DigestSelector:
         """Whether the kept digests vouch for every user without reading any source.
 
         A plan that recorded every one of its users (`_whole`) also kept, per source, the
-        sha256 of its file, its share G_n of G_src and its rows. When every source file has
-        the same sha256 now, its rows are the same rows, so G_src is the kept one without a
-        scan; with G_led unchanged too, `_whole` holds: nothing is typed, joined, or read but
-        the ledger's per-user hashes. Anything else (a file changed, a remote or globbed
-        source, older digests without the per-source entries) reads every source as before.
+        sha256 of its file, its size, its share G_n of G_src and its rows. When every source
+        file has the same sha256 now, its rows are the same rows, so G_src is the kept one
+        without a scan; with G_led unchanged too, `_whole` holds: nothing is typed, joined, or
+        read but the ledger's per-user hashes. Anything else (a file changed, a remote or
+        globbed source, older digests without the per-source entries) reads every source as
+        before. The kept digests are read before the ledger and a size that differs needs no
+        sha256, so a plan whose files changed starts reading them without waiting for either.
         """
-        if not self.use_cache:
+        if not self.use_cache or self._kept is None:
             return False
-        files = self._files(prepared)
-        if files is None:
+        paths = self._paths(prepared)
+        if paths is None:
             return False
-        stored, self.cached = self._ledger()
-        self.stored_attributes = tuple(stored)
-        kept_file = self._kept_file()
-        if kept_file is None:
+        cached = self._kept()
+        if cached is None or cached[0] != self.fingerprint:
             return False
-        path = quote(str(kept_file))
         try:
-            kept = _kv(con, kept_file)
+            kept = _kv(con, cached[1])
             entries = json.loads(kept.get(SOURCES_KEY, "null"))
             if kept.get(SUMS_KEY) != WHOLE or not isinstance(entries, list):
                 return False
-            described = [(e["name"], e["sha256"]) for e in entries]
-            if described != [(p.name, h) for p, h in zip(prepared, files, strict=True)]:
+            if [e["name"] for e in entries] != [p.name for p in prepared]:
+                return False
+            sizes = [self._size(path) for path in paths]
+            if [int(e["bytes"]) for e in entries] != sizes:
+                return False  # other bytes for sure: no need to wait for their sha256
+            if [e["sha256"] for e in entries] != self._files(prepared):
                 return False
             g_src = sum(int(e["g"]) for e in entries) % MODULUS
             if kept.get("g_src") != str(g_src):
                 return False
+            stored, self.cached = self._ledger()
+            self.stored_attributes = tuple(stored)
             term = _led_term("id_kind", "user_id", "s")
             led = con.execute(f"SELECT {_sum_sql(term, 'stored_hash')}")
             if kept.get("g_led") != str(int(led.fetchall()[0][0])):
                 return False
+            kept_rows = f"read_parquet({quote(str(cached[1]))})"
             users, values = con.execute(
-                f"SELECT count(*), coalesce(sum(vals), 0) FROM read_parquet({path})"
+                f"SELECT count(*), coalesce(sum(vals), 0) FROM {kept_rows}"
             ).fetchall()[0]
-        except (duckdb.Error, ValueError, KeyError, TypeError):
+        except (duckdb.Error, OSError, ValueError, KeyError, TypeError):
             return False  # unreadable or not ours: the sources are read
         self.ok = self.hit = self.whole = self.files_unread = True
         self.clean, self.dirty = int(users), 0
@@ -358,15 +375,28 @@ class DigestSelector:
         con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
         return True
 
+    def _size(self, path: str) -> int:
+        assert self.root is not None
+        return (self.root / path).stat().st_size
+
     def _sources_entry(self) -> str | None:
-        """The per-source entries `_same_files` reads, as JSON; None when a source has none."""
+        """The per-source entries `_same_files` reads, as JSON; None when a source has none.
+        A size read after the sha256 can only be of newer bytes, which the next plan then
+        reads: never a wrong match."""
+        paths = self._paths(self.sources)
         files = self._files(self.sources)
-        if files is None or len(self.per_source) != len(self.sources):
+        if paths is None or files is None or len(self.per_source) != len(self.sources):
+            return None
+        try:
+            sizes = [self._size(path) for path in paths]
+        except OSError:
             return None
         return json.dumps(
             [
-                {"name": p.name, "sha256": h, "g": str(g), "rows": rows}
-                for p, h, (g, rows) in zip(self.sources, files, self.per_source, strict=True)
+                {"name": p.name, "sha256": h, "bytes": size, "g": str(g), "rows": rows}
+                for p, h, size, (g, rows) in zip(
+                    self.sources, files, sizes, self.per_source, strict=True
+                )
             ],
             separators=(",", ":"),
         )
