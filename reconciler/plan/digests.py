@@ -268,28 +268,38 @@ class DigestSelector:
         kept_file = self._kept_file()
         if kept_file is None:
             return False
-        path = quote(str(kept_file))
         try:
             kept = _kv(con, kept_file)
             if kept.get(SUMS_KEY) != WHOLE or kept.get("g_src") != str(src_sum):
                 return False
-            term = _led_term("id_kind", "user_id", "s")
-            led = con.execute(f"SELECT {_sum_sql(term, 'stored_hash')}")
-            if kept.get("g_led") != str(int(led.fetchall()[0][0])):
-                return False
-            users, values = con.execute(
-                f"SELECT count(*), coalesce(sum(vals), 0) FROM read_parquet({path})"
-            ).fetchall()[0]
+            return self._vouch_all(con, desired, prepared, kept, kept_file)
         except duckdb.Error:
             return False  # unreadable: the per-user path decides
+
+    def _vouch_all(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        desired: Desired,
+        prepared: Sequence[Prepared],
+        kept: Mapping[str, str],
+        kept_file: Path,
+    ) -> bool:
+        """G_src is the kept one (`_whole`, `_same_files`): with G_led too, every user's digest
+        is the kept one, and nothing is typed (NONE_KEPT) or joined. `per_source` holds each
+        source's rows: an audience's members, since no recorded user is duplicated."""
+        term = _led_term("id_kind", "user_id", "s")
+        led = con.execute(f"SELECT {_sum_sql(term, 'stored_hash')}")
+        if kept.get("g_led") != str(int(led.fetchall()[0][0])):
+            return False
+        users, values = con.execute(
+            f"SELECT count(*), coalesce(sum(vals), 0) FROM read_parquet({quote(str(kept_file))})"
+        ).fetchall()[0]
         self.hit = self.whole = True
         self.clean, self.dirty = int(users), 0
         desired.untyped_values = int(values)
-        for n, p in enumerate(prepared):
-            # nothing to type (NONE_KEPT); no user is duplicated (the recorded rows had none)
+        for p, (_, rows) in zip(prepared, self.per_source, strict=True):
             if p.audience is not None:
-                count = con.execute(f"SELECT count(*) FROM dig_{n}").fetchall()[0][0]
-                desired.audience_members[p.audience] = int(count)
+                desired.audience_members[p.audience] = rows
         con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
         return True
 
@@ -353,26 +363,17 @@ class DigestSelector:
             g_src = sum(int(e["g"]) for e in entries) % MODULUS
             if kept.get("g_src") != str(g_src):
                 return False
+            per_source = [(int(e["g"]), int(e["rows"])) for e in entries]
             stored, self.cached = self._ledger()
             self.stored_attributes = tuple(stored)
-            term = _led_term("id_kind", "user_id", "s")
-            led = con.execute(f"SELECT {_sum_sql(term, 'stored_hash')}")
-            if kept.get("g_led") != str(int(led.fetchall()[0][0])):
+            self.per_source = per_source
+            if not self._vouch_all(con, desired, prepared, kept, cached[1]):
+                self.per_source = []
                 return False
-            kept_rows = f"read_parquet({quote(str(cached[1]))})"
-            users, values = con.execute(
-                f"SELECT count(*), coalesce(sum(vals), 0) FROM {kept_rows}"
-            ).fetchall()[0]
         except (duckdb.Error, OSError, ValueError, KeyError, TypeError):
+            self.per_source = []
             return False  # unreadable or not ours: the sources are read
-        self.ok = self.hit = self.whole = self.files_unread = True
-        self.clean, self.dirty = int(users), 0
-        self.per_source = [(int(e["g"]), int(e["rows"])) for e in entries]
-        desired.untyped_values = int(values)
-        for p, (_, rows) in zip(prepared, self.per_source, strict=True):
-            if p.audience is not None:  # a recorded source holds each user once
-                desired.audience_members[p.audience] = rows
-        con.execute("CREATE OR REPLACE VIEW stored_dirty AS SELECT * FROM stored LIMIT 0")
+        self.ok = self.files_unread = True
         return True
 
     def _size(self, path: str) -> int:
