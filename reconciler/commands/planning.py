@@ -158,9 +158,12 @@ def make_plan(
             ledger = open_ledger(state, con, spool_dir, replace)
             events = EventsRead(m, state, spool_dir)
             try:
+                sources = [s.spec.source.path for s in m.attribute_syncs]
+                sources += [a.spec.members.path for a in m.audience_mappings]
+                # unchanged files need no read (plan/digests.py): stamped before any read,
+                # and the sha256 asked for only once `hashed` is running
+                ledger.selector.watch(m.root, sources, lambda: hashed.result())
                 hashed = hashing.submit(input_hashes, m)
-                # unchanged files need no read (plan/digests.py)
-                ledger.selector.inputs, ledger.selector.root = hashed.result, m.root
                 desired = build_desired(m, con=con, select=ledger.selector)
                 inputs = hashed.result()
                 plan = build_plan(

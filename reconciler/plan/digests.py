@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ class DigestSelector:
         # digests were made from need not be read again (`_same_files`)
         self.inputs: Callable[[], Mapping[str, str]] | None = None
         self.root: Path | None = None  # where those paths are (the manifests' root)
+        # each local source file's stamp (inode, size, times) before the plan read or hashed
+        # anything, and when: see `watch`
+        self._before: dict[str, tuple[int, ...] | None] = {}
+        self._started_ns = 0
         self.per_source: list[tuple[int, int]] = []  # (G_n, rows) of each source, as hashed
         self.files_unread = False  # `_same_files` vouched for every user: no source was read
 
@@ -355,6 +360,7 @@ class DigestSelector:
                 return False
             if [e["name"] for e in entries] != [p.name for p in prepared]:
                 return False
+            per_source = [(int(e["g"]), int(e["rows"])) for e in entries]
             sizes = [self._size(path) for path in paths]
             if [int(e["bytes"]) for e in entries] != sizes:
                 return False  # other bytes for sure: no need to wait for their sha256
@@ -363,7 +369,6 @@ class DigestSelector:
             g_src = sum(int(e["g"]) for e in entries) % MODULUS
             if kept.get("g_src") != str(g_src):
                 return False
-            per_source = [(int(e["g"]), int(e["rows"])) for e in entries]
             stored, self.cached = self._ledger()
             self.stored_attributes = tuple(stored)
             self.per_source = per_source
@@ -376,6 +381,34 @@ class DigestSelector:
         self.ok = self.files_unread = True
         return True
 
+    def watch(
+        self, root: Path, paths: Sequence[str], inputs: Callable[[], Mapping[str, str]]
+    ) -> None:
+        """Called before the plan reads or hashes any source: `inputs` gives the sha256 of
+        each file under `root` by its manifest path. Each file's stamp is taken now, so that
+        the digests name a file's sha256 only when the file provably did not move while the
+        plan read it and hashed it, at two different moments (`_sources_entry`)."""
+        self.inputs, self.root = inputs, root
+        self._started_ns = time.time_ns()
+        self._before = {path: self._stamp(path) for path in paths if not is_remote(path)}
+
+    def _stamp(self, path: str) -> tuple[int, ...] | None:
+        assert self.root is not None
+        try:
+            st = (self.root / path).stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def _settled(self, path: str) -> bool:
+        """The file has the stamp it had before the plan read it, and was not written just
+        before that (a write within a timestamp's granularity leaves the stamp unchanged, as
+        git's "racily clean" files)."""
+        before = self._before.get(path)
+        if before is None or self._stamp(path) != before:
+            return False
+        return max(before[3], before[4]) < self._started_ns - RECENT_NS
+
     def _size(self, path: str) -> int:
         assert self.root is not None
         return (self.root / path).stat().st_size
@@ -385,8 +418,13 @@ class DigestSelector:
         A size read after the sha256 can only be of newer bytes, which the next plan then
         reads: never a wrong match."""
         paths = self._paths(self.sources)
+        if paths is None or len(self.per_source) != len(self.sources):
+            return None
         files = self._files(self.sources)
-        if paths is None or files is None or len(self.per_source) != len(self.sources):
+        # the rows were read, and the bytes hashed, at other moments: only a file that did
+        # not move in between may be named, or a file replaced mid-plan would be vouched for
+        # with the rows of the file before it
+        if files is None or not all(self._settled(path) for path in paths):
             return None
         try:
             sizes = [self._size(path) for path in paths]
@@ -529,6 +567,7 @@ MODULUS = 1 << 64
 SUMS_KEY = "reconciler_sums"
 WHOLE = "whole/2"  # the sums' meaning: bump with what they cover (2: G_src over hash(n, h))
 SOURCES_KEY = "reconciler_sources"  # per source: name, sha256 of its file, G_n, rows
+RECENT_NS = 2_000_000_000  # a file written this close before a plan is not named (`_settled`)
 
 
 def _kv(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:

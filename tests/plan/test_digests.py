@@ -12,6 +12,7 @@ import gzip
 import itertools
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,6 +270,8 @@ def test_source_files_with_the_kept_bytes_are_not_read_again(
     manifests = generate(tmp_path / "w")
     profile = manifests / "data" / "profile.csv"
     edit(profile, lambda rows: rows)  # in edit's own line endings, as every later edit
+    # a file written in the last seconds is never named (`_settled`); these were just written
+    monkeypatch.setattr(digests, "RECENT_NS", 0)
     url = state_url
     scans: list[str] = []
     digest_sql = RawTable.digest_sql
@@ -343,6 +346,59 @@ def test_source_files_with_the_kept_bytes_are_not_read_again(
     plan, picked, read = step()
     assert read == sources and not picked.files_unread and not picked.whole
     assert plan.summary.users_changed == 1
+
+
+def test_a_file_replaced_while_it_is_planned_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seen: Seen
+) -> None:
+    """The rows are read and the file hashed at two moments. A new export renamed into place
+    in between must not leave digests that name the new bytes with the old rows' sums: the
+    next plan would then take the new file for one already planned and never send its change.
+    Nor is a file written just before the plan named (its stamp could hide a later write)."""
+    from reconciler.commands import planning
+
+    manifests = generate(tmp_path / "w")
+    profile = manifests / "data" / "profile.csv"
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    count = itertools.count(1)
+
+    def plan() -> Plan:
+        return make_plan(manifests, url, tmp_path / f"s{next(count)}").plan
+
+    first = plan()  # its files were written a moment ago: read, and not named
+    acknowledge(url, first)
+    plan()
+    assert seen.whole and not seen.files_unread
+    monkeypatch.setattr(digests, "RECENT_NS", 0)
+
+    # the main thread has read the old rows; the new export lands before they are hashed
+    replaced = threading.Event()
+    selector_call = digests.DigestSelector.__call__
+    hashes = planning.input_hashes
+
+    def late_export(self, con, desired, prepared):  # type: ignore[no-untyped-def]
+        if not replaced.is_set():
+            new = profile.with_name("new.csv")
+            shutil.copyfile(profile, new)
+            edit(new, lambda rows: [rows[0], [rows[1][0], "platinum", *rows[1][2:]], *rows[2:]])
+            new.replace(profile)
+            replaced.set()
+        return selector_call(self, con, desired, prepared)
+
+    def hashed_after(m):  # type: ignore[no-untyped-def]
+        replaced.wait(30)
+        return hashes(m)
+
+    monkeypatch.setattr(digests.DigestSelector, "__call__", late_export)
+    monkeypatch.setattr(planning, "input_hashes", hashed_after)
+    before = plan()  # the old rows, the new bytes' sha256
+    assert replaced.is_set() and before.summary.users_changed == 0
+    acknowledge(url, before)
+    monkeypatch.setattr(digests.DigestSelector, "__call__", selector_call)
+    monkeypatch.setattr(planning, "input_hashes", hashes)
+    after, picked = plan_both(manifests, url, tmp_path / "z", monkeypatch, seen)
+    assert not picked.files_unread  # read again, not taken for the planned file
+    assert after.summary.users_changed == 1
 
 
 def test_a_saved_plan_carries_its_digests(tmp_path: Path, seen: Seen) -> None:
