@@ -361,7 +361,7 @@ class DigestSelector:
             if [e["name"] for e in entries] != [p.name for p in prepared]:
                 return False
             per_source = [(int(e["g"]), int(e["rows"])) for e in entries]
-            sizes = [self._size(path) for path in paths]
+            sizes = [stamp[2] if stamp else None for stamp in map(self._stamp, paths)]
             if [int(e["bytes"]) for e in entries] != sizes:
                 return False  # other bytes for sure: no need to wait for their sha256
             if [e["sha256"] for e in entries] != self._files(prepared):
@@ -409,14 +409,9 @@ class DigestSelector:
             return False
         return max(before[3], before[4]) < self._started_ns - RECENT_NS
 
-    def _size(self, path: str) -> int:
-        assert self.root is not None
-        return (self.root / path).stat().st_size
-
     def _sources_entry(self) -> str | None:
-        """The per-source entries `_same_files` reads, as JSON; None when a source has none.
-        A size read after the sha256 can only be of newer bytes, which the next plan then
-        reads: never a wrong match."""
+        """The per-source entries `_same_files` reads, as JSON; None when a source has none
+        or its file moved (`_settled`: its size is then the one it had all along)."""
         paths = self._paths(self.sources)
         if paths is None or len(self.per_source) != len(self.sources):
             return None
@@ -426,10 +421,7 @@ class DigestSelector:
         # with the rows of the file before it
         if files is None or not all(self._settled(path) for path in paths):
             return None
-        try:
-            sizes = [self._size(path) for path in paths]
-        except OSError:
-            return None
+        sizes = [stamp[2] for stamp in (self._before[path] for path in paths) if stamp]
         return json.dumps(
             [
                 {"name": p.name, "sha256": h, "bytes": size, "g": str(g), "rows": rows}
