@@ -26,7 +26,8 @@ import duckdb
 
 _connect = duckdb.connect
 _timed: list[tuple[float, str, str]] = []
-_profile: dict[str, Any] = {"prefix": None, "done": False, "path": None}
+_profile: dict[str, Any] = {"prefix": None, "done": False, "busy": False, "path": None}
+_profile_lock = threading.Lock()  # the plan runs statements on several threads at once
 
 
 class _Timed:
@@ -49,12 +50,16 @@ class _Timed:
 
     def _run(self, method: str, query: object, *args: Any, **kw: Any) -> Any:
         text = str(query)
-        profiled = (
-            _profile["prefix"] is not None
-            and not _profile["done"]
-            and text.startswith(_profile["prefix"])
-        )
+        with _profile_lock:  # one statement at a time is profiled, into the one file
+            profiled = (
+                _profile["prefix"] is not None
+                and not _profile["done"]
+                and not _profile["busy"]
+                and text.startswith(_profile["prefix"])
+            )
+            _profile["busy"] = _profile["busy"] or profiled
         if profiled:
+            Path(_profile["path"]).unlink(missing_ok=True)
             self._con.execute("SET enable_profiling = 'json'")
             self._con.execute(f"SET profiling_output = '{_profile['path']}'")
         started = time.perf_counter()
@@ -66,7 +71,11 @@ class _Timed:
             if profiled:
                 self._con.execute("SET enable_profiling = 'no_output'")
                 self._con.execute("PRAGMA disable_profiling")
-                _profile["done"] = True
+                # done once a profile was written: a statement that failed writes none, and
+                # then the next one starting so is profiled instead
+                with _profile_lock:
+                    _profile["done"] = Path(_profile["path"]).is_file()
+                    _profile["busy"] = False
         return self if result is self._con else result
 
     def execute(self, query: object, *args: Any, **kw: Any) -> Any:
