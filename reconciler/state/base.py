@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from reconciler.state.columnar import LedgerParts
+    from reconciler.state.prefold import LogPrefold
 
 # How a ledger row names its user. Braze keeps external ids and Braze ids in separate
 # namespaces, so the kind is part of the ledger key. Append only: backends may store the index.
@@ -383,9 +384,21 @@ class StateStore(StateReader, Protocol):
 
     def clear_doubt(self, seq: int) -> None: ...
 
-    def compact_ledger(self, *, min_cells: int = 1, memory_limit: str | None = None) -> int:
+    def compact_ledger(
+        self,
+        *,
+        min_cells: int = 1,
+        memory_limit: str | None = None,
+        prefold: LogPrefold | None = None,
+    ) -> int:
         """Fold the log into a new snapshot (needs the lock); returns the cells folded. Its
-        DuckDB is capped at `memory_limit`, else $RECONCILER_MEMORY_LIMIT, else 768MB."""
+        DuckDB is capped at `memory_limit`, else $RECONCILER_MEMORY_LIMIT, else 768MB.
+        `prefold` (start_prefold) has pivoted a prefix of the log while an apply sent."""
+        ...
+
+    def start_prefold(self) -> LogPrefold:
+        """Start folding the acknowledged log ahead on a thread (needs the lock; the caller
+        closes it): state/prefold.py."""
         ...
 
     def finish_apply(self, apply_id: str, status: ApplyStatus) -> None: ...
