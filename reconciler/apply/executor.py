@@ -51,7 +51,6 @@ from reconciler.errors import BrazeUnavailableError, ReconcilerError
 from reconciler.plan.model import OBJECTS_PER_REQUEST, Plan
 from reconciler.render.masking import mask_identifier
 from reconciler.state.base import BatchAck, CellColumns, LockRequest, ResourcePut, StateStore
-from reconciler.state.prefold import PREFOLD_CELLS, LogPrefold
 
 DEFAULT_CONCURRENCY = 4
 # Fold the log into the snapshot after an apply that leaves at least this many cells in it:
@@ -106,44 +105,24 @@ async def apply_plan(
             expect_serial=plan.binding.serial if opts.check_binding else None,
         )
         run = _Run(plan, store, writer, opts, progress or NullProgress(), result)
-        prefold: LogPrefold | None = None
         try:
-            try:
-                blocks = await apply_resource_changes(plan, store, writer, opts.retry, opts.sleep)
-                result.resource_lines = blocks.lines
-                await run.settle()
-                prefold = _start_prefold(store, plan)
-                with _few_collections():
-                    await run.execute()
-                if result.status in ("applied", "partial"):
-                    result.events_pruned = prune(store, plan.events)
-                if blocks.error is not None and result.status in ("applied", "partial"):
-                    result.status, result.error = "failed", blocks.error
-            except BaseException:
-                result.status = "interrupted" if run.interrupted else "failed"
-                raise
-            finally:
-                store.finish_apply(result.apply_id, result.status)
-            _keep_digests(store, plan, progress or NullProgress())
-            result.compacted = _compact(
-                store, progress or NullProgress(), opts.memory_limit, prefold
-            )
+            blocks = await apply_resource_changes(plan, store, writer, opts.retry, opts.sleep)
+            result.resource_lines = blocks.lines
+            await run.settle()
+            with _few_collections():
+                await run.execute()
+            if result.status in ("applied", "partial"):
+                result.events_pruned = prune(store, plan.events)
+            if blocks.error is not None and result.status in ("applied", "partial"):
+                result.status, result.error = "failed", blocks.error
+        except BaseException:
+            result.status = "interrupted" if run.interrupted else "failed"
+            raise
         finally:
-            if prefold is not None:
-                prefold.close()
+            store.finish_apply(result.apply_id, result.status)
+        _keep_digests(store, plan, progress or NullProgress())
+        result.compacted = _compact(store, progress or NullProgress(), opts.memory_limit)
     return result
-
-
-def _start_prefold(store: StateStore, plan: Plan) -> LogPrefold | None:
-    """Fold the log ahead while sending (state/prefold.py) when this apply alone will write
-    enough cells to be worth it: the compaction after it then reads only what is left. Best
-    effort: without it the compaction reads the whole log, as it always could."""
-    if plan.summary.attribute_updates < max(PREFOLD_CELLS, COMPACT_MIN_CELLS):
-        return None
-    try:
-        return store.start_prefold()
-    except (ReconcilerError, OSError):
-        return None
 
 
 @contextlib.contextmanager
@@ -180,12 +159,7 @@ def _keep_digests(store: StateStore, plan: Plan, progress: Progress) -> None:
         progress.note(f"plan digests not kept: {message} (the next plan reads every row)")
 
 
-def _compact(
-    store: StateStore,
-    progress: Progress,
-    memory_limit: str | None = None,
-    prefold: LogPrefold | None = None,
-) -> int:
+def _compact(store: StateStore, progress: Progress, memory_limit: str | None = None) -> int:
     """Fold the ledger log into a new snapshot once it outgrows a fraction of the snapshot
     (still under the lock). Best effort: the log alone is a complete ledger, so a failure here
     is reported and loses nothing."""
@@ -193,9 +167,7 @@ def _compact(
         cells = store.log_cells()
         if cells < COMPACT_MIN_CELLS:
             return 0
-        return store.compact_ledger(
-            min_cells=COMPACT_MIN_CELLS, memory_limit=memory_limit, prefold=prefold
-        )
+        return store.compact_ledger(min_cells=COMPACT_MIN_CELLS, memory_limit=memory_limit)
     except ReconcilerError as e:
         hint = f"; {e.hint}" if e.hint else ""
         progress.note(f"ledger compaction skipped: {e.message} (the next apply retries{hint})")

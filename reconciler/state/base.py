@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from reconciler.state.columnar import LedgerParts
-    from reconciler.state.prefold import LogPrefold
 
 # How a ledger row names its user. Braze keeps external ids and Braze ids in separate
 # namespaces, so the kind is part of the ledger key. Append only: backends may store the index.
@@ -384,21 +383,9 @@ class StateStore(StateReader, Protocol):
 
     def clear_doubt(self, seq: int) -> None: ...
 
-    def compact_ledger(
-        self,
-        *,
-        min_cells: int = 1,
-        memory_limit: str | None = None,
-        prefold: LogPrefold | None = None,
-    ) -> int:
+    def compact_ledger(self, *, min_cells: int = 1, memory_limit: str | None = None) -> int:
         """Fold the log into a new snapshot (needs the lock); returns the cells folded. Its
-        DuckDB is capped at `memory_limit`, else $RECONCILER_MEMORY_LIMIT, else 768MB.
-        `prefold` (start_prefold) has pivoted a prefix of the log while an apply sent."""
-        ...
-
-    def start_prefold(self) -> LogPrefold:
-        """Start folding the acknowledged log ahead on a thread (needs the lock; the caller
-        closes it): state/prefold.py."""
+        DuckDB is capped at `memory_limit`, else $RECONCILER_MEMORY_LIMIT, else 768MB."""
         ...
 
     def finish_apply(self, apply_id: str, status: ApplyStatus) -> None: ...

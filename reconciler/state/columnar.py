@@ -29,8 +29,6 @@ from reconciler.state.cells import DOUBT, LedgerDamaged, SpooledLog
 if TYPE_CHECKING:  # DuckDB loads with the first plan or compaction, not with the state
     import duckdb
 
-    from reconciler.state.prefold import Prefolded
-
 
 @dataclass(frozen=True)
 class SnapshotInfo:
@@ -56,17 +54,7 @@ class LedgerParts:
 
     snapshot: Path | None
     info: SnapshotInfo | None
-    log: SpooledLog  # cells with their seq, in log order (after `prefolded`'s, if any)
-    # entries up to some seq, already pivoted while an apply was sending (state/prefold.py)
-    prefolded: Prefolded | None = None
-    # read after a seq (`_read_parts(after_seq=…)`): the seqs at or below it still in the log
-    below: tuple[int, ...] | None = None
-
-    @property
-    def max_seq(self) -> int:
-        """The newest log entry these parts hold (0: none)."""
-        ahead = self.prefolded.upto_seq if self.prefolded is not None else 0
-        return max(ahead, self.log.max_seq)
+    log: SpooledLog  # cells with their seq, in log order
 
 
 def kind_order(column: str = "id_kind") -> str:
@@ -125,8 +113,7 @@ def register_stored(
     """
     p = prefix
     snap_attrs = parts.info.attributes if parts.info else ()
-    ahead = parts.prefolded.attributes if parts.prefolded is not None else frozenset()
-    log_attrs = sorted(parts.log.attributes | ahead)
+    log_attrs = sorted(parts.log.attributes)
     attributes = tuple(snap_attrs) + tuple(a for a in log_attrs if a not in set(snap_attrs))
     cols = [col(i) for i in range(len(attributes))]
     if parts.snapshot is not None:
@@ -154,8 +141,7 @@ def register_stored(
         con.execute(f"CREATE OR REPLACE VIEW {p}stored_hash AS {hashes}")
         return attributes
     in_log = set(log_attrs)
-    columns = {a: i for i, a in enumerate(attributes) if a in in_log}
-    load_overlay(con, parts.log, columns, p, parts.prefolded)
+    load_overlay(con, parts.log, {a: i for i, a in enumerate(attributes) if a in in_log}, p)
     merged = []
     for i, a in enumerate(attributes):
         if a in in_log:
@@ -193,11 +179,7 @@ UNSET = "?unset"
 
 
 def load_overlay(
-    con: duckdb.DuckDBPyConnection,
-    log: SpooledLog,
-    columns: dict[str, int],
-    prefix: str = "",
-    prefolded: Prefolded | None = None,
+    con: duckdb.DuckDBPyConnection, log: SpooledLog, columns: dict[str, int], prefix: str = ""
 ) -> None:
     """Create `<prefix>overlay`: one row per user the log names, with the serial of its newest
     cell and, for each attribute (column `o<i>` of `columns[attribute]`), its latest cell: the
@@ -209,16 +191,12 @@ def load_overlay(
     `arg_max … FILTER` per attribute over every cell) took 14 of a 34-second compaction at
     1M users. A user found in several parts (several applies since the last compaction)
     gets, per attribute, the value of the newest part that has one; the parts come in log
-    order (spool_log). With `prefolded`, its parts (state/prefold.py: the log's entries up to
-    some seq, pivoted while an apply was sending) come first, and `log` holds the entries after
-    them."""
+    order (spool_log)."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from reconciler.state.prefold import part_select
-
     outs = [f"o{i}" for i in columns.values()]
-    options = pivot_options(list(columns))
-    ahead = prefolded.parts if prefolded is not None else ()
+    options = pc.PivotWiderOptions(key_names=list(columns), unexpected_key_behavior="ignore")
     # the wide rows go through a Parquet file beside the spool: DuckDB reads that several
     # times faster than it inserts the same Arrow tables (measured at 1M users: 1.3 s to write
     # and read back against 5.7 s to insert)
@@ -228,18 +206,17 @@ def load_overlay(
         + [("part", pa.int32())]
         + [(o, pa.string()) for o in outs]
     )
-    parts = len(ahead)
+    parts = 0
     with pq.ParquetWriter(str(path), schema, compression="lz4") as writer:
         for table in log:
             if table.num_rows:
-                wide = pivot_wide(table, options, outs)
+                wide = _pivot(table, options, outs)
                 part = pa.array([parts] * wide.num_rows, pa.int32())
                 writer.write_table(wide.add_column(3, "part", part).cast(schema))
                 parts += 1
-    pairs = list(zip(columns, outs, strict=True))
-    selects = [part_select(p, n, pairs) for n, p in enumerate(ahead)]
-    selects.append(f"SELECT * FROM read_parquet({quote(str(path))})")
-    con.execute(f"CREATE OR REPLACE VIEW {prefix}log_wide AS {' UNION ALL '.join(selects)}")
+    con.execute(
+        f"CREATE OR REPLACE VIEW {prefix}log_wide AS SELECT * FROM read_parquet({quote(str(path))})"
+    )
     picked = "".join(f", {o}" for o in outs)
     one_row = f"SELECT id_kind, user_id, serial{picked} FROM {prefix}log_wide"
     multi = (
@@ -259,19 +236,9 @@ def load_overlay(
     )
 
 
-def pivot_options(attributes: Sequence[str]) -> object:
-    """Arrow's pivot of the cells of `attributes` (in that order), other cells ignored."""
-    import pyarrow.compute as pc
-
-    return pc.PivotWiderOptions(key_names=list(attributes), unexpected_key_behavior="ignore")
-
-
-def pivot_wide(
-    table: pa.Table, options: object, outs: Sequence[str], *, use_threads: bool = True
-) -> pa.Table:
+def _pivot(table: pa.Table, options: object, outs: Sequence[str]) -> pa.Table:
     """One part of the log as one row per user: id_kind, user_id, serial (the newest) and the
-    columns `outs`, one per attribute in `options.key_names` order (cells as load_overlay).
-    `use_threads=False` keeps it to the calling thread (the prefold, beside an apply)."""
+    columns `outs`, one per attribute in `options.key_names` order (cells as load_overlay)."""
     import pyarrow.compute as pc
 
     cells = pa.table(
@@ -284,7 +251,7 @@ def pivot_wide(
         }
     )
     try:
-        return _wide(cells, options, outs, use_threads)
+        return _wide(cells, options, outs)
     except pa.ArrowInvalid:
         # a cell written by two entries of this part: the later wins (a part is in log order,
         # and an unthreaded group-by keeps it)
@@ -300,11 +267,11 @@ def pivot_wide(
                 "serial": latest["serial_max"],
             }
         )
-        return _wide(deduped, options, outs, use_threads)
+        return _wide(deduped, options, outs)
 
 
-def _wide(cells: pa.Table, options: object, outs: Sequence[str], use_threads: bool) -> pa.Table:
-    grouped = cells.group_by(["id_kind", "user_id"], use_threads=use_threads).aggregate(
+def _wide(cells: pa.Table, options: object, outs: Sequence[str]) -> pa.Table:
+    grouped = cells.group_by(["id_kind", "user_id"]).aggregate(
         [(("attribute", "value"), "pivot_wider", options), ("serial", "max")]
     )
     pivoted = grouped["attribute_value_pivot_wider"].combine_chunks()

@@ -8,7 +8,6 @@ in a private DuckDB work database, so a drift run's several reads cost one mater
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -31,7 +30,6 @@ from reconciler.state import columnar
 from reconciler.state.base import LedgerRow, StateMeta, UserLedger
 from reconciler.state.cells import DAMAGED_HINT, LedgerDamaged
 from reconciler.state.columnar import LedgerParts, SnapshotInfo
-from reconciler.state.prefold import LogPrefold
 
 if TYPE_CHECKING:
     import duckdb
@@ -120,22 +118,7 @@ class ColumnarReads:
     _duck_snapshot: Path | None = None
 
     @abstractmethod
-    def _read_parts(self, workdir: Path, after_seq: int = 0) -> LedgerParts:
-        """The snapshot and the log entries after `after_seq`, in one read transaction; with
-        `after_seq`, `below` lists the seqs at or below it that the log holds."""
-        ...
-
-    @abstractmethod
-    def _log_index(self, after_seq: int) -> list[tuple[int, str, int]]:
-        """(seq, kind, cells) of the log entries after `after_seq`, ascending, on a connection
-        of its own (the prefold's thread)."""
-        ...
-
-    @abstractmethod
-    def _log_blobs(self, after_seq: int, upto_seq: int) -> list[tuple[int, bytes]]:
-        """(seq, blob) of the log entries in (after_seq, upto_seq], ascending, on a connection
-        of its own."""
-        ...
+    def _read_parts(self, workdir: Path) -> LedgerParts: ...
 
     @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
@@ -348,38 +331,14 @@ class ColumnarCompaction(ColumnarReads):
         """Cells in the log since the snapshot: what every plan overlays until compaction."""
         return self._log_cells()
 
-    def start_prefold(self) -> LogPrefold:
-        """Start folding the log ahead while an apply sends (state/prefold.py); the caller
-        holds the lock, and hands the prefold to compact_ledger, then closes it."""
-        newest = int(self._query("SELECT coalesce(max(seq), 0) FROM ledger_log")[0][0])
-        return LogPrefold(self._log_index, self._log_blobs, newest).start()
-
-    def _parts_after(self, workdir: Path, prefold: LogPrefold | None) -> LedgerParts:
-        """The parts to fold: the prefold's, and the log after them, when the entries it
-        folded are still exactly the log's up to there; else the whole log."""
-        done = prefold.finish() if prefold is not None else None
-        if done is not None:
-            parts = self._read_parts(workdir, after_seq=done.upto_seq)
-            if parts.below == done.seqs:
-                return dataclasses.replace(parts, prefolded=done)
-        return self._read_parts(workdir)
-
-    def compact_ledger(
-        self,
-        *,
-        min_cells: int = 1,
-        memory_limit: str | None = None,
-        prefold: LogPrefold | None = None,
-    ) -> int:
+    def compact_ledger(self, *, min_cells: int = 1, memory_limit: str | None = None) -> int:
         """Fold the log into a new snapshot when it holds at least `min_cells` cells.
 
         Needs the lock (the caller holds it, so nothing is appended meanwhile). A kill at any
         moment leaves either the old snapshot and the whole log, or the new snapshot and the
         log after it: the transaction that swaps them is the only write. Returns the cells
         folded (0: nothing done). A fold that fails (the memory limit, a full disk) is a
-        StateError and changes nothing: the log alone is a complete ledger. `prefold` (from
-        start_prefold) has pivoted a prefix of the log already; it is used only if that prefix
-        is still the log's.
+        StateError and changes nothing: the log alone is a complete ledger.
         """
         import duckdb
 
@@ -390,9 +349,9 @@ class ColumnarCompaction(ColumnarReads):
         try:
             con = open_duck(workdir, memory_limit_of(memory_limit))
             try:
-                parts = self._parts_after(workdir, prefold)
+                parts = self._read_parts(workdir)
                 attrs = columnar.register_stored(con, parts)
-                upto = parts.max_seq
+                upto = parts.log.max_seq
                 if upto == 0:
                     return 0
                 out = workdir / "next.parquet"

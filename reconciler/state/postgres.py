@@ -243,32 +243,7 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
     def _state_name(self) -> str:
         return self.where
 
-    def _log_index(self, after_seq: int) -> list[tuple[int, str, int]]:
-        conn = self._connect()
-        try:
-            with self._errors():
-                rows = conn.execute(
-                    "SELECT seq, kind, cells FROM ledger_log WHERE seq > %s ORDER BY seq",
-                    (after_seq,),
-                ).fetchall()
-        finally:
-            conn.close()
-        return [(int(s), str(k), int(n)) for s, k, n in rows]
-
-    def _log_blobs(self, after_seq: int, upto_seq: int) -> list[tuple[int, bytes]]:
-        conn = self._connect()
-        try:
-            with self._errors():
-                rows = conn.execute(
-                    "SELECT seq, data FROM ledger_log WHERE seq > %s AND seq <= %s ORDER BY seq",
-                    (after_seq, upto_seq),
-                    binary=True,
-                ).fetchall()
-        finally:
-            conn.close()
-        return [(int(s), bytes(d)) for s, d in rows]
-
-    def _read_parts(self, workdir: Path, after_seq: int = 0) -> LedgerParts:
+    def _read_parts(self, workdir: Path) -> LedgerParts:
         """The snapshot and the log from ONE REPEATABLE READ snapshot, spooled into `workdir`.
 
         The snapshot lives in the database (bytea chunks), so an ephemeral CI runner reads
@@ -291,25 +266,16 @@ class PostgresState(PostgresWrites, PostgresTransfer, ColumnarCompaction):
                         cur.itersize = 1
                         cur.execute("SELECT data FROM ledger_snapshot ORDER BY chunk")
                         write_snapshot_file((bytes(r[0]) for r in cur), snapshot, info)
-                below = None
-                if after_seq:
-                    seqs = conn.execute(
-                        "SELECT seq FROM ledger_log WHERE seq <= %s ORDER BY seq", (after_seq,)
-                    )
-                    below = tuple(int(r[0]) for r in seqs)
                 with conn.cursor(name="ledger_log", binary=True) as cur:
                     cur.itersize = 256
-                    cur.execute(
-                        "SELECT seq, data FROM ledger_log WHERE seq > %s ORDER BY seq",
-                        (after_seq,),
-                    )
+                    cur.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
                     spooled = spool_log(((int(s), bytes(d)) for s, d in cur), log)
                 conn.execute("COMMIT")
         except LedgerDamaged as e:
             raise StateError(f"state {self.where}: {e}", hint=DAMAGED_HINT) from e
         finally:
             conn.close()
-        return LedgerParts(snapshot, info, spooled, below=below)
+        return LedgerParts(snapshot, info, spooled)
 
     def serial_at(self, when: datetime) -> int:
         rows = self._query(

@@ -192,48 +192,14 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
     def _state_name(self) -> str:
         return str(self.path)
 
-    def _reader(self) -> sqlite3.Connection:
-        """A read-only connection of its own (a read beside the writes of an apply)."""
+    def _read_parts(self, workdir: Path) -> LedgerParts:
+        """The snapshot and the log from ONE read transaction, spooled into `workdir`."""
         conn = self._guard(
             lambda: sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only = ON")
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise StateError(f"state {self.path}: {e}") from e
-        return conn
-
-    def _log_index(self, after_seq: int) -> list[tuple[int, str, int]]:
-        conn = self._reader()
-        try:
-            rows = conn.execute(
-                "SELECT seq, kind, cells FROM ledger_log WHERE seq > ? ORDER BY seq", (after_seq,)
-            ).fetchall()
-        except sqlite3.DatabaseError as e:
-            raise StateError(f"state {self.path}: {e}") from e
-        finally:
-            conn.close()
-        return [(int(s), str(k), int(n)) for s, k, n in rows]
-
-    def _log_blobs(self, after_seq: int, upto_seq: int) -> list[tuple[int, bytes]]:
-        conn = self._reader()
-        try:
-            rows = conn.execute(
-                "SELECT seq, data FROM ledger_log WHERE seq > ? AND seq <= ? ORDER BY seq",
-                (after_seq, upto_seq),
-            ).fetchall()
-        except sqlite3.DatabaseError as e:
-            raise StateError(f"state {self.path}: {e}") from e
-        finally:
-            conn.close()
-        return [(int(s), bytes(d)) for s, d in rows]
-
-    def _read_parts(self, workdir: Path, after_seq: int = 0) -> LedgerParts:
-        """The snapshot and the log from ONE read transaction, spooled into `workdir`."""
-        conn = self._reader()
-        try:
             conn.execute("BEGIN")
             conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # the snapshot starts here
             row = conn.execute("SELECT value FROM meta WHERE key = 'ledger_snapshot'").fetchone()
@@ -245,16 +211,8 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
                 rows = conn.execute("SELECT data FROM ledger_snapshot ORDER BY chunk")
                 chunks = (r[0] for r in rows)
                 write_snapshot_file(chunks, snapshot, info)
-            below = None
-            if after_seq:
-                seqs = conn.execute(
-                    "SELECT seq FROM ledger_log WHERE seq <= ? ORDER BY seq", (after_seq,)
-                )
-                below = tuple(int(r[0]) for r in seqs)
             log = workdir / f"log-{tag}.arrow"
-            entries = conn.execute(
-                "SELECT seq, data FROM ledger_log WHERE seq > ? ORDER BY seq", (after_seq,)
-            )
+            entries = conn.execute("SELECT seq, data FROM ledger_log ORDER BY seq")
             spooled = spool_log(((int(s), bytes(d)) for s, d in entries), log)
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
@@ -263,7 +221,7 @@ class SqliteState(SqliteWrites, SqliteTransfer, ColumnarCompaction):
             raise StateError(f"state {self.path}: {e}", hint=DAMAGED_HINT) from e
         finally:
             conn.close()
-        return LedgerParts(snapshot, info, spooled, below=below)
+        return LedgerParts(snapshot, info, spooled)
 
     def serial_at(self, when: datetime) -> int:
         # recorded_at is ISO text in UTC (+00:00), so text order is time order.

@@ -7,16 +7,14 @@ from functools import partial
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.state import cells as cells_module
 from reconciler.state.base import CellColumns
-from reconciler.state.cells import decode_cells, encode_cells, spool_log
+from reconciler.state.cells import encode_cells, spool_log
 from reconciler.state.columnar import UNSET, load_overlay
-from reconciler.state.prefold import Prefolded, pivot_part
 
 USERS = ["u0", "u1", "u2", "U0"]  # ids and attribute names are case-sensitive
 ATTRIBUTES = ["a", "A", "b", "score"]
@@ -48,11 +46,7 @@ def replay(log: list[dict[tuple[str, str], str | None]]) -> dict[str, tuple[int,
     return out
 
 
-def overlay(
-    tmp_path: Path, log: list[dict[tuple[str, str], str | None]], prefold: int = 0
-) -> dict[str, tuple]:
-    """load_overlay's rows; the first `prefold` entries pivoted ahead in parts of
-    SPOOL_BATCH_ROWS cells (state/prefold.py: an apply folds them while it sends)."""
+def overlay(tmp_path: Path, log: list[dict[tuple[str, str], str | None]]) -> dict[str, tuple]:
     blobs = []
     for serial, entry in enumerate(log, start=1):
         keys = list(entry)
@@ -64,12 +58,10 @@ def overlay(
             distinct=True,
         )
         blobs.append((serial, encode_cells(columns, serial)))
-    ahead = ahead_of(blobs[:prefold], tmp_path)
-    spooled = spool_log(iter(blobs[prefold:]), tmp_path / "log.arrow")
-    attributes = spooled.attributes | (ahead.attributes if ahead else frozenset())
-    columns_of = {a: i for i, a in enumerate(sorted(attributes))}
+    spooled = spool_log(iter(blobs), tmp_path / "log.arrow")
+    columns_of = {a: i for i, a in enumerate(sorted(spooled.attributes))}
     con = duckdb.connect()
-    load_overlay(con, spooled, columns_of, prefolded=ahead)
+    load_overlay(con, spooled, columns_of)
     found = {}
     names = ", ".join(f"o{i}" for i in columns_of.values())
     for user, serial, *values in con.execute(
@@ -82,39 +74,6 @@ def overlay(
         )
     con.close()
     return found
-
-
-def ahead_of(blobs: list[tuple[int, bytes]], tmp_path: Path) -> Prefolded | None:
-    """The entries as LogPrefold.step folds them: parts of at least SPOOL_BATCH_ROWS cells."""
-    parts, seqs, group, cells = [], [], [], 0
-    for seq, blob in blobs:
-        group.append(decode_cells(blob, seq))
-        seqs.append(seq)
-        cells += group[-1].num_rows
-        if cells >= cells_module.SPOOL_BATCH_ROWS or seq == blobs[-1][0]:
-            table = pa.concat_tables(group).combine_chunks()
-            parts.append(pivot_part(table, tmp_path, len(parts)))
-            group, cells = [], 0
-    return Prefolded(tuple(parts), tuple(seqs), 0) if parts else None
-
-
-@pytest.mark.parametrize("part_cells", [1, 3, 1_000_000])
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(log=entries, cut=st.integers(min_value=0, max_value=12))
-def test_a_prefolded_prefix_overlays_as_the_whole_log_read_at_once(
-    log: list[dict[tuple[str, str], str | None]],
-    cut: int,
-    part_cells: int,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # an apply pivots a prefix of the log while it sends (state/prefold.py), in parts named
-    # by their own attributes; the compaction reads the rest: the last word is the same
-    small_parts(monkeypatch, part_cells)
-    prefold = min(cut, len(log))
-    assert overlay(tmp_path_factory.mktemp("log"), log, prefold) == replay(log)
 
 
 @pytest.mark.parametrize("part_cells", [1, 3, 1_000_000])
