@@ -65,8 +65,9 @@ def open_gz(path: Path | str, mode: str = "rb", *, threads: int = 0, **kwargs: A
     """gzip.open's contract (modes rb/wb/rt/wt, multi-member reads), faster.
 
     `threads` > 0 compresses (writing) or decompresses (reading) off the calling thread,
-    for the spools of a million users: only for files this process wrote itself, since a
-    corrupt file then fails on that thread (see isal.igzip_threaded)."""
+    for the spools of a million users. A corrupt file fails on that thread, and the error is
+    raised again by the caller's next read (isal.igzip_threaded), as load_plan relies on:
+    tests/plan/test_planfile.py flips and cuts every byte of a saved plan."""
     writing = "w" in mode or "a" in mode
     if writing:
         kwargs.setdefault("compresslevel", LEVEL)

@@ -7,6 +7,7 @@ of users stays in bounded memory; everything else is small and held inline.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,9 @@ class Plan:
     digests: DigestFile | None = None
     # lines in the deltas spool, when its writer counted them (saving need not read it twice)
     deltas_lines: int | None = field(default=None, compare=False)
+    # lines before the deltas in `deltas_path` (a loaded plan reads its deltas out of its own
+    # verified copy of the saved file, after the header and up to `deltas_lines`)
+    deltas_skip: int = field(default=0, compare=False)
 
     @property
     def has_changes(self) -> bool:
@@ -181,6 +185,8 @@ class Plan:
 
     def deltas(self) -> Iterator[UserDelta]:
         """Stream every user delta in send order (bounded memory)."""
+        if self.deltas_skip:
+            return read_deltas(self.deltas_path, self.deltas_skip, self.deltas_lines or 0)
         return read_deltas(self.deltas_path)
 
 
@@ -193,10 +199,14 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
-def read_deltas(path: Path) -> Iterator[UserDelta]:
-    """The UserDelta rows of a delta spool, in order (decompressed ahead on a thread)."""
+def read_deltas(path: Path, skip: int = 0, count: int | None = None) -> Iterator[UserDelta]:
+    """The UserDelta rows of a delta spool, in order (decompressed ahead on a thread); with
+    `skip`, the `count` rows after that many other lines."""
     with open_gz(path, "rb", threads=READ_THREADS) as fh:
-        for line in fh:
+        for _ in range(skip):
+            fh.readline()
+        lines = fh if count is None else itertools.islice(fh, count)
+        for line in lines:
             # the pairs stay the lists the parser made: converting them costs a Python object
             # per cell, and an apply reads twenty million cells per million users
             yield UserDelta(*_loads(line))

@@ -72,8 +72,12 @@ def generate(root: Path) -> Path:
 
 
 def lines(plan: Plan) -> list[str]:
+    """The plan's delta lines (a loaded plan's sit in its copy of the file, after the header)."""
     with gzip.open(plan.deltas_path, "rt", encoding="utf-8") as fh:
-        return fh.readlines()
+        found = fh.readlines()
+    if plan.deltas_skip:
+        return found[plan.deltas_skip : plan.deltas_skip + (plan.deltas_lines or 0)]
+    return found
 
 
 def plan_both(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -24,6 +25,29 @@ def test_round_trip_and_mode(bench: Workbench, tmp_path: Path) -> None:
     assert inputs == {"amperity.yaml": "abc"}
     assert loaded.summary == plan.summary
     assert list(loaded.deltas()) == list(plan.deltas())
+
+
+def test_a_loaded_plan_sends_its_checked_copy_and_saves_again_as_it_was(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    plan = bench.plan()
+    path = tmp_path / "p.plan"
+    save_plan(plan, path, {"amperity.yaml": "abc"})
+    (tmp_path / "load").mkdir()
+    loaded, _ = load_plan(path, tmp_path / "load")
+    # rewritten after the check (a plan with other deltas, or none): what is sent is what
+    # was checked, read out of the private copy
+    path.write_bytes(b"not a plan")
+    assert list(loaded.deltas()) == list(plan.deltas())
+    assert stat.S_IMODE(loaded.deltas_path.stat().st_mode) == 0o600
+    # and saved again, a loaded plan is the same file content
+    again = tmp_path / "again.plan"
+    save_plan(loaded, again, {"amperity.yaml": "abc"})
+    (tmp_path / "load2").mkdir()
+    reloaded, inputs = load_plan(again, tmp_path / "load2")
+    assert inputs == {"amperity.yaml": "abc"} and reloaded.summary == plan.summary
+    assert list(reloaded.deltas()) == list(plan.deltas())
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_tampered_plan_is_refused(bench: Workbench, tmp_path: Path) -> None:
@@ -130,7 +154,6 @@ def test_a_plan_id_cannot_steer_where_spools_are_written(bench: Workbench, tmp_p
     with pytest.raises(StalePlanError, match="modified"):
         load_plan(path, spools)
     assert not list(tmp_path.glob("*escaped*"))
-    assert sorted(p.name for p in spools.iterdir()) == [
-        "saved-__.._escaped.deltas.jsonl.gz",
-        "saved-__.._escaped.events.jsonl.gz",
-    ]
+    names = {p.name for p in spools.iterdir()}  # the deltas are read in the checked copy
+    copies = {n for n in names if re.fullmatch(r"saved-[0-9a-f]{12}\.plan", n)}
+    assert len(copies) == 1 and names - copies == {"saved-__.._escaped.events.jsonl.gz"}
