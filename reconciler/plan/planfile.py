@@ -202,8 +202,11 @@ def load_plan(
         if is_sealed(path):
             unseal(path, out, key)
         else:
-            with path.open("rb") as given:
-                shutil.copyfileobj(given, out, CHUNK)
+            try:
+                with path.open("rb") as given:
+                    shutil.copyfileobj(given, out, CHUNK)
+            except OSError as e:  # missing, unreadable: as before the copy, not a crash
+                raise StalePlanError(f"{path}: not a readable reconciler plan ({e})") from e
     try:
         with open_gz(source, "rb", threads=READ_THREADS) as fh:  # decompressed while hashed
             header: dict[str, Any] = json.loads(fh.readline().decode("utf-8"))

@@ -50,6 +50,11 @@ def test_a_loaded_plan_sends_its_checked_copy_and_saves_again_as_it_was(
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_missing_plan_file_is_a_located_error_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(StalePlanError, match=r"missing\.plan: not a readable reconciler plan"):
+        load_plan(tmp_path / "missing.plan", tmp_path)
+
+
 def test_tampered_plan_is_refused(bench: Workbench, tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
     save_plan(bench.plan(), path, {})
