@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -185,9 +185,8 @@ class Plan:
 
     def deltas(self) -> Iterator[UserDelta]:
         """Stream every user delta in send order (bounded memory)."""
-        if self.deltas_skip:
-            return read_deltas(self.deltas_path, self.deltas_skip, self.deltas_lines or 0)
-        return read_deltas(self.deltas_path)
+        count = (self.deltas_lines or 0) if self.deltas_skip else None
+        return read_deltas(self.deltas_path, self.deltas_skip, count)
 
 
 def _loads(line: bytes) -> Any:
@@ -199,14 +198,18 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
+def section(lines: IO[bytes], skip: int = 0, count: int | None = None) -> Iterator[bytes]:
+    """The `count` lines (None: all) after the first `skip` lines of an open file."""
+    for _ in range(skip):
+        lines.readline()
+    return iter(lines) if count is None else itertools.islice(lines, count)
+
+
 def read_deltas(path: Path, skip: int = 0, count: int | None = None) -> Iterator[UserDelta]:
     """The UserDelta rows of a delta spool, in order (decompressed ahead on a thread); with
     `skip`, the `count` rows after that many other lines."""
     with open_gz(path, "rb", threads=READ_THREADS) as fh:
-        for _ in range(skip):
-            fh.readline()
-        lines = fh if count is None else itertools.islice(fh, count)
-        for line in lines:
+        for line in section(fh, skip, count):
             # the pairs stay the lists the parser made: converting them costs a Python object
             # per cell, and an apply reads twenty million cells per million users
             yield UserDelta(*_loads(line))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from reconciler.plan.model import (
     ResourceChange,
     Sample,
     Summary,
+    section,
 )
 from reconciler.plan.sealing import is_sealed, seal, unseal
 
@@ -102,10 +102,7 @@ def save_plan(plan: Plan, path: Path, inputs: dict[str, str], *, key: bytes | No
 def _section(source: Path, skip: int, count: int, out: Path) -> None:
     """Lines skip+1 … skip+count of the gzip file `source`, as a gzip file of their own."""
     with open_gz(source, "rb") as fh, open_gz(out, "wb") as dst:
-        for _ in range(skip):
-            fh.readline()
-        for line in itertools.islice(fh, count):
-            dst.write(line)
+        dst.writelines(section(fh, skip, count))
 
 
 DIGEST_LINE = 3 << 18  # raw bytes per base64 line (1 MiB of text)
@@ -244,7 +241,6 @@ def load_plan(
         )
     try:
         plan = _plan_from_header(header, source, events_spool)
-        plan = dataclasses.replace(plan, deltas_skip=1)  # the header line
         if isinstance(header.get("digests"), dict):
             parquet = spool_dir / f"saved-{name}.digests.parquet"
             _unpack_digests(packed, parquet)
@@ -270,6 +266,7 @@ def _plan_from_header(header: dict[str, Any], spool: Path, events_spool: Path) -
         samples=tuple(Sample(**s) for s in header["samples"]),
         deltas_path=spool,
         deltas_lines=int(header.get("deltas_lines", 0)),
+        deltas_skip=1,  # the deltas follow the header line in the loaded copy
         events=EventsPlan.from_header(header["events"], events_spool)
         if "events" in header
         else NO_EVENTS,
