@@ -144,6 +144,8 @@ def _desired_sql(
         if src.held is not None:
             sql += f" UNION ALL SELECT {', '.join(key + held)} FROM {src.held} WHERE {where}"
         selects.append(sql)
+    if not selects:  # no AttributeSync nor AudienceMapping: nobody is desired
+        return "SELECT NULL::VARCHAR AS id_kind, NULL::VARCHAR AS user_id WHERE false"
     if len(selects) == 1:
         return selects[0]
     # hash joins on the user (each source holds a user once): less memory than aggregating a
@@ -317,6 +319,9 @@ def diff(
         con.execute("CREATE OR REPLACE TABLE replace_users (u VARCHAR)")
         con.executemany("INSERT INTO replace_users VALUES (?)", [(u,) for u in replace.users])
     listed = list(attrs.values())
+    if not listed:
+        # nothing written and nothing stored (a workspace of templates or events alone)
+        return no_changes(con, stored_attributes, counted)
     stages = _Stages(listed, replace, stored_view)
     # Users in slices of contiguous ids, one statement each, each in user order: what one
     # statement holds (the join, the sort) is bounded whatever the workspace's size. Each
