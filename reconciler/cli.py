@@ -176,7 +176,8 @@ def schemas(ctx: click.Context, out_dir: Path, check: bool, debug: bool) -> None
 @click.option(
     "--fail-schedule",
     default=None,
-    help='Fail these request numbers, e.g. "3,7" (503) or "3:drop,7:502@after".',
+    help='Fail these request numbers, e.g. "3,7" (503) or "3:drop,7:502@after"; '
+    '"5:202" applies the write and answers queued.',
 )
 @click.option("--seed", type=int, default=None, help="Seed for --fail-rate.")
 @debug_option

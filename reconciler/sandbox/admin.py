@@ -57,9 +57,7 @@ def _route(rt: Runtime, ws: Workspace, method: str, path: str, body: Any) -> Rep
         if method == "POST":
             b = _obj(body)
             rt.faults.set_schedule(
-                parse_schedule(
-                    b.get("fail_requests", []), b.get("status", 503), b.get("when", "before")
-                )
+                parse_schedule(b.get("fail_requests", []), b.get("status", 503), b.get("when"))
             )
         return Reply(200, rt.faults.describe())
     if name == "config" and method in ("GET", "POST"):

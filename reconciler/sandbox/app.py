@@ -130,11 +130,14 @@ class SandboxApp:
             await drop_connection(send)
             return
         status = int(fault.status)
-        await self._finish(send, fail(status, _FAULT_MESSAGES[status]), bucket, now)
+        reply = fail(status, _FAULT_MESSAGES[status])
+        await self._finish(send, reply, bucket, now, exhausted=status == 429)
 
-    async def _finish(self, send: Any, reply: Reply, bucket: Bucket, now: float) -> None:
+    async def _finish(
+        self, send: Any, reply: Reply, bucket: Bucket, now: float, exhausted: bool = False
+    ) -> None:
         await self._delay()
-        reply.headers.extend(bucket.headers(now))
+        reply.headers.extend(bucket.headers(now, exhausted))
         await send_reply(send, reply)
 
     async def _delay(self) -> None:

@@ -139,12 +139,12 @@ class AttributeWriter:
             return SKIP
         items = list(current) if isinstance(current, list) else []
         for v in adds:  # adding an existing value moves it to the end
-            if v in items:
-                items.remove(v)
+            same = _same(v)
+            items = [i for i in items if _same(i) != same]
             items.append(v)
         if removes:
-            gone = set(removes)
-            items = [v for v in items if v not in gone]
+            gone = {_same(v) for v in removes}
+            items = [v for v in items if _same(v) not in gone]
         return self._trim(items, defn)
 
     def _trim(self, items: list[Any], defn: dict[str, Any] | None) -> list[Any]:
@@ -185,8 +185,22 @@ def _scalar(v: Any) -> bool:
     return v is not None and not isinstance(v, dict | list)
 
 
+def _same(value: Any) -> Any:
+    """What array de-duplication compares: the JSON value, not Python's `==`.
+
+    JSON tells `true` from `1` and `false` from `0`, Python's `True == 1` does not, so booleans
+    are keyed apart. `1` and `1.0` stay one value: JSON has a single number type, `1.0` is the
+    same number as `1`, and Braze's Number type makes no int/float distinction either (forced
+    Number "accepts ints/floats", reference §1.5). The first spelling sent is the one kept.
+    """
+    return ("bool", value) if value.__class__ is bool else value
+
+
 def _unique(values: list[Any]) -> list[Any]:
-    return list(dict.fromkeys(values))  # first occurrence wins, order kept
+    seen: dict[Any, Any] = {}
+    for v in values:
+        seen.setdefault(_same(v), v)  # first occurrence wins, order kept
+    return list(seen.values())
 
 
 def _nested(build: Any) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+# ISO-8601 as clients write it. Fractions of 1 to 9 digits: .NET's round-trip "o" format has
+# 7, Go's RFC3339Nano and Java's Instant up to 9; past microseconds they are truncated (and the
+# sandbox stores milliseconds). Offsets `±HH:MM`, `±HHMM` and, after a time, `±HH`.
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.:](\d{1,6}))?)?)?"
-    r"\s*(Z|UTC|[+-]\d{2}:?\d{2})?$"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.:](\d{1,9}))?)?)?"
+    r"\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _CTIME = re.compile(
@@ -27,6 +30,8 @@ def parse_date(text: str) -> datetime | None:
         m = _ISO.match(text)
         if m:
             y, mo, d, hh, mi, ss, frac, tz = m.groups()
+            if hh is None and tz is not None and tz[0] in "+-" and len(tz) == 3:
+                return None  # `2024-01-01-05`: an hour-only offset needs a time before it
             return _build(y, mo, d, hh, mi, ss, frac, tz)
         m = _US.match(text)
         if m:
@@ -66,7 +71,7 @@ def _zone(tz: str | None) -> timezone:
         return UTC  # no zone given: midnight / wall time in UTC (reference §1.5)
     sign = -1 if tz[0] == "-" else 1
     digits = tz[1:].replace(":", "")
-    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)))
 
 
 def format_time(when: datetime) -> str:

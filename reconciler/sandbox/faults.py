@@ -18,10 +18,18 @@ class Fault:
     when: str = "before"  # "after": the write is applied, then the response is lost
 
 
-def parse_schedule(items: Any, status: Any = 503, when: Any = "before") -> dict[int, Fault]:
+def default_when(status: Any) -> str:
+    """When a fault strikes if the caller does not say: `202 queued` means Braze accepted the
+    request for later processing (reference §0), so it is applied ("after"); the others fail
+    before anything is written."""
+    return "after" if status == 202 else "before"
+
+
+def parse_schedule(items: Any, status: Any = 503, when: Any = None) -> dict[int, Fault]:
     """`[3, 7]` or `[{"n": 3, "status": "drop", "when": "after"}]` → request number → Fault.
 
-    Also takes the CLI spelling `"3,7:drop,9:502@after"`. Raises ValueError when malformed.
+    Also takes the CLI spelling `"3,7:drop,9:502@after"`. A missing (or null) `when` is
+    `default_when(status)`; an explicit one is kept. Raises ValueError when malformed.
     """
     if isinstance(items, str):
         items = [_parse_cli_item(part) for part in items.split(",") if part.strip()]
@@ -51,6 +59,8 @@ def _parse_cli_item(part: str) -> dict[str, Any]:
 def _fault(status: Any, when: Any) -> Fault:
     if status not in FAULT_STATUSES:
         raise ValueError(f"status must be one of {list(FAULT_STATUSES)}")
+    if when is None:
+        when = default_when(status)
     if when not in ("before", "after"):
         raise ValueError('when must be "before" or "after"')
     return Fault(status, when)

@@ -44,12 +44,18 @@ class Bucket:
         self.used += 1
         return True
 
-    def headers(self, now: float) -> list[tuple[bytes, bytes]]:
-        """The three lower-case headers; reset is the window's end in UTC epoch seconds."""
+    def headers(self, now: float, exhausted: bool = False) -> list[tuple[bytes, bytes]]:
+        """The three lower-case headers; reset is the window's end in UTC epoch seconds.
+
+        `exhausted` reports the bucket as empty whatever it holds: an injected 429 must look like
+        a real one (remaining 0 until the reset), or a client reading the headers would retry at
+        once.
+        """
         self._roll(now)
+        remaining = 0 if exhausted else max(0, self.limit - self.used)
         return [
             (b"x-ratelimit-limit", str(self.limit).encode()),
-            (b"x-ratelimit-remaining", str(max(0, self.limit - self.used)).encode()),
+            (b"x-ratelimit-remaining", str(remaining).encode()),
             (b"x-ratelimit-reset", str(self.start + self.window).encode()),
         ]
 

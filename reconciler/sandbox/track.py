@@ -111,7 +111,21 @@ def _settle(ctx: Ctx, batch: _Batch, writer: AttributeWriter, total: int) -> Non
     ctx.visibility.after_write(ws.name, list(batch.touched.values()), ctx.now)
 
 
+def trim_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with every key trimmed, as Braze trims names sent via the API (§1.5, §10).
+
+    Trimming comes first, so `" external_id "` is the identifier, `" email "` the standard field
+    and `" _update_existing_only "` the control key, never custom attributes of those names. Two
+    keys that trim to one name are one key sent twice: the later wins, like a duplicated JSON key.
+    """
+    for key in obj:
+        if key[:1].isspace() or key[-1:].isspace():
+            return {k.strip(): v for k, v in obj.items()}
+    return obj  # the usual case: nothing to trim, no copy
+
+
 def _attributes(batch: _Batch, writer: AttributeWriter, obj: dict[str, Any]) -> None:
+    obj = trim_keys(obj)
     if obj.get("push_token_import") is True:
         _push_token_import(batch, obj)
         return
@@ -139,10 +153,9 @@ def _attributes(batch: _Batch, writer: AttributeWriter, obj: dict[str, Any]) -> 
     schema = writer.schema
     merge = obj.get("_merge_objects") is True
     # The hot path of the benchmark: plain values on auto-typed attributes, inlined.
-    for key, value in obj.items():
-        if key in _NOT_CUSTOM:
+    for name, value in obj.items():  # names already trimmed by trim_keys
+        if name in _NOT_CUSTOM:
             continue
-        name = key.strip()  # Braze trims names sent via the API
         if not name or len(name) > 255 or name[0] == "$":
             continue  # UNCONFIRMED: such names are dropped (and not billed)
         defn = schema.get(name)

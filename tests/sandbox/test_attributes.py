@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sandbox.conftest import Api
@@ -128,3 +129,39 @@ def test_first_write_registers_schema_forced_and_blocklisted__ref_1_5_and_4_1(ap
     assert rows["vip"]["data_type"] == "Boolean"
     assert rows["secret"]["status"] == "Blocklisted"
     assert api.stats()["data_points"] == 4 + 1 + 1  # the blocklisted write is not billed
+
+
+def test_padded_keys_are_trimmed_before_reserved_checks__ref_10_key_names(api: Api) -> None:
+    """§10/§1.3/§1.4: names are trimmed first, so a padded identifier, control key or standard
+    field is that key, never a custom attribute of that name; two keys that trim to one name are
+    one key sent twice (the later wins, like a duplicated JSON key)."""
+    api.track(attributes=[{" external_id ": "pad", " email ": "pad@example.com",
+                           " first_name": "Zed", "bio ": "hi", "Email": "E", " tier ": "gold"}])  # fmt: skip
+    user = api.user("pad")
+    assert (user["email"], user["first_name"]) == ("pad@example.com", "Zed")
+    assert user["custom_attributes"] == {"Email": "E", "tier": "gold"}
+    body = api.track(attributes=[
+        {"external_id ": "ghost", " _update_existing_only ": True, "a": 1},
+        {" email": "pad@example.com", " _merge_objects ": True, "hit": True},  # email lookup
+        {"external_id": "pad", " email ": "not-an-email"},
+    ])  # fmt: skip
+    assert body["errors"] == [{"type": "EMAIL_BAD_FORMAT", "input_array": "attributes", "index": 2}]
+    assert api.export("ghost")["users"] == []
+    assert api.user("pad")["custom_attributes"] == {"Email": "E", "tier": "gold", "hit": True}
+    api.track(attributes=[{"external_id": "first", " external_id ": "second", "n": 1}])
+    assert api.export("first")["users"] == []
+    assert api.user("second")["custom_attributes"] == {"n": 1}
+    names = [a["name"] for a in api.get("/custom_attributes").json()["attributes"]]
+    assert names == ["Email", "hit", "n", "tier"]
+    assert api.stats()["data_points"] == 4 + 1 + 1  # email, first_name, Email, tier; hit; n
+
+
+def test_array_values_compare_as_json_values__ref_1_5_arrays(api: Api) -> None:
+    """§1.5: array values are unique, but JSON's `true`/`1` and `false`/`0` are different values
+    (Python's `True == 1` is not JSON); `1` and `1.0` are one JSON number, first spelling kept."""
+    attrs = _set(api, flags=[1, True, 1.0, "1", False, 0, 0.0, True])["custom_attributes"]
+    assert json.dumps(attrs["flags"]) == '[1, true, "1", false, 0]'
+    attrs = _set(api, flags={"add": [True, 2], "remove": [0]})["custom_attributes"]
+    assert json.dumps(attrs["flags"]) == '[1, "1", false, true, 2]'
+    attrs = _set(api, flags={"add": [1.0], "remove": [False]})["custom_attributes"]
+    assert json.dumps(attrs["flags"]) == '["1", true, 2, 1.0]'

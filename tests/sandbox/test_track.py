@@ -127,3 +127,42 @@ def test_events_and_purchases_recorded__ref_1_6(api: Api) -> None:
     assert [e["name"] for e in log["events"]] == ["opened"] * 3
     assert log["events"][0]["properties"] == {"screen": "home"}
     assert log["purchases"][0]["product_id"] == "sku"
+
+
+# ISO-8601 as real clients write it → the sandbox's one spelling (milliseconds, UTC).
+CLIENT_TIMES = {
+    "2024-01-02T03:04:05.123456789Z": "2024-01-02T03:04:05.123Z",  # Go RFC3339Nano, Java Instant
+    "2024-01-02T03:04:05.1234567+00:00": "2024-01-02T03:04:05.123Z",  # .NET "o"
+    "2024-01-02T03:04:05.9999999-05:00": "2024-01-02T08:04:05.999Z",
+    "2024-01-02T03:04:05+01": "2024-01-02T02:04:05.000Z",  # hour-only offset
+    "2024-01-02T03:04:05.12345678-01": "2024-01-02T04:04:05.123Z",
+}
+NOT_TIMES = ["2024-01-02T03:04:05.1234567890Z", "2024-01-02T03:04:05+1", "2024-01-02T03:04:05+25",
+             "2024-01-02-05", "2024-01-02T03:04:05+01:", "soon"]  # fmt: skip
+
+
+def test_iso_8601_client_spellings_read_alike_everywhere__ref_1_5_time_and_1_6(api: Api) -> None:
+    """§1.5/§1.6: event and purchase `time` and auto-typed time attributes take the same
+    ISO-8601 forms (7-9 fractional digits truncated, `+01` offsets) and refuse the same garbage."""
+    stamps = [*CLIENT_TIMES, *NOT_TIMES]
+    events = [{"external_id": "u", "name": "e", "time": t} for t in stamps]
+    purchases = [{"external_id": "u", "product_id": "p", "currency": "USD", "price": 1,
+                  "time": t} for t in stamps]  # fmt: skip
+    attributes = [{"external_id": "u", **{f"t{i}": t for i, t in enumerate(stamps)}}]
+    body = api.track(attributes=attributes, events=events, purchases=purchases)
+    good = len(CLIENT_TIMES)
+    assert (body["events_processed"], body["purchases_processed"]) == (good, good)
+    assert body["errors"] == [
+        {"type": "Invalid 'time' field", "input_array": name, "index": i}
+        for name in ("events", "purchases")
+        for i in range(good, len(stamps))
+    ]
+    log = api.admin("GET", "events")
+    assert [e["time"] for e in log["events"]] == list(CLIENT_TIMES.values())
+    assert [p["time"] for p in log["purchases"]] == list(CLIENT_TIMES.values())
+    attrs = api.user("u")["custom_attributes"]
+    assert [attrs[f"t{i}"] for i in range(len(stamps))] == [*CLIENT_TIMES.values(), *NOT_TIMES]
+    types = {a["name"]: a["data_type"] for a in api.get("/custom_attributes").json()["attributes"]}
+    assert [types[f"t{i}"].split()[0] for i in range(len(stamps))] == ["Date"] * good + [
+        "String"
+    ] * len(NOT_TIMES)
