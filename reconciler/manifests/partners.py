@@ -32,6 +32,10 @@ ROKT_ATTRIBUTES: tuple[str, ...] = (
     "rokt:tags",
 )
 ROKT_PREFIX = "rokt:"
+# The custom event Rokt Calendar fires once a user subscribes (its page: "subscribe").
+ROKT_SUBSCRIBE_EVENT = "subscribe"
+# ActionIQ's audience attributes, AIQ_<Audience ID>_<Split ID>: booleans.
+ACTIONIQ_PREFIX = "AIQ_"
 
 
 # Sendbird's delivery/open tracking event: a String property `status`, SENT when the

@@ -11,10 +11,12 @@ from reconciler.manifests.documents import Resource, suggest
 from reconciler.manifests.kinds import WorkspaceSpec
 from reconciler.manifests.model import Manifests, mapping_attribute, owns_patterns
 from reconciler.manifests.partners import (
+    ACTIONIQ_PREFIX,
     CONSENT_FIELDS,
     IDENTIFIER_FIELDS,
     ROKT_ATTRIBUTES,
     ROKT_PREFIX,
+    ROKT_SUBSCRIBE_EVENT,
     SENDBIRD_STATUS_PROPERTY,
     SENDBIRD_STATUSES,
     STANDARD_FIELDS,
@@ -85,6 +87,77 @@ def ownership(m: Manifests) -> Iterator[Diagnostic]:
                 )
 
 
+def one_source(m: Manifests) -> Iterator[Diagnostic]:
+    """Each attribute is written by one column of one document. Two writers of one name (two
+    mappings of one ActionIQ audience and split, `1_2`+`3` and `1`+`2_3`, two syncs, two
+    columns of one sync) would leave the plan one of them: the other's rows would read as
+    users missing from the source, and their cells be unset or flipped to false. (Writers of
+    two integrations are `ownership`'s error already.)"""
+    seen: dict[str, tuple[str, str, Location]] = {}
+    for sync in m.attribute_syncs:
+        for column, attribute in sync.spec.columns.items():
+            writer = (sync.spec.integration, f"{sync.address} (column '{column}')")
+            yield from _second_writer(seen, attribute, writer, sync.at("columns", column))
+    for mapping in m.audience_mappings:
+        spec = mapping.spec
+        integration = m.integrations.get(spec.integration)
+        name = mapping_attribute(spec, integration.spec if integration else None)
+        if name:
+            field = "attribute" if spec.attribute else "audience_id" if spec.audience_id else None
+            where = mapping.at(field) if field else mapping.location
+            yield from _second_writer(seen, name, (spec.integration, mapping.address), where)
+
+
+def _second_writer(
+    seen: dict[str, tuple[str, str, Location]],
+    attribute: str,
+    writer: tuple[str, str],
+    where: Location,
+) -> Iterator[Diagnostic]:
+    integration, label = writer
+    first = seen.setdefault(attribute, (integration, label, where))
+    if first[1:] == (label, where) or first[0] != integration:
+        return
+    yield Diagnostic(
+        where,
+        f"attribute '{attribute}' is written twice: by {first[1]} ({first[2]}) and by {label}",
+        hint="each attribute has one source: merge the two into one file, or give one of "
+        "them another attribute",
+    )
+
+
+def identifier_columns(m: Manifests) -> Iterator[Diagnostic]:
+    """A column named after one Braze identifier is not read as another: ActionIQ exports both
+    `braze_id` and `external_id`, and a `braze_id` column sent as external_id would make Braze
+    create a profile per member whose external_id is someone's braze_id."""
+    found: list[tuple[str, str | None, Location]] = []
+    for sync in m.attribute_syncs:
+        spec = sync.spec
+        found.append((spec.integration, spec.identifier_column, sync.at("identifier_column")))
+    for mapping in m.audience_mappings:
+        column = mapping.spec.members.identifier_column
+        where = mapping.at("members", "identifier_column")
+        found.append((mapping.spec.integration, column, where))
+    for stream in m.event_streams:
+        column = stream.spec.fields.identifier
+        found.append((stream.spec.integration, column, stream.at("fields", "identifier")))
+    for name, column, where in found:
+        integration = m.integrations.get(name)
+        if integration is None or column is None:
+            continue
+        kind = integration.spec.identifier
+        named = column.strip().lower()
+        if named in IDENTIFIER_FIELDS and named != kind:
+            yield Diagnostic(
+                where,
+                f"column '{column}' would be sent as {kind}: integration '{name}' matches users "
+                f"on {kind}, and Braze would create a profile per row whose {kind} is its "
+                f"{named}",
+                hint=f"read the {kind} column, or set `identifier: {named}` on integration "
+                f"'{name}'",
+            )
+
+
 def actioniq_mappings(m: Manifests) -> Iterator[Diagnostic]:
     for mapping in m.audience_mappings:
         integration = m.integrations.get(mapping.spec.integration)
@@ -125,6 +198,14 @@ def rokt_attributes(m: Manifests) -> Iterator[Diagnostic]:
         if integration is None or integration.spec.partner != "rokt_calendar":
             continue
         for i, attr in enumerate(schema.spec.attributes):
+            if attr.name in ROKT_ATTRIBUTES and attr.type != "array":
+                yield Diagnostic(
+                    schema.at("attributes", i, "type"),
+                    f"'{attr.name}' is an array in Braze, not {attr.type}: Rokt Calendar adds "
+                    "one '<value>/<account hash>' string per account, and its templates read "
+                    "the items ([0] | split: '/', join)",
+                    hint="declare it type: array",
+                )
             if not attr.name.startswith(ROKT_PREFIX) or attr.name in ROKT_ATTRIBUTES:
                 continue
             same = [a for a in ROKT_ATTRIBUTES if a.lower() == attr.name.lower()]
@@ -140,6 +221,49 @@ def rokt_attributes(m: Manifests) -> Iterator[Diagnostic]:
                 "outside its list never gets a value",
                 hint=hint,
             )
+
+
+def rokt_events(m: Manifests) -> Iterator[Diagnostic]:
+    """Rokt Calendar fires `subscribe` (event names are case-sensitive in Braze): a schema
+    that spells it otherwise declares an event that never arrives."""
+    for schema in m.event_schemas:
+        integration = m.integrations.get(schema.spec.integration)
+        if integration is None or integration.spec.partner != "rokt_calendar":
+            continue
+        for i, event in enumerate(schema.spec.events):
+            folded = event.name.strip().lower()
+            if event.name == ROKT_SUBSCRIBE_EVENT or folded not in ("subscribe", "subscribed"):
+                continue
+            why = " (event names are case-sensitive)" if folded == ROKT_SUBSCRIBE_EVENT else ""
+            yield Diagnostic(
+                schema.at("events", i, "name"),
+                f"Rokt Calendar fires '{ROKT_SUBSCRIBE_EVENT}', not '{event.name}'{why}: a "
+                "trigger on this name never fires",
+                hint=f"name it '{ROKT_SUBSCRIBE_EVENT}'",
+            )
+
+
+def actioniq_booleans(m: Manifests) -> Iterator[Diagnostic]:
+    """ActionIQ's AIQ_<Audience ID>_<Split ID> attributes are booleans, however written: a
+    string or array under that name never matches an "is true" segment filter. (One an
+    AudienceMapping writes is `writes_declared`'s error already.)"""
+    mapped = set()
+    for mapping in m.audience_mappings:
+        integration = m.integrations.get(mapping.spec.integration)
+        mapped.add(mapping_attribute(mapping.spec, integration.spec if integration else None))
+    for schema in m.attribute_schemas:
+        integration = m.integrations.get(schema.spec.integration)
+        if integration is None or integration.spec.partner != "actioniq":
+            continue
+        for i, attr in enumerate(schema.spec.attributes):
+            aiq = attr.name.startswith(ACTIONIQ_PREFIX) and attr.name not in mapped
+            if aiq and attr.type != "boolean":
+                yield Diagnostic(
+                    schema.at("attributes", i, "type"),
+                    f"'{attr.name}' is an ActionIQ audience attribute: a boolean in Braze, "
+                    f"not {attr.type}",
+                    hint="declare it type: boolean, or write it with an AudienceMapping",
+                )
 
 
 def standard_fields(m: Manifests) -> Iterator[Diagnostic]:

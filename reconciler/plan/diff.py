@@ -135,7 +135,7 @@ def _desired_sql(
         for j, name in enumerate(src.attributes, start=1):
             a = attrs[name]
             if a.source != n:
-                continue  # another source writes it (the later one wins)
+                continue  # another source writes it (validation refuses two writers)
             canon = f"keyed_hash_sql(v{j})" if name in pii else f"v{j}"
             cols += [f"{canon} AS d{a.i}", f"coalesce(w{j}, v{j}) AS w{a.i}"]
             held += [f"NULL::VARCHAR AS d{a.i}", f"NULL::VARCHAR AS w{a.i}"]

@@ -142,6 +142,60 @@ CASES: dict[str, list[Edit]] = {
             '    - {name: "rokt:calendar_name", type: array, max_length: 25}\n',
         )
     ],
+    # Rokt Calendar's attributes are arrays, and its event is `subscribe`, spelled so.
+    "rokt_attribute_not_an_array": [
+        Edit(
+            R,
+            '{name: "rokt:account_code", type: array, max_length: 25}',
+            '{name: "rokt:account_code", type: string, max_length: 25}',
+        )
+    ],
+    "rokt_subscribe_event_misspelled": [
+        Edit(R, "    - name: subscribe\n", "    - name: Subscribe\n")
+    ],
+    # One source per attribute: two writers would leave the plan one of them, silently.
+    "actioniq_audience_mapped_twice": [
+        Edit(
+            Q,
+            "",
+            "---\n"
+            + HEAD
+            + "kind: AudienceMapping\nmetadata: {name: aiq-high-value-again}\nspec:\n"
+            + "  integration: actioniq\n  audience_id: 48213\n  split_id: 2\n"
+            + "  members: {path: data/actioniq/aiq_51877_1.csv, identifier_column: external_id}\n",
+        )
+    ],
+    "actioniq_ids_collide_through_an_underscore": [
+        Edit(Q, 'audience_id: "48213"\n  split_id: "2"', 'audience_id: "1_2"\n  split_id: "3"'),
+        Edit(Q, 'audience_id: "51877"\n  split_id: "1"', 'audience_id: "1"\n  split_id: "2_3"'),
+    ],
+    "sync_writes_an_attribute_from_two_columns": [
+        Edit(
+            A, "    ltv: lifetime_value\n", "    ltv: lifetime_value\n    ltv_eur: lifetime_value\n"
+        )
+    ],
+    # A braze_id column is never sent as external_id.
+    "braze_id_column_read_as_external_id": [
+        Edit(
+            Q,
+            "members: {path: data/actioniq/aiq_48213_2.csv, identifier_column: external_id}",
+            "members: {path: data/actioniq/aiq_48213_2.csv, identifier_column: braze_id}",
+        )
+    ],
+    "event_stream_braze_id_read_as_external_id": [
+        Edit(Q, "identifier: external_id, time: timestamp", "identifier: braze_id, time: timestamp")
+    ],
+    # ActionIQ's AIQ_ attributes are booleans, however written.
+    "actioniq_declared_attribute_not_boolean": [
+        Edit(
+            Q,
+            "",
+            "---\n"
+            + HEAD
+            + "kind: AttributeSchema\nmetadata: {name: aiq-scores}\nspec:\n"
+            + "  integration: actioniq\n  attributes:\n    - {name: AIQ_900_1, type: string}\n",
+        )
+    ],
     # Rokt Calendar's subscription event: the fields its page marks required.
     "rokt_event_notify_before_not_minutes": [
         Edit(
