@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Diagnostic, Location, ManifestError
-from reconciler.manifests import rules_content, rules_partners, rules_refs
+from reconciler.manifests import rules_content, rules_partners, rules_refs, rules_requests
 from reconciler.manifests.documents import DOCUMENT_MODELS, Resource, parse_document
 from reconciler.manifests.model import Manifests
 from reconciler.manifests.yamlsource import RawDocument, load_yaml_file
@@ -119,6 +119,7 @@ def _cross_document(m: Manifests) -> Iterable[Diagnostic]:
         rules_partners.event_properties,
         rules_partners.sendbird_events,
         rules_content.webhook_liquid,
+        rules_requests.partner_requests,
     )
     for rule in rules:
         yield from rule(m)

@@ -196,6 +196,44 @@ CASES: dict[str, list[Edit]] = {
             + "  integration: actioniq\n  attributes:\n    - {name: AIQ_900_1, type: string}\n",
         )
     ],
+    # Partner endpoints: what Rokt Calendar's and Sendbird's APIs accept.
+    "rokt_request_not_posted": [Edit(R, "  method: POST\n", "  method: PUT\n")],
+    "rokt_url_neither_endpoint": [
+        Edit(
+            R, "/v1/subscriptionevent/{{accountCode}}\n", "/v1/subscriptionevents/{{accountCode}}\n"
+        )
+    ],
+    "rokt_body_not_sent_as_json": [
+        Edit(R, "    Content-Type: application/json\n", "    Content-Type: text/plain\n")
+    ],
+    "sendbird_recipient_not_a_sendbird_id": [
+        Edit(
+            S,
+            '"receivers": ["{{custom_attribute.${sendbird_id}}}"]',
+            '"receivers": ["{{${email_address}}}"]',
+        )
+    ],
+    "sendbird_token_from_an_attribute": [
+        Edit(
+            S,
+            "    Api-Token: SENDBIRD_API_TOKEN ",
+            '    Api-Token: "{{custom_attribute.${sendbird_id}}}" ',
+        )
+    ],
+    "sendbird_not_a_sendbird_endpoint": [
+        Edit(
+            S,
+            "url: https://api-example.notifications.sendbird.com/v3/notifications/realtime",
+            "url: http://example.com/notifications",
+        )
+    ],
+    "sendbird_token_header_missing": [
+        Edit(
+            S,
+            "    Api-Token: SENDBIRD_API_TOKEN        # replaced in the dashboard's Settings tab, never here\n",
+            "",
+        )
+    ],
     # Rokt Calendar's subscription event: the fields its page marks required.
     "rokt_event_notify_before_not_minutes": [
         Edit(
