@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import traceback
@@ -101,15 +102,21 @@ def validate(ctx: click.Context, manifests_dir: Path, fmt: str, debug: bool) -> 
             click.echo(render_validation(manifests_dir, None, e, fmt), nl=False)
             return EXIT_ERROR
         data: list[Diagnostic] = []
+        skipped: list[Diagnostic] = []
         if ws is not None:
             with tempfile.TemporaryDirectory(prefix="reconciler-") as tmp:
-                data += check_sources(ws, Path(tmp))
+                data += check_sources(ws, Path(tmp), skipped)
             try:
                 validate_streams(ws)
             except SourceDataError as e:
                 data += e.diagnostics
         endpoint = resolve_endpoint(ws.rest_endpoint) if ws is not None else ""
-        notes = ws.notes if ws is not None else ()
+        # rows an `on_invalid: skip` source leaves out: not failures, but plan points here
+        left_out = [
+            dataclasses.replace(d, message=f"{d.message} (skipped: on_invalid: skip)")
+            for d in skipped
+        ]
+        notes = (*(ws.notes if ws is not None else ()), *left_out)
         if diags or data:
             n = len(diags) + len(data)
             error = (

@@ -235,11 +235,15 @@ def build_desired(
     return desired
 
 
-def check_sources(m: Manifests, workdir: Path | None = None) -> list[Diagnostic]:
+def check_sources(
+    m: Manifests, workdir: Path | None = None, skipped: list[Diagnostic] | None = None
+) -> list[Diagnostic]:
     """Every bad row that `plan` would refuse, in every attribute sync and audience file whose
     manifest loaded, by the very code plan reads them with (for `validate`, which must agree
     with plan). Sources whose manifest is broken (an unknown attribute or integration, a
-    missing file) are left to the manifest errors that already name them."""
+    missing file) are left to the manifest errors that already name them. The rows an
+    `on_invalid: skip` source leaves out go to `skipped`, with their reasons (plan names only
+    their places)."""
     con = open_workdb(workdir)
     desired = Desired(con)
     bad: list[Diagnostic] = []
@@ -261,6 +265,8 @@ def check_sources(m: Manifests, workdir: Path | None = None) -> list[Diagnostic]
                 _collect(_read_mapping, (m, mapping, desired, bad, f"mapping_{n}"), bad)
     finally:
         con.close()
+    if skipped is not None:
+        skipped.extend(desired.skipped)
     return bad
 
 
@@ -622,6 +628,11 @@ def _type_mapping(
     raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, [])
     _slow_rows(desired.con, typed, column, "empty or missing identifier")
+    if getattr(source.spec, "on_invalid", "fail") == "skip":
+        # a member row with no identifier names nobody: left out, warned about by place;
+        # a duplicate member is still an error
+        desired.skipped.extend(typed.bad)
+        typed.bad.clear()
     dups = _duplicates(desired.con, typed, column, "member")
     bad.extend(sorted(typed.bad, key=lambda d: (d.location.line, d.location.col)))
     out = f"src_{name}"

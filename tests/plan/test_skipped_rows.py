@@ -8,6 +8,7 @@ import csv
 from pathlib import Path
 
 from bench_workspace import acknowledge, generate
+from manifests.helpers import run_cli
 
 from reconciler.commands.planning import make_plan
 from reconciler.render.plan import plan_json, render_json, render_markdown, render_text
@@ -39,6 +40,12 @@ def test_a_skipped_row_never_unsets_its_user_and_the_plan_locates_it(tmp_path: P
     with profile.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows)
 
+    # `validate` names the reason the plan's warning points to, as a note: not a failure
+    code, out = run_cli(tmp_path, "validate", "--manifests", str(manifests))
+    assert code == 0, out
+    assert f"profile.csv:6:{integer + 1}: note: col_01: " in out
+    assert "(skipped: on_invalid: skip)" in out
+
     plan = make_plan(manifests, url, tmp_path / "b").plan
     touched = {d.user_id: d for d in plan.deltas()}
     assert victim not in touched  # neither its new values nor an unset of the old ones
@@ -60,3 +67,35 @@ def test_a_skipped_row_never_unsets_its_user_and_the_plan_locates_it(tmp_path: P
     assert [d.user_id for d in fixed.deltas()] == [victim]
     (delta,) = fixed.deltas()
     assert set(delta.attributes) == {"bench_01_integer"} and not delta.unsets
+
+
+def test_an_audience_member_without_an_identifier_is_skipped_when_asked(tmp_path: Path) -> None:
+    """ActionIQ exports members Braze may know only by braze_id: with `on_invalid: skip` a
+    member row without an external_id is left out (warned about by place), not a failed plan;
+    without it, the row stays an error."""
+    manifests = generate(tmp_path / "w", USERS, attributes=2, audiences=1, seed=5) / "original"
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    assert text.count("kind: AudienceMapping") == 1
+    members = next((manifests / "data").glob("aiq_*.csv"))
+    lines = members.read_text(encoding="utf-8").splitlines()
+    kept = lines[1:]
+    members.write_text("\n".join([lines[0], *kept[:3], "", *kept[3:]]) + "\n", encoding="utf-8")
+    code, out = run_cli(tmp_path, "validate", "--manifests", str(manifests))
+    assert code == 1 and f"{members.name}:5:1: " in out and "missing identifier" in out
+
+    skipping = text.replace("kind: AudienceMapping", "kind: AudienceMapping", 1)
+    head, tail = skipping.split("kind: AudienceMapping", 1)
+    tail = tail.replace("\nspec:\n", "\nspec:\n  on_invalid: skip\n", 1)
+    workspace.write_text(head + "kind: AudienceMapping" + tail, encoding="utf-8")
+    code, out = run_cli(tmp_path, "validate", "--manifests", str(manifests))
+    assert code == 0, out
+    assert f"{members.name}:5:1: note: " in out and "(skipped: on_invalid: skip)" in out
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    plan = make_plan(manifests, url, tmp_path / "a").plan
+    (warning,) = plan.warnings
+    assert warning.startswith("1 source row skipped as invalid (on_invalid: skip)")
+    assert f"{members.name}:5:1" in warning
+    (audience,) = (c for c in plan.attribute_changes if c.attribute.startswith("AIQ_"))
+    assert audience.set == len(kept)

@@ -26,6 +26,11 @@ class AudienceMappingSpec(Strict):
     )
     members: Members
     on_exit: Literal["set_false", "unset"] = "set_false"
+    on_invalid: Literal["fail", "skip"] = Field(
+        default="fail",
+        description="a member row without a usable identifier: fail the plan, or skip the row "
+        "and warn (an export that holds members Braze knows only by another identifier)",
+    )
     update_existing_only: bool = Field(
         default=False,
         description="send with Braze's _update_existing_only: update only the users Braze "
