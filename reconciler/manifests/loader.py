@@ -114,6 +114,7 @@ def _cross_document(m: Manifests) -> Iterable[Diagnostic]:
         rules_partners.rokt_attributes,
         rules_partners.rokt_events,
         rules_partners.actioniq_booleans,
+        rules_partners.sendbird_ids,
         rules_partners.standard_fields,
         rules_partners.consent,
         rules_partners.event_properties,

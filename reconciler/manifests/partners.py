@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 DEFAULT_OWNS: dict[str, tuple[str, ...]] = {
     "actioniq": ("AIQ_*",),
@@ -81,6 +82,32 @@ STANDARD_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+# The type each text-, date- or flag-valued standard field has in Braze (reference §1.4); a
+# standard field declared otherwise sends values Braze ignores or refuses.
+_TEXT = ("string", "varchar")
+STANDARD_TYPES: dict[str, tuple[str, ...]] = {
+    **{
+        name: _TEXT
+        for name in (
+            "first_name",
+            "last_name",
+            "home_city",
+            "email",
+            "phone",
+            "country",
+            "language",
+            "gender",
+            "time_zone",
+            "bio",
+        )
+    },
+    "date_of_first_session": ("datetime",),
+    "date_of_last_session": ("datetime",),
+    "marked_email_as_spam_at": ("datetime",),
+    "email_open_tracking_disabled": ("boolean",),
+    "email_click_tracking_disabled": ("boolean",),
+}
+
 IDENTIFIER_FIELDS = frozenset({"external_id", "user_alias", "braze_id"})
 
 # Subscription state belongs to Braze: writing it needs an explicit opt-in per attribute.
@@ -101,7 +128,18 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "date_de_naissance",
         "date_naissance",
     ),
-    "email": ("email_address", "emailaddress", "e_mail", "mail", "email_addr"),
+    "email": (
+        "email_address",
+        "emailaddress",
+        "e_mail",
+        "mail",
+        "email_addr",
+        # French, as the Amperity page is: "adresses e-mail"
+        "courriel",
+        "adresse_email",
+        "adresse_mail",
+        "adresse_e_mail",
+    ),
     "phone": (
         "phone_number",
         "phonenumber",
@@ -113,13 +151,33 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "telephone",
         "tel",
         "phone_no",
+        # French: "numéros de téléphone"
+        "numero_de_telephone",
+        "numero_telephone",
+        "num_tel",
     ),
-    "first_name": ("firstname", "first", "given_name", "givenname", "fname", "forename"),
-    "last_name": ("lastname", "last", "surname", "family_name", "familyname", "lname"),
-    "home_city": ("city", "hometown", "home_town"),
-    "country": ("country_code", "countrycode", "nation"),
-    "language": ("lang", "language_code", "languagecode"),
-    "gender": ("sex",),
+    "first_name": (
+        "firstname",
+        "first",
+        "given_name",
+        "givenname",
+        "fname",
+        "forename",
+        "prenom",  # French: "prénom"
+    ),
+    "last_name": (
+        "lastname",
+        "last",
+        "surname",
+        "family_name",
+        "familyname",
+        "lname",
+        "nom_de_famille",
+    ),
+    "home_city": ("city", "hometown", "home_town", "ville"),
+    "country": ("country_code", "countrycode", "nation", "pays"),
+    "language": ("lang", "language_code", "languagecode", "langue"),
+    "gender": ("sex", "sexe"),
     "time_zone": ("timezone", "tz"),
     "email_subscribe": ("email_subscription", "email_opt_in", "email_optin", "email_opted_in"),
     "push_subscribe": ("push_subscription", "push_opt_in", "push_optin"),
@@ -128,7 +186,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 
 def _fold(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    """Lower case, accents off (`Prénom` → `prenom`), letters and digits only."""
+    plain = unicodedata.normalize("NFKD", name.lower())
+    return re.sub(r"[^a-z0-9]", "", "".join(c for c in plain if not unicodedata.combining(c)))
 
 
 _BY_FOLDED: dict[str, str] = {}

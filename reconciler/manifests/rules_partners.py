@@ -20,10 +20,12 @@ from reconciler.manifests.partners import (
     SENDBIRD_STATUS_PROPERTY,
     SENDBIRD_STATUSES,
     STANDARD_FIELDS,
+    STANDARD_TYPES,
     actioniq_attribute,
     standard_field_for,
 )
 
+SENDBIRD_ID = "sendbird_id"  # the recipient attribute its page names
 RESERVED_EVENT_PROPERTIES = frozenset({"time", "event_name"})
 
 
@@ -243,6 +245,22 @@ def rokt_events(m: Manifests) -> Iterator[Diagnostic]:
             )
 
 
+def sendbird_ids(m: Manifests) -> Iterator[Diagnostic]:
+    """Sendbird's user id, the recipient its template reads, is text (Sendbird user ids are
+    strings, and the template writes it inside a JSON string)."""
+    for schema in m.attribute_schemas:
+        integration = m.integrations.get(schema.spec.integration)
+        if integration is None or integration.spec.partner != "sendbird":
+            continue
+        for i, attr in enumerate(schema.spec.attributes):
+            if attr.name == SENDBIRD_ID and attr.type not in ("string", "varchar"):
+                yield Diagnostic(
+                    schema.at("attributes", i, "type"),
+                    f"'{SENDBIRD_ID}' holds Sendbird user ids, which are text, not {attr.type}",
+                    hint="declare it type: string",
+                )
+
+
 def actioniq_booleans(m: Manifests) -> Iterator[Diagnostic]:
     """ActionIQ's AIQ_<Audience ID>_<Split ID> attributes are booleans, however written: a
     string or array under that name never matches an "is true" segment filter. (One an
@@ -297,6 +315,14 @@ def standard_fields(m: Manifests) -> Iterator[Diagnostic]:
                     f"'dob' is a date (YYYY-MM-DD) in Braze, not {attr.type}; Braze ignores "
                     "any other value",
                     hint="declare it type: Date",
+                )
+            elif attr.standard and attr.type not in STANDARD_TYPES.get(attr.name, (attr.type,)):
+                wanted = " or ".join(STANDARD_TYPES[attr.name])
+                yield Diagnostic(
+                    schema.at("attributes", i, "type"),
+                    f"'{attr.name}' is a {wanted} in Braze, not {attr.type}; Braze ignores or "
+                    "refuses any other value",
+                    hint=f"declare it type: {STANDARD_TYPES[attr.name][0]}",
                 )
             elif attr.standard and attr.name not in STANDARD_FIELDS:
                 yield Diagnostic(

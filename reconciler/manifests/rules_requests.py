@@ -11,7 +11,6 @@ from reconciler.errors import Diagnostic, Location
 from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import WebhookTemplateSpec
 from reconciler.manifests.model import Manifests
-from reconciler.manifests.secrets import looks_like_secret
 
 ROKT_HOST = "api.roktcalendar.com"
 ROKT_EVENT_URL = f"https://{ROKT_HOST}/v1/subscriptionevent/"
@@ -105,14 +104,13 @@ def _sendbird(template: Resource[WebhookTemplateSpec]) -> Iterator[Diagnostic]:
             hint="headers: {Api-Token: SENDBIRD_API_TOKEN}, the name replaced by the token "
             "in the dashboard's Settings tab",
         )
-    elif token[1].strip() not in (SENDBIRD_TOKEN_NAME, *spec.credentials) and not (
-        looks_like_secret(token[1])  # the secrets rule says so already
-    ):
+    elif not token[1].strip() or "{{" in token[1] or "{%" in token[1]:
+        # a name such as SENDBIRD_API_TOKEN is replaced by the token in the dashboard's
+        # Settings tab; a literal token is the secrets rule's error
         yield Diagnostic(
             template.at("headers", token[0]),
-            f"Api-Token names the Sendbird token ({SENDBIRD_TOKEN_NAME}, or a name listed in "
-            "spec.credentials): the dashboard's Settings tab replaces it with the token, "
-            "which never goes into git",
+            "Api-Token names the Sendbird token (SENDBIRD_API_TOKEN), which the dashboard's "
+            "Settings tab replaces with the token; it is not read from the user's profile",
             hint=f"Api-Token: {SENDBIRD_TOKEN_NAME}",
         )
     try:

@@ -36,6 +36,13 @@ def _show(raw: Any) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
+def reason(error: CoerceError, raw: Any, attr: AttributeDef) -> str:
+    """The error's message, with a `pii: true` attribute's value left out: `validate` posts its
+    errors in pull requests, where a personal value must not appear."""
+    message = str(error)
+    return message.replace(_show(raw), "the value (pii, not shown)") if attr.pii else message
+
+
 def _boolean(raw: Any, _: AttributeDef) -> bool:
     if isinstance(raw, bool):
         return raw

@@ -32,7 +32,7 @@ from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import AttributeSyncSpec, AudienceMappingSpec
 from reconciler.manifests.kinds.attribute_schema import AttributeDef
 from reconciler.manifests.model import mapping_attribute
-from reconciler.sources.coerce import CoerceError, coerce
+from reconciler.sources.coerce import CoerceError, coerce, reason
 from reconciler.sources.fastpath import (
     array_items_sql,
     blank,
@@ -403,7 +403,7 @@ def _slow_rows(
                 try:
                     wire = coerce(value, attr)
                 except CoerceError as e:
-                    problems.append(_bad(raw, row_no, column, str(e)))
+                    problems.append(_bad(raw, row_no, column, reason(e, value, attr)))
                     continue
                 cells.append(_canon_wire(attr, wire))
             if problems:

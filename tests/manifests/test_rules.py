@@ -142,6 +142,24 @@ CASES: dict[str, list[Edit]] = {
             '    - {name: "rokt:calendar_name", type: array, max_length: 25}\n',
         )
     ],
+    # Standard fields: French names (the Amperity page is French), and Braze's own types.
+    "french_name_for_a_standard_field": [
+        Edit(
+            A,
+            "    - {name: is_vip, type: Boolean}\n",
+            "    - {name: is_vip, type: Boolean}\n    - {name: Prénom, type: String}\n",
+        )
+    ],
+    "standard_field_declared_with_another_type": [
+        Edit(
+            A,
+            "{name: email, type: String, standard: true",
+            "{name: email, type: Integer, standard: true",
+        )
+    ],
+    "sendbird_id_not_text": [
+        Edit(S, "{name: sendbird_id, type: string", "{name: sendbird_id, type: integer")
+    ],
     # Rokt Calendar's attributes are arrays, and its event is `subscribe`, spelled so.
     "rokt_attribute_not_an_array": [
         Edit(
@@ -511,3 +529,20 @@ def test_a_rokt_event_missing_a_required_field_validates_with_a_note(tmp_path: P
         "manifests/rokt_calendar.yaml:75:5: note: spec.body: event.timezone (eventTz) "
         "is required by Rokt Calendar but renders empty in the preview",
     ], out
+
+
+def test_a_bad_pii_cell_is_located_without_its_value(tmp_path: Path) -> None:
+    """`validate` errors are posted in pull requests: a `pii: true` column's bad value is
+    located and explained, never shown (the CSV's dob column is pii)."""
+    root = copy_workspace(tmp_path)
+    data = root / "data/amperity/braze_customer_attributes.csv"
+    text = data.read_text(encoding="utf-8")
+    header, first, rest = text.split("\n", 2)
+    column = header.split(",").index("birthdate")  # written as dob
+    cells = first.split(",")
+    cells[column] = "1990-13-45"
+    data.write_text("\n".join([header, ",".join(cells), rest]), encoding="utf-8")
+    code, out = run_cli(tmp_path, "validate", "--manifests", "manifests")
+    assert code == 1
+    assert f"braze_customer_attributes.csv:2:{column + 1}: birthdate: the value (pii, not" in out
+    assert "1990-13-45" not in out
