@@ -143,6 +143,15 @@ def identifier_columns(m: Manifests) -> Iterator[Diagnostic]:
     for stream in m.event_streams:
         column = stream.spec.fields.identifier
         found.append((stream.spec.integration, column, stream.at("fields", "identifier")))
+        integration = m.integrations.get(stream.spec.integration)
+        kind = integration.spec.identifier if integration else "external_id"
+        if stream.spec.fields.braze_id is not None and kind != "external_id":
+            yield Diagnostic(
+                stream.at("fields", "braze_id"),
+                f"fields.braze_id is the fallback of an external_id: integration "
+                f"'{stream.spec.integration}' matches users on {kind} already",
+                hint="remove fields.braze_id",
+            )
     for name, column, where in found:
         integration = m.integrations.get(name)
         if integration is None or column is None:
@@ -150,11 +159,15 @@ def identifier_columns(m: Manifests) -> Iterator[Diagnostic]:
         kind = integration.spec.identifier
         named = column.strip().lower()
         if named in IDENTIFIER_FIELDS and named != kind:
+            harm = (
+                f"Braze would create a profile per row whose {kind} is its {named}"
+                if kind == "external_id"
+                else f"each row's {named} would be looked up as a {kind} and match nobody"
+            )
             yield Diagnostic(
                 where,
                 f"column '{column}' would be sent as {kind}: integration '{name}' matches users "
-                f"on {kind}, and Braze would create a profile per row whose {kind} is its "
-                f"{named}",
+                f"on {kind}, and {harm}",
                 hint=f"read the {kind} column, or set `identifier: {named}` on integration "
                 f"'{name}'",
             )

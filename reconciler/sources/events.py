@@ -174,7 +174,14 @@ def _every_problem(reader: StreamReader, row_no: int, row: Mapping[str, Any]) ->
             return None
 
     name = attempt(_name, row.get(fields.name), fields.name, reader)
-    user = attempt(_identifier, row.get(fields.identifier), fields.identifier, reader.id_kind)
+    id_kind, column = reader.id_kind, fields.identifier
+    if (
+        fields.braze_id is not None
+        and _blank(row.get(column))
+        and not _blank(row.get(fields.braze_id))
+    ):
+        id_kind, column = "braze_id", fields.braze_id  # no external_id: matched by braze_id
+    user = attempt(_identifier, row.get(column), column, id_kind)
     when = attempt(_time, row.get(fields.time), fields.time, reader)
     raw_props = row.get(fields.properties) if fields.properties else None
     props = (
@@ -191,7 +198,11 @@ def _every_problem(reader: StreamReader, row_no: int, row: Mapping[str, Any]) ->
             declared = _declared_id(row.get(fields.id), fields.id)
         except EventError as e:
             raise EventErrors([e]) from None
-    return _event(reader, row_no, name, user, when, props, declared)
+    return _event(reader, row_no, name, user, when, props, declared, id_kind)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _event(
@@ -202,19 +213,22 @@ def _event(
     when: dt.datetime,
     props: dict[str, Any],
     declared: str | None,
+    id_kind: str | None = None,
 ) -> SourceEvent:
     """The checked parts of an event as one SourceEvent (`declared`: its declared id, None
-    when the stream declares none and the id is the content's hash)."""
+    when the stream declares none and the id is the content's hash; `id_kind`: the stream's
+    unless the event is matched by its braze_id)."""
+    id_kind = id_kind or reader.id_kind
     time_text = iso(when)
     props_json = canonical(props)
-    content = content_hash(name, reader.id_kind, user, time_text, props_json)
+    content = content_hash(name, id_kind, user, time_text, props_json)
     stream = reader.stream.name
     event_id = f"{stream}:{declared}" if declared is not None else f"{stream}#{content[:32]}"
     return SourceEvent(
         event_id,
         stream,
         row_no,
-        reader.id_kind,
+        id_kind,
         user,
         name,
         time_text,

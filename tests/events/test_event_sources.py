@@ -231,3 +231,35 @@ def test_a_skip_stream_is_not_an_error_for_validate(tmp_path: Path) -> None:
     validate_streams(load_workspace(manifests), NOW)
     (bad,) = read(manifests)
     assert isinstance(bad, Diagnostic)
+
+
+def test_an_event_without_an_external_id_is_sent_by_its_braze_id_when_asked(
+    tmp_path: Path,
+) -> None:
+    """ActionIQ's events carry either identifier: with `fields.braze_id`, an event whose
+    external_id cell is empty goes by its braze_id; without it, the empty cell is an error."""
+    manifests = copy_manifests(tmp_path)
+    rows = [
+        aiq_event(1, braze_id="5f1e2d3c4b5a69788796a5b4"),
+        aiq_event(2, external_id="", braze_id="5f1e2d3c4b5a69788796a5b5"),
+        aiq_event(3, external_id=None),
+    ]
+    write_jsonl(manifests / AIQ_EVENTS, rows)
+    before = read(manifests)
+    assert [type(e) for e in before] == [SourceEvent, Diagnostic, Diagnostic]
+    assert "external_id: a external_id is required" in before[1].render()
+
+    actioniq = manifests / "actioniq.yaml"
+    text = actioniq.read_text(encoding="utf-8")
+    old = "identifier: external_id, time: timestamp"
+    assert old in text
+    actioniq.write_text(
+        text.replace(old, "identifier: external_id, braze_id: braze_id, time: timestamp"),
+        encoding="utf-8",
+    )
+    first, second, third = read(manifests)
+    assert isinstance(first, SourceEvent) and isinstance(second, SourceEvent)
+    assert (first.id_kind, first.user_id) == ("external_id", "cust-0001")  # external_id first
+    assert (second.id_kind, second.user_id) == ("braze_id", "5f1e2d3c4b5a69788796a5b5")
+    assert isinstance(third, Diagnostic)  # neither identifier: still an error
+    assert "external_id: a external_id is required" in third.render()

@@ -203,6 +203,18 @@ CASES: dict[str, list[Edit]] = {
     "event_stream_braze_id_read_as_external_id": [
         Edit(Q, "identifier: external_id, time: timestamp", "identifier: braze_id, time: timestamp")
     ],
+    "event_braze_id_fallback_under_braze_id": [
+        Edit(
+            W,
+            "  partner: actioniq\n  identifier: external_id\n",
+            "  partner: actioniq\n  identifier: braze_id\n",
+        ),
+        Edit(
+            Q,
+            "identifier: external_id, time: timestamp",
+            "identifier: braze_id, braze_id: braze_id, time: timestamp",
+        ),
+    ],
     # ActionIQ's AIQ_ attributes are booleans, however written.
     "actioniq_declared_attribute_not_boolean": [
         Edit(

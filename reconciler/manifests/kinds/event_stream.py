@@ -13,6 +13,12 @@ class EventFields(Strict):
     id: str | None = Field(default=None, description="stable event id column; else a hash")
     name: str
     identifier: str
+    braze_id: str | None = Field(
+        default=None,
+        description="a column of braze_ids: an event whose identifier cell is empty is sent "
+        "by its braze_id (ActionIQ's events carry either); the integration matches on "
+        "external_id",
+    )
     time: str
     properties: str | None = None
 
