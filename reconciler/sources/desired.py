@@ -397,6 +397,10 @@ def _slow_rows(
             if user is None:
                 typed.bad.append(_bad(raw, row_no, id_column, empty_reason))
                 continue
+            if any(ord(c) < 32 for c in user):
+                why = "a line break or control character inside the identifier"
+                typed.bad.append(_bad(raw, row_no, id_column, why))
+                continue
             ids.append((row_no, user))
             cells, problems = [], []
             for attr, column, value in zip(attrs, raw.requested[1:], values[1:], strict=True):

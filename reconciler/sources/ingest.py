@@ -253,6 +253,12 @@ def _csv(
     ]
     try:
         con.execute(f"CREATE TEMP TABLE {name}_file AS SELECT * FROM {scan}")
+        rows = con.execute(f"SELECT count(*) FROM {name}_file").fetchall()[0][0]
+        if rows != _data_lines(path):
+            # a quoted cell spanning lines: a stray quote swallows every row after it into
+            # one cell (or, padded, into nothing), which no check would see; and a real
+            # multi-line cell shifts the line numbers errors are located by
+            raise duckdb.InvalidInputException("rows and lines differ")
     except duckdb.Error:
         # Mixed line endings, stray quotes, ragged rows: the line reader is slower but exact,
         # and it locates what it cannot read.
@@ -260,6 +266,20 @@ def _csv(
         return _python_rows(con, name, path, "csv", display, requested)
     hashed = tuple(_quote(c) for c in requested[1:] if c in header)
     return header, Scan(f"{name}_file", "rowid + 2", tuple(cols), hashed, (f"TABLE {name}_file",))
+
+
+def _data_lines(path: Path | RemotePath) -> int:
+    """The lines of a CSV file after its header: a final line without a newline counts, and
+    so would a blank line (DuckDB's reader skips those, so such a file takes the line reader,
+    which is exact)."""
+    newlines, size, last = 0, 0, b""
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            newlines += block.count(b"\n")
+            size += len(block)
+            last = block[-1:]
+    lines = newlines + (1 if size and last != b"\n" else 0)
+    return max(lines - 1, 0)
 
 
 def _parquet(

@@ -68,8 +68,24 @@ def bad_utf8(path: Path | RemotePath, display: str) -> Diagnostic:
 
 def _csv(path: Path | RemotePath, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
+        # strict: an unclosed quote is an error, not one cell holding the rest of the file
+        # (every row after it would silently disappear, and its users read as missing)
+        reader = csv.DictReader(fh, strict=True)
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise SourceDataError(
+                    [
+                        Diagnostic(
+                            Location(display, reader.line_num + 1, 1),
+                            f"malformed CSV: {e} (an unclosed quote from this line on?)",
+                        )
+                    ]
+                ) from e
             if None in row:
                 raise SourceDataError(
                     [

@@ -160,6 +160,13 @@ CASES: dict[str, list[Edit]] = {
     "sendbird_id_not_text": [
         Edit(S, "{name: sendbird_id, type: string", "{name: sendbird_id, type: integer")
     ],
+    # A stray quote in a CSV swallowed every later row, silently: now a located error.
+    "csv_members_with_an_unclosed_quote": [
+        Edit("data/actioniq/aiq_48213_2.csv", "\ncust-0002\n", '\n"cust-0002\n')
+    ],
+    "csv_sync_with_an_unclosed_quote": [
+        Edit("data/sendbird/user_ids.csv", "cust-0002,sb-user-0002", 'cust-0002,"sb-user-0002')
+    ],
     # Rokt Calendar's attributes are arrays, and its event is `subscribe`, spelled so.
     "rokt_attribute_not_an_array": [
         Edit(
