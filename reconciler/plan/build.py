@@ -153,7 +153,8 @@ def build_plan(
     view = ledger or open_ledger(state, desired.con, spool_dir, replace)
     key = state.hash_key().key
     policies = {
-        name: Policy(name, p.on_missing, p.pii, p.is_array) for name, p in desired.policies.items()
+        name: Policy(name, p.on_missing, p.pii, p.is_array, p.audience)
+        for name, p in desired.policies.items()
     }
     selector = view.selector
     # the flip guard's base: the ledger's audiences, counted in one narrow scan
@@ -243,7 +244,7 @@ def _assemble(
     )
     keys = changed_keys(desired.con)
     summary, planned = add_events(m, state, spool_dir, plan_id, summary, keys, events)
-    guards = evaluate_guards(m, desired, changes, summary, result.stored_counts)
+    guards = evaluate_guards(m, desired, changes, summary, result.stored_counts, result.flips)
     return Plan(
         plan_id=plan_id,
         workspace=m.workspace.name,

@@ -40,6 +40,7 @@ class Policy:
     on_missing: str  # keep | unset | set_false
     pii: bool
     is_array: bool
+    audience: bool = False  # an AudienceMapping's membership flag (the flip guard's)
 
 
 @dataclass
@@ -63,6 +64,9 @@ class DiffResult:
     in_doubt: int = 0  # changed cells resent because the ledger marks them in doubt
     replaced: int = 0  # changed cells resent because --replace chose them
     stored_counts: dict[str, int] = field(default_factory=dict)  # ledger cells per attribute
+    # per audience: its changed cells that change membership (a resend of the value the ledger
+    # holds, by --replace, is none; nor is a cell in doubt): what the flip guard counts
+    flips: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -381,6 +385,13 @@ class _Stages:
         self.total = " + ".join(f"pts_{a.i}" for a in listed) or "0"
         keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
         self.keep = f", {keep}" if keep else ""
+        # an audience's membership changes: the cells whose new value is not the one stored
+        self.audiences = [a for a in listed if a.policy is not None and a.policy.audience]
+        self.flips = "".join(
+            f", (kind_{a.i} IS NOT NULL AND NOT doubt_{a.i} "
+            f"AND new_{a.i} IS DISTINCT FROM s_{a.i}) AS flip_{a.i}"
+            for a in self.audiences
+        )
         self.flags = " + ".join(f"CAST(doubt_{a.i} AS INTEGER)" for a in listed) or "0"
         self.repl = " + ".join(f"CAST(repl_{a.i} AS INTEGER)" for a in listed) or "0"
         # S once applied (plan/digests.py): the managed attributes' post values; an unmanaged
@@ -393,7 +404,8 @@ class _Stages:
             ]
         )
         # what `changes` keeps of each changed user once its line is spooled
-        self.narrow = f"k, u, points, doubts, replaced, post{self.keep}"
+        flips = "".join(f", flip_{a.i}" for a in self.audiences)
+        self.narrow = f"k, u, points, doubts, replaced, post{self.keep}{flips}"
 
     def sql(self, desired: str, lo: Key | None, hi: Key | None) -> str:
         join = (
@@ -409,7 +421,7 @@ class _Stages:
             changed = f"SELECT *, {self.cells} FROM ({changed})"
         return (
             f"SELECT k, u, {_line_sql(self.listed)} AS line, points, {self.flags} AS doubts, "
-            f"{self.repl} AS replaced, {self.post} AS post{self.keep} "
+            f"{self.repl} AS replaced, {self.post} AS post{self.keep}{self.flips} "
             f"FROM (SELECT *, {self.total} AS points FROM ({changed})) ORDER BY k, u"
         )
 
@@ -496,6 +508,15 @@ def _result(
                 result.counts[a.name] = Counts(int(s), int(c), int(u), int(p))
                 if a.policy is None:
                     result.removed_attributes.add(a.name)
+        audiences = [a for a in attrs if a.policy is not None and a.policy.audience]
+        if audiences:
+            flips = con.execute(
+                "SELECT "
+                + ", ".join(f"count(*) FILTER (flip_{a.i})" for a in audiences)
+                + " FROM changes"
+            ).fetchone()
+            assert flips is not None
+            result.flips = {a.name: int(n) for a, n in zip(audiences, flips, strict=True)}
     # acknowledged cells only: the marks of batches still in flight are not an audience yet
     result.stored_counts = attribute_counts(con, stored_attributes, only=counted)
     result.samples = _samples(con, attrs, firsts)

@@ -16,6 +16,7 @@ def evaluate_guards(
     changes: Sequence[AttributeChange],
     summary: Summary,
     stored_counts: Mapping[str, int],
+    flips: Mapping[str, int] | None = None,
 ) -> tuple[GuardResult, ...]:
     spec = m.workspace.spec.guards
     out = []
@@ -29,7 +30,8 @@ def evaluate_guards(
             )
         )
     if spec.max_audience_flip_pct is not None:
-        out.append(_flip_guard(desired, changes, stored_counts, spec.max_audience_flip_pct))
+        limit = spec.max_audience_flip_pct
+        out.append(_flip_guard(desired, changes, stored_counts, limit, flips or {}))
     consent = [c for c in changes if c.attribute in CONSENT_FIELDS]
     if consent:
         touched = sum(c.set + c.changed + c.unset for c in consent)
@@ -50,11 +52,14 @@ def _flip_guard(
     changes: Sequence[AttributeChange],
     counts: Mapping[str, int],
     limit: float,
+    flips: Mapping[str, int],
 ) -> GuardResult:
     """The largest share of an existing audience that joins plus leaves in this run.
 
     A brand-new audience (nothing in the ledger yet) is exempt: its first sync is all joins.
-    `counts` are the ledger's cells per attribute, from the diff's own scan of the ledger.
+    `counts` are the ledger's cells per attribute, from the diff's own scan of the ledger;
+    `flips`, each audience's changed cells that change membership, when the diff counted
+    them: a resend of what the ledger holds (`--replace`) or of a cell in doubt is none.
     """
     worst, worst_name = 0.0, ""
     by_name = {c.attribute: c for c in changes}
@@ -65,7 +70,8 @@ def _flip_guard(
         if change is None:
             continue
         base = max(counts[name], desired.audience_members.get(name, 0), 1)
-        pct = round(100.0 * (change.set + change.changed + change.unset) / base, 1)
+        moved = flips.get(name, change.set + change.changed + change.unset)
+        pct = round(100.0 * moved / base, 1)
         if pct > worst:
             worst, worst_name = pct, name
     detail = f"worst: {worst_name}" if worst_name else ""

@@ -99,3 +99,30 @@ def test_an_audience_member_without_an_identifier_is_skipped_when_asked(tmp_path
     assert f"{members.name}:5:1" in warning
     (audience,) = (c for c in plan.attribute_changes if c.attribute.startswith("AIQ_"))
     assert audience.set == len(kept)
+
+
+def test_resending_an_audience_is_not_a_flip_but_a_real_leave_is(tmp_path: Path) -> None:
+    """`plan --replace AIQ_…` (which drift recommends) resends every member as it is: the
+    flip guard counts membership that changes, not cells resent, so it does not trip; members
+    who really leave still count."""
+    from reconciler.plan.model import Replace
+
+    manifests = generate(tmp_path / "w", USERS, attributes=2, audiences=1, seed=7) / "original"
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    acknowledge(url, make_plan(manifests, url, tmp_path / "a").plan)
+    members = next((manifests / "data").glob("aiq_*.csv"))
+    attribute = "AIQ_" + members.stem.split("_", 1)[1]
+
+    resend = make_plan(manifests, url, tmp_path / "c", replace=Replace(frozenset({attribute})))
+    plan = resend.plan
+    (change,) = [c for c in plan.attribute_changes if c.attribute == attribute]
+    assert change.changed > 0 and plan.summary.cells_replaced == change.changed
+    flip = next(g for g in plan.guards if g.name == "max_audience_flip_pct")
+    assert flip.ok and flip.value == 0.0
+
+    lines = members.read_text(encoding="utf-8").splitlines()
+    leaving = len(lines[1:]) // 2
+    members.write_text("\n".join(lines[: 1 + len(lines[1:]) - leaving]) + "\n", encoding="utf-8")
+    left = make_plan(manifests, url, tmp_path / "d").plan
+    flip = next(g for g in left.guards if g.name == "max_audience_flip_pct")
+    assert flip.value == 50.0  # half the members leave (this workspace allows 100%)
