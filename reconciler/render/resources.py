@@ -115,7 +115,13 @@ def resource_markdown(plan: Plan) -> list[str]:
 
 
 def resource_json(r: ResourceChange) -> dict[str, Any]:
-    out: dict[str, Any] = {"address": r.address, "action": r.action}
+    """One resource change of the JSON plan. Its `address` is the manifest resource, as the
+    JSON plan's contract has it (`WebhookTemplate.<name>`); `content_block` names the Braze
+    object it ships as (`ContentBlock.<content_block>`, the address the text plans and the
+    state use: renaming a template keeps its block). An orphan, which no template ships any
+    more, is addressed by its block when no template name is known."""
+    out: dict[str, Any] = {"address": r.source or r.address, "action": r.action}
+    out["content_block"] = r.address
     if r.detail:
         out["detail"] = r.detail
     if r.source:

@@ -71,7 +71,7 @@ class Workspace:
 
     def actions(self) -> dict[str, str]:
         return {
-            r["address"].removeprefix("ContentBlock."): r["action"]
+            r["content_block"].removeprefix("ContentBlock."): r["action"]
             for r in self.plan()["resource_changes"]
         }
 
