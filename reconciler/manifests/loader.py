@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def load_partial(
             resources.append(resource)
         elif problems:
             kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-            broken.add(kind if isinstance(kind, str) and kind in DOCUMENT_MODELS else "*")
+            broken.add(_meant_kind(kind))
     diags.extend(rules_content.literal_secrets(docs))
     first = Location(str(root / files[0].relative_to(root)), 1, 1)
     diags.extend(rules_refs.unique_names(resources))
@@ -100,6 +101,18 @@ def load_partial(
         found_notes += contract_notes
     notes = tuple(sorted(set(found_notes)))
     return dataclasses.replace(manifests, notes=notes), diags
+
+
+def _meant_kind(kind: object) -> str:
+    """The kind a document that failed to load was meant to be: its own, or the one a typo is
+    closest to (`AttributeSynk`), so that only references to that kind are held back (they may
+    point into it); "*" when nothing says (every reference is then held back)."""
+    if not isinstance(kind, str):
+        return "*"
+    if kind in DOCUMENT_MODELS:
+        return kind
+    close = difflib.get_close_matches(kind, list(DOCUMENT_MODELS), n=1, cutoff=0.8)
+    return close[0] if close else "*"
 
 
 def _cross_document(m: Manifests) -> Iterable[Diagnostic]:

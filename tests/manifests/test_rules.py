@@ -167,6 +167,11 @@ CASES: dict[str, list[Edit]] = {
     "csv_sync_with_an_unclosed_quote": [
         Edit("data/sendbird/user_ids.csv", "cust-0002,sb-user-0002", 'cust-0002,"sb-user-0002')
     ],
+    # One document's typo does not hide another file's errors (all of them at once).
+    "a_kind_typo_does_not_hide_other_files_errors": [
+        Edit(A, "  integration: amperity\n  source:", "  integration: amperityy\n  source:"),
+        Edit(S, "kind: AttributeSync", "kind: AttributeSynk"),
+    ],
     # Rokt Calendar's attributes are arrays, and its event is `subscribe`, spelled so.
     "rokt_attribute_not_an_array": [
         Edit(
