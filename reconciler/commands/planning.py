@@ -46,6 +46,10 @@ def resolve_state_url(
     if os.environ.get("RECONCILER_STATE"):
         return os.environ["RECONCILER_STATE"]
     url = m.workspace.spec.state if m is not None and m.workspace.spec.state else None
+    if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # a path inside a spec is relative to the manifests directory, wherever it is run
+        # from: relative to the working directory, another directory plans a fresh state
+        url = f"sqlite:///{(manifests_dir / url.removeprefix('sqlite:///')).resolve()}"
     url = url or default_state_url(manifests_dir)
     if writing:
         refuse_fresh_local_state(url)

@@ -112,3 +112,38 @@ def test_a_password_in_the_url_is_refused_and_never_shown() -> None:
     assert "a password in the state URL is refused: postgresql://u:***@db/x" in result.stderr
     assert "PGPASSWORD" in result.stderr
     assert "hunter2" not in result.output
+
+
+def test_a_workspace_state_path_is_relative_to_the_manifests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`state: sqlite:///.reconciler/ws.db` in the Workspace is the manifests directory's
+    state wherever a command runs from (paths inside a spec are relative to the manifests),
+    not a fresh state in the working directory, which would plan a full resend."""
+    import shutil
+
+    from reconciler.commands.planning import resolve_state_url
+    from reconciler.manifests import load_workspace
+
+    repo = Path(__file__).resolve().parents[2]
+    manifests = tmp_path / "repo" / "manifests"
+    shutil.copytree(repo / "manifests", manifests)
+    workspace = manifests / "workspace.yaml"
+    text = workspace.read_text(encoding="utf-8")
+    assert "  api_key_env: BRAZE_API_KEY\n" in text
+    workspace.write_text(
+        text.replace(
+            "  api_key_env: BRAZE_API_KEY\n",
+            "  api_key_env: BRAZE_API_KEY\n  state: sqlite:///.reconciler/ws.db\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("RECONCILER_STATE", raising=False)
+    m = load_workspace(manifests)
+    url = resolve_state_url(manifests, None, m)
+    assert url == f"sqlite:///{manifests.resolve() / '.reconciler' / 'ws.db'}"
+    assert resolve_state_url(manifests, "sqlite:///flag.db", m) == "sqlite:///flag.db"
