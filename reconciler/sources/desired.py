@@ -469,13 +469,13 @@ def _duplicates(
         f"SELECT a.row_no, a.uid, d.first FROM {typed.table}_all a JOIN d USING (uid) "
         f"WHERE a.row_no <> d.first ORDER BY a.row_no"
     ).fetchall()
-    for row_no, uid, first in rows:
+    for row_no, _uid, first in rows:  # the identifier is not shown: errors reach PRs
         typed.bad.append(
             _bad(
                 typed.raw,
                 row_no,
                 id_column,
-                f"duplicate {noun} {uid!r} (first at {_row(typed.raw, first)})",
+                f"duplicate {noun}: the same as {_row(typed.raw, first)}",
             )
         )
     return {r[0] for r in rows}
