@@ -63,18 +63,33 @@ def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
                 )
 
         report = asyncio.run(go())
-        if request.repair and report.users.drifted_cells:
+        edited = [f for f in report.content_blocks.findings if f.braze]
+        if request.repair and (report.users.drifted_cells or edited):
             report = repair(state, report)
         state.note_drift(drift_note(report))
         return report
 
 
 def repair(state: StateStore, report: DriftReport) -> DriftReport:
-    """Mark the drifted cells in doubt (under the lock): the next plan resends them."""
+    """Mark the drifted cells in doubt (under the lock): the next plan resends them. A content
+    block edited in Braze is recorded as Braze holds it, so the next plan shows the edit as an
+    update and apply puts the manifests' version back (its spec hash no longer matches)."""
     cells = sorted(set(report.users.drifted_cells))
-    with state.lock(LockRequest("drift --repair", info=f"{len(cells)} cells")):
-        state.mark_in_doubt(cells, bump_serial=True)
-    return dataclasses.replace(report, repaired=len(cells))
+    edited = [f for f in report.content_blocks.findings if f.braze]
+    info = f"{len(cells)} cells, {len(edited)} content blocks"
+    with state.lock(LockRequest("drift --repair", info=info)):
+        if cells:
+            state.mark_in_doubt(cells, bump_serial=True)
+        records = state.resources()
+        blocks = 0
+        for address in sorted({f.address for f in edited}):
+            record = records.get(address)
+            if record is None:
+                continue
+            held = {k: v for f in edited if f.address == address for k, v in f.braze.items()}
+            state.put_resource(address, {**record.spec, **held}, remote_id=record.remote_id)
+            blocks += 1
+    return dataclasses.replace(report, repaired=len(cells), blocks_repaired=blocks)
 
 
 def drift_note(report: DriftReport) -> dict[str, Any]:
@@ -88,4 +103,5 @@ def drift_note(report: DriftReport) -> dict[str, Any]:
         "users_drifted": u.drifted_users,
         "cells_drifted": len(u.drifted_cells),
         "repaired": report.repaired,
+        "blocks_repaired": report.blocks_repaired,
     }

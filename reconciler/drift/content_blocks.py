@@ -16,8 +16,8 @@ from reconciler.plan.content_blocks import ADDRESS_PREFIX, remote_fields
 from reconciler.state.base import ResourceRecord
 
 FIX = (
-    "run `reconciler apply` to put the manifests' version back, or copy the dashboard edit "
-    "into the WebhookTemplate so the next apply keeps it"
+    "run `reconciler drift --repair`, then `reconciler apply`, to put the manifests' version "
+    "back, or copy the dashboard edit into the WebhookTemplate so the next apply keeps it"
 )
 
 
@@ -58,19 +58,25 @@ def _compare(record: ResourceRecord, remote: Mapping[str, object]) -> list[Block
     name = str(ours.get("name", ""))
     out: list[BlockFinding] = []
 
-    def add(kind: BlockKind, message: str) -> None:
-        out.append(BlockFinding(record.address, name, str(record.remote_id), kind, message, FIX))
+    def add(kind: BlockKind, message: str, braze: Mapping[str, str] | None = None) -> None:
+        block = str(record.remote_id)
+        out.append(BlockFinding(record.address, name, block, kind, message, FIX, braze or {}))
 
     if "name" in ours and remote.get("name") != ours["name"]:
         add("renamed", f"renamed in Braze to {remote.get('name')!r}: includes of {name!r} break")
     if "content" in ours and remote.get("content") != ours["content"]:
+        theirs = str(remote.get("content") or "")
         add(
             "content_changed",
-            "the content differs from what apply sent: "
-            + _diffstat(str(ours["content"]), str(remote.get("content") or "")),
+            "the content differs from what apply sent: " + _diffstat(str(ours["content"]), theirs),
+            {"content": theirs},
         )
     if "description" in ours and (remote.get("description") or "") != (ours["description"] or ""):
-        add("description_changed", "the description differs from what apply sent")
+        add(
+            "description_changed",
+            "the description differs from what apply sent",
+            {"description": str(remote.get("description") or "")},
+        )
     return out
 
 

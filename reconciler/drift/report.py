@@ -6,7 +6,8 @@ unless asked to show them (the Plan does the same), so one report serves every o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.drift.protocol import SchemaBudget
@@ -63,6 +64,9 @@ class BlockFinding:
     kind: BlockKind
     message: str
     action: str
+    # what Braze holds of the fields that differ (content, description): `--repair` records it
+    # as the block's state, so the next plan shows the edit and apply puts the manifests' back
+    braze: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ class DriftReport:
     users: UserDataReport
 
     repaired: int = 0  # drifted cells `--repair` marked in doubt for the next apply
+    blocks_repaired: int = 0  # edited content blocks `--repair` set for the next apply
 
     @property
     def has_drift(self) -> bool:

@@ -121,6 +121,11 @@ def _repair_lines(r: DriftReport) -> list[str]:
         )
     if r.repaired:
         lines.append(f"Marked {r.repaired:,} drifted cells in doubt: the next plan resends them.")
+    if r.blocks_repaired:
+        lines.append(
+            f"Recorded {r.blocks_repaired:,} content block(s) as edited in Braze: the next plan "
+            "updates them back to the manifests' version."
+        )
     steps = next_steps(r)
     if steps:
         lines += ["Next:"] + [f"  {step}" for step in steps]
@@ -248,6 +253,12 @@ def render_markdown(r: DriftReport, *, show_values: bool = False) -> str:
         body += [line.strip() for line in repair if line.startswith("  recommend")] + [""]
         if r.repaired:
             body += [f"Marked {r.repaired:,} drifted cells in doubt for the next apply.", ""]
+        if r.blocks_repaired:
+            body += [
+                f"Recorded {r.blocks_repaired:,} content block(s) as edited in Braze: the "
+                "next apply puts the manifests' version back.",
+                "",
+            ]
     text = "\n".join(head + body) + "\n"
     if len(text) > MARKDOWN_LIMIT:
         note = "\n\n… truncated: the full report is in `reconciler drift --format json`.\n"

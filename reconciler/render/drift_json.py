@@ -30,13 +30,17 @@ def next_steps(r: DriftReport) -> list[str]:
             if u.recent_skipped
             else "reconciler drift --sample N  # with users export can look up"
         ]
-    if u.drifted_cells and not r.repaired:
+    edited = sum(1 for f in r.content_blocks.findings if f.braze)
+    repaired = r.repaired or r.blocks_repaired
+    if (u.drifted_cells or edited) and not repaired:
+        found = [f"the {len(u.drifted_cells):,} drifted cells"] if u.drifted_cells else []
+        found += [f"{edited:,} edited content block(s)"] if edited else []
         steps.append(
-            f"reconciler drift --repair --seed {u.seed}  # marks the {len(u.drifted_cells):,}"
-            " drifted cells found for the next apply"
+            f"reconciler drift --repair --seed {u.seed}  # marks {' and '.join(found)} found"
+            " for the next apply"
         )
     steps += [f"{x.command}  # resends it to all {x.cost:,} holders" for x in u.recommendations]
-    if u.drifted_cells or u.recommendations:
+    if u.drifted_cells or u.recommendations or edited:
         steps.append("reconciler apply  # after reviewing the plan")
     return steps
 
@@ -79,6 +83,7 @@ def drift_json(r: DriftReport, *, show_values: bool = False) -> dict[str, Any]:
         "repair": {
             "drifted_cells": len(u.drifted_cells),
             "marked_in_doubt": r.repaired,
+            "content_blocks_recorded": r.blocks_repaired,
             "recommendations": [
                 {
                     "attribute": x.attribute,

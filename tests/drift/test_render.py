@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -159,8 +160,25 @@ KEY_CHANGED = report(
     ),
 )
 
+EDITED_BLOCK = BlockFinding(
+    "ContentBlock.sendbird_notification",
+    "sendbird_notification",
+    "6247dea5-0c1e-4a57-9d1b-2f1f0d7a1c55",
+    "content_changed",
+    "the content differs from what apply sent: 7 → 1 lines, first difference at line 1",
+    "run `reconciler drift --repair`, then `reconciler apply`, to put the manifests' version back",
+    {"content": "edited by hand"},
+)
+BLOCK_ONLY = report(
+    schema=SchemaReport(17, 4, 2, (), SchemaBudget(2, 1000, 998)),
+    content_blocks=ContentBlockReport(3, (EDITED_BLOCK,)),
+    users=users(drifted_users=0, examples=(), estimate=wilson(0, 488, 119_000), attributes=()),
+)
+
 CASES = {
     "drift": report(),
+    "block_edited": BLOCK_ONLY,
+    "block_edited_repaired": dataclasses.replace(BLOCK_ONLY, blocks_repaired=1),
     "clean": CLEAN,
     "nothing_yet": NOTHING_YET,
     "key_changed": KEY_CHANGED,

@@ -217,3 +217,30 @@ def test_a_block_that_exists_but_is_not_in_state_fails_with_the_fix(workspace: W
     assert "Traceback" not in proc.stderr
     # The user batches were not held back by the block.
     assert ws.requests("/users/track") == 1
+
+
+def test_a_block_edited_in_braze_is_put_back_by_drift_repair_then_apply(
+    workspace: Workspace,
+) -> None:
+    """drift finds a dashboard edit of a block; `--repair` records the block as Braze holds
+    it, so the next plan shows the edit as an update and apply puts the manifests' body
+    back (before, plan said "No changes" and the edited body stayed in Braze)."""
+    ws = workspace
+    ws.ok("apply", "--auto-approve")
+    block = ws.blocks()[SENDBIRD]
+    edited = {"content_block_id": block["content_block_id"], "content": "edited by hand"}
+    ws.http("POST", "/content_blocks/update", json=edited)
+    assert ws.cli("plan", "--detailed-exitcode").returncode == 0  # state alone cannot see it
+
+    found = ws.cli("drift", "--window", "0", "--repair")
+    assert found.returncode == 2, found.stdout + found.stderr
+    assert "ContentBlock.sendbird_notification" in found.stdout
+    assert "Recorded 1 content block(s) as edited in Braze" in found.stdout
+    assert ws.actions()[SENDBIRD] == "update"
+    assert "edited by hand" in ws.ok("plan")  # the diff shows what apply reverts
+
+    ws.ok("apply", "--auto-approve")
+    assert ws.blocks()[SENDBIRD]["content"] == ws.bodies()[SENDBIRD]
+    assert ws.cli("plan", "--detailed-exitcode").returncode == 0
+    clean = ws.cli("drift", "--window", "0")
+    assert "ContentBlock.sendbird_notification" not in clean.stdout
