@@ -130,6 +130,28 @@ def gil_handoffs(seconds: float) -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
+def check_replaced(m: Manifests, replace: Replace) -> None:
+    """`--replace ATTRIBUTE` names an attribute the manifests write: a typo (an attribute name
+    copied from a drift report, say) resent nothing and said nothing."""
+    from reconciler.manifests.documents import suggest
+    from reconciler.manifests.model import mapping_attribute
+
+    written = {a for sync in m.attribute_syncs for a in sync.spec.columns.values()}
+    for mapping in m.audience_mappings:
+        integration = m.integrations.get(mapping.spec.integration)
+        name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+        if name:
+            written.add(name)
+    unknown = sorted(replace.attributes - written)
+    if unknown:
+        raise UsageError(
+            f"--replace {unknown[0]}: no AttributeSync or AudienceMapping writes an attribute "
+            "of that name, so nothing would be resent",
+            hint=suggest(unknown[0], sorted(written))
+            or "name an attribute the manifests write (attribute names are case-sensitive)",
+        )
+
+
 def make_plan(
     manifests_dir: Path,
     state_flag: str | None,
@@ -148,6 +170,8 @@ def make_plan(
     from reconciler.state.ledger_reads import raise_if_snapshot_damaged
 
     m = load_workspace(manifests_dir)
+    if replace is not None:
+        check_replaced(m, replace)
     url = resolve_state_url(manifests_dir, state_flag, m, writing=True)
     con = open_workdb(spool_dir / "work", memory_limit)
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]

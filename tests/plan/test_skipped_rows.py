@@ -126,3 +126,19 @@ def test_resending_an_audience_is_not_a_flip_but_a_real_leave_is(tmp_path: Path)
     left = make_plan(manifests, url, tmp_path / "d").plan
     flip = next(g for g in left.guards if g.name == "max_audience_flip_pct")
     assert flip.value == 50.0  # half the members leave (this workspace allows 100%)
+
+
+def test_replacing_an_attribute_no_manifest_writes_is_a_usage_error(tmp_path: Path) -> None:
+    """A typo in `--replace` (a name copied from a drift report, say) resent nothing and said
+    nothing; it is refused with the closest attribute the manifests write."""
+    import pytest
+
+    from reconciler.errors import UsageError
+    from reconciler.plan.model import Replace
+
+    manifests = generate(tmp_path / "w", USERS, attributes=2, audiences=1, seed=7) / "original"
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    with pytest.raises(UsageError) as refused:
+        make_plan(manifests, url, tmp_path / "a", replace=Replace(frozenset({"bench_00_enm"})))
+    assert "--replace bench_00_enm: no AttributeSync or AudienceMapping" in refused.value.message
+    assert refused.value.hint == "did you mean 'bench_00_enum'?"
