@@ -103,8 +103,10 @@ def template_notes(m: Manifests) -> Iterator[Diagnostic]:
 def webhook_liquid(m: Manifests) -> Iterator[Diagnostic]:
     declared = m.attributes
     blocks: dict[str, Resource[WebhookTemplateSpec]] = {}
+    # an attribute a schema that failed to load may declare: that failure is the error
+    unsure = m.may_lack("AttributeSchema")
     for template in m.webhook_templates:
-        yield from _check_template(template, declared)
+        yield from _check_template(template, declared, undeclared=not unsure)
         first = blocks.setdefault(template.spec.content_block, template)
         if first is not template:
             yield Diagnostic(
@@ -144,7 +146,7 @@ def _or_declare(suggestion: str | None) -> str:
 
 
 def _check_template(
-    template: Resource[WebhookTemplateSpec], declared: dict[str, Any]
+    template: Resource[WebhookTemplateSpec], declared: dict[str, Any], *, undeclared: bool = True
 ) -> Iterator[Diagnostic]:
     from reconciler.templates.braze_liquid import LiquidProblem, parse_braze_liquid
     from reconciler.templates.profile import STANDARD_TAGS
@@ -161,6 +163,8 @@ def _check_template(
             continue
         for ref in parsed.references:
             if ref.namespace == "custom_attribute" and ref.name not in declared:
+                if not undeclared:
+                    continue
                 yield Diagnostic(
                     _at(template, path, text, ref.index),
                     f"{field_path(path)}: reads custom attribute '{ref.name}', which no "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,19 +132,50 @@ def _yaml_message(err: MarkedYAMLError) -> str:
 
 
 def load_yaml_file(path: Path, display: str) -> tuple[list[RawDocument], list[Diagnostic]]:
-    """Every document of one file, or located diagnostics for what could not be read."""
+    """Every document of one file, or located diagnostics for what could not be read.
+
+    A file that does not load whole is read again document by document (split at its `---`
+    lines), so that one document's syntax error or duplicate key does not hide the problems
+    of the documents after it."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         return [], [Diagnostic(Location(display, 1, 1), f"not UTF-8 text: {e.reason}")]
     except OSError as e:
         return [], [Diagnostic(Location(display), f"cannot read file: {e.strerror}")]
+    docs, diags = _load_text(text, path, display, 0, 0, whole=True)
+    chunks = _document_chunks(text)
+    if not diags or len(chunks) <= 1:
+        return docs, diags
+    docs, diags = [], []
+    for offset, chunk in chunks:
+        found, problems = _load_text(chunk, path, display, offset, len(docs), whole=False)
+        docs.extend(found)
+        diags.extend(problems)
+    return docs, diags
+
+
+_SEPARATOR = re.compile(r"^---(?:[ \t#]|$)")
+
+
+def _document_chunks(text: str) -> list[tuple[int, str]]:
+    """(lines before it, text) of each part of `text` that starts at a `---` line."""
+    lines = text.splitlines(keepends=True)
+    starts = [0] + [i for i, line in enumerate(lines) if i and _SEPARATOR.match(line)]
+    bounds = [*starts, len(lines)]
+    return [(a, "".join(lines[a:b])) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def _load_text(
+    text: str, path: Path, display: str, offset: int, first_index: int, *, whole: bool
+) -> tuple[list[RawDocument], list[Diagnostic]]:
+    """The documents of `text`, which starts after `offset` lines of the file."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     docs: list[RawDocument] = []
     diags: list[Diagnostic] = []
     try:
-        for index, node in enumerate(yaml.load_all(text)):
+        for index, node in enumerate(yaml.load_all(text), start=first_index):
             if node is None:
                 continue
             pos = Positions()
@@ -153,13 +185,17 @@ def load_yaml_file(path: Path, display: str) -> tuple[list[RawDocument], list[Di
             data = _plain(node, (), pos)
             if () not in pos.values:
                 pos.values[()] = (1, 1)
+            for where in (pos.keys, pos.values) if offset else ():
+                for k, (line, col) in list(where.items()):
+                    where[k] = (line + offset, col)
             docs.append(RawDocument(path, display, index, data, pos))
     except MarkedYAMLError as e:
+        at = _mark_location(display, e)
         diags.append(
             Diagnostic(
-                _mark_location(display, e),
+                Location(at.path, at.line + offset, at.col) if at.line else at,
                 _yaml_message(e),
-                hint="later documents in this file were not read",
+                hint="later documents in this file were not read" if whole else "",
             )
         )
     except (YAMLError, ValueError, TypeError, IndexError, RecursionError) as e:
@@ -171,14 +207,14 @@ def load_yaml_file(path: Path, display: str) -> tuple[list[RawDocument], list[Di
             (line, col), value = bad
             diags.append(
                 Diagnostic(
-                    Location(display, line, col),
+                    Location(display, line + offset, col),
                     f"YAML error: {value!r} looks like a number or a date but is not one",
                     hint=f"quote it to keep it as text: '{value}'",
                 )
             )
         else:
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
-            diags.append(Diagnostic(Location(display, 1, 1), f"YAML error: {message}"))
+            diags.append(Diagnostic(Location(display, 1 + offset, 1), f"YAML error: {message}"))
     return docs, diags
 
 

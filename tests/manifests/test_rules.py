@@ -172,6 +172,10 @@ CASES: dict[str, list[Edit]] = {
         Edit(A, "  integration: amperity\n  source:", "  integration: amperityy\n  source:"),
         Edit(S, "kind: AttributeSync", "kind: AttributeSynk"),
     ],
+    "a_duplicate_key_does_not_hide_later_documents": [
+        Edit(Q, "  on_exit: unset\n---\napiVersion", "  on_exitt: unset\n---\napiVersion"),
+        Edit(Q, "  on_exit: set_false\n", "  on_exit: set_false\n  on_exit: unset\n"),
+    ],
     # Rokt Calendar's attributes are arrays, and its event is `subscribe`, spelled so.
     "rokt_attribute_not_an_array": [
         Edit(
