@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.drift.catalog import AttributeInfo
 from reconciler.drift.protocol import AttributeDefinition
 from reconciler.drift.report import SchemaFinding
-from reconciler.drift.schema import AUTO
+from reconciler.drift.schema import AUTO, same_but_case
 from reconciler.state.base import ResourceRecord
 
 ADDRESS_PREFIX = "CustomAttribute."
@@ -58,7 +58,15 @@ def adopt_definitions(
     for name in declared:
         found = by_name.get(name)
         if found is None:
-            notes.append(f"+ {name}: not in Braze yet; the first write registers it")
+            other = same_but_case(name, by_name)
+            if other is not None:
+                notes.append(
+                    f"! {name}: not in Braze, which has '{other}' (names are case-sensitive: "
+                    "the first write would create a second attribute); rename it in the "
+                    "manifests to write to Braze's"
+                )
+            else:
+                notes.append(f"+ {name}: not in Braze yet; the first write registers it")
             continue
         spec = definition_spec(found)
         record = applied.get(address_of(name))

@@ -21,6 +21,7 @@ FindingKind = Literal[
     "array_length",
     "unrecognised",
     "definition_changed",
+    "case_differs",
 ]
 ValueDriftKind = Literal["changed", "missing", "type", "user_missing", "not_removed"]
 BlockKind = Literal["content_changed", "renamed", "description_changed", "unreadable"]

@@ -7,6 +7,7 @@ forced in the dashboard, and silently ignores writes to blocklisted attributes (
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from reconciler.drift.catalog import AttributeInfo
@@ -71,10 +72,28 @@ def check_attributes(
             continue
         found = by_name.get(name)
         if found is None:
-            findings.append(_unknown(info, written.get(name, 0)))
+            unknown = _unknown(info, written.get(name, 0))
+            other = same_but_case(name, by_name)
+            if other is not None:
+                unknown = dataclasses.replace(
+                    unknown,
+                    kind="case_differs",
+                    message=f"Braze has '{other}', which differs only in case: names are "
+                    f"case-sensitive, so the first write creates a second attribute beside it",
+                    action=f"name it '{other}' in the manifests to write to the attribute Braze "
+                    "has (and the partner's other writers use)",
+                    drift=True,
+                )
+            findings.append(unknown)
             continue
         findings.extend(_compare(info, found))
     return findings
+
+
+def same_but_case(name: str, known: Mapping[str, object]) -> str | None:
+    """A name Braze has that equals `name` but for case (`Loyalty_Tier` for `loyalty_tier`)."""
+    folded = name.casefold()
+    return next((k for k in sorted(known) if k != name and k.casefold() == folded), None)
 
 
 def _compare(info: AttributeInfo, found: AttributeDefinition) -> Iterable[SchemaFinding]:

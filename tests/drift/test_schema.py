@@ -180,3 +180,17 @@ def test_a_written_attribute_missing_from_braze_is_found_through_the_sandbox(
     by_name = {f.name: f.kind for f in findings}
     assert by_name["loyalty_tier"] == "unknown_written"
     assert "dob" not in by_name  # a standard field is never a custom attribute
+
+
+def test_a_name_braze_has_in_another_case_is_drift_with_the_name_to_use() -> None:
+    """Amperity's page: align the names with the ones already in Braze. `loyalty_tier` where
+    Braze has `Loyalty_Tier` would create a second attribute beside it on the first write."""
+    from reconciler.drift.definitions import adopt_definitions
+
+    tier = AttributeInfo("loyalty_tier", "string")
+    found = [AttributeDefinition("Loyalty_Tier", "String (Automatically Detected)")]
+    f = _one(check_attributes({"loyalty_tier": tier}, found, {}))
+    assert (f.kind, f.drift) == ("case_differs", True)
+    assert "Braze has 'Loyalty_Tier'" in f.message and "name it 'Loyalty_Tier'" in f.action
+    _, notes = adopt_definitions({"loyalty_tier": tier}, found, {})
+    assert notes[0].startswith("! loyalty_tier: not in Braze, which has 'Loyalty_Tier'")
