@@ -63,8 +63,7 @@ def check_drift(request: DriftRequest, *, transport: Any = None) -> DriftReport:
                 )
 
         report = asyncio.run(go())
-        edited = [f for f in report.content_blocks.findings if f.braze]
-        if request.repair and (report.users.drifted_cells or edited):
+        if request.repair and (report.users.drifted_cells or report.content_blocks.edited):
             report = repair(state, report)
         state.note_drift(drift_note(report))
         return report
@@ -75,7 +74,7 @@ def repair(state: StateStore, report: DriftReport) -> DriftReport:
     block edited in Braze is recorded as Braze holds it, so the next plan shows the edit as an
     update and apply puts the manifests' version back (its spec hash no longer matches)."""
     cells = sorted(set(report.users.drifted_cells))
-    edited = [f for f in report.content_blocks.findings if f.braze]
+    edited = report.content_blocks.edited
     info = f"{len(cells)} cells, {len(edited)} content blocks"
     with state.lock(LockRequest("drift --repair", info=info)):
         if cells:

@@ -134,14 +134,8 @@ def check_replaced(m: Manifests, replace: Replace) -> None:
     """`--replace ATTRIBUTE` names an attribute the manifests write: a typo (an attribute name
     copied from a drift report, say) resent nothing and said nothing."""
     from reconciler.manifests.documents import suggest
-    from reconciler.manifests.model import mapping_attribute
 
-    written = {a for sync in m.attribute_syncs for a in sync.spec.columns.values()}
-    for mapping in m.audience_mappings:
-        integration = m.integrations.get(mapping.spec.integration)
-        name = mapping_attribute(mapping.spec, integration.spec if integration else None)
-        if name:
-            written.add(name)
+    written = m.written_attributes
     unknown = sorted(replace.attributes - written)
     if unknown:
         raise UsageError(

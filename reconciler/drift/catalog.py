@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from reconciler.manifests import Manifests
 from reconciler.manifests.documents import Resource
 from reconciler.manifests.kinds import AttributeSchemaSpec
-from reconciler.manifests.model import mapping_attribute
 
 # Standard profile fields /users/export/ids can return (reference §3), top level in each user.
 EXPORTABLE_STANDARD = frozenset(
@@ -70,8 +69,7 @@ def build_catalog(m: Manifests) -> dict[str, AttributeInfo]:
             update_only=name in m.update_existing_only,
         )
     for mapping in m.audience_mappings:
-        integration = m.integrations.get(mapping.spec.integration)
-        attribute = mapping_attribute(mapping.spec, integration.spec if integration else None)
+        attribute = m.attribute_of(mapping)
         if attribute is not None and attribute not in out:
             out[attribute] = AttributeInfo(
                 attribute,

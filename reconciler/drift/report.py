@@ -76,6 +76,11 @@ class ContentBlockReport:
     findings: tuple[BlockFinding, ...] = ()
     note: str = ""
 
+    @property
+    def edited(self) -> tuple[BlockFinding, ...]:
+        """The findings of a block edited in Braze, which `--repair` records as Braze holds it."""
+        return tuple(f for f in self.findings if f.braze)
+
 
 @dataclass(frozen=True)
 class ValueDrift:

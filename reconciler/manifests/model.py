@@ -90,6 +90,19 @@ class Manifests:
                 out.setdefault(attr.name, DeclaredAttribute(attr, schema, i))
         return out
 
+    def attribute_of(self, mapping: Resource[AudienceMappingSpec]) -> str | None:
+        """The boolean attribute an AudienceMapping writes (its integration decides how it is
+        named: ActionIQ's AIQ_<audience_id>_<split_id>, or its own `attribute:`)."""
+        integration = self.integrations.get(mapping.spec.integration)
+        return mapping_attribute(mapping.spec, integration.spec if integration else None)
+
+    @cached_property
+    def written_attributes(self) -> frozenset[str]:
+        """Every attribute an AttributeSync or an AudienceMapping writes."""
+        names = {a for sync in self.attribute_syncs for a in sync.spec.columns.values()}
+        names.update(n for n in map(self.attribute_of, self.audience_mappings) if n)
+        return frozenset(names)
+
     @cached_property
     def update_existing_only(self) -> frozenset[str]:
         """The attributes written with Braze's `_update_existing_only`: every AttributeSync and
@@ -102,8 +115,7 @@ class Manifests:
             names = set(sync.spec.columns.values())
             (only if sync.spec.update_existing_only else creating).update(names)
         for mapping in self.audience_mappings:
-            integration = self.integrations.get(mapping.spec.integration)
-            name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+            name = self.attribute_of(mapping)
             if name is not None:
                 (only if mapping.spec.update_existing_only else creating).add(name)
         return frozenset(only - creating)

@@ -9,7 +9,7 @@ from reconciler.errors import Diagnostic, Location
 from reconciler.manifests import endpoints
 from reconciler.manifests.documents import Resource, suggest
 from reconciler.manifests.kinds import WorkspaceSpec
-from reconciler.manifests.model import Manifests, mapping_attribute, owns_patterns
+from reconciler.manifests.model import Manifests, owns_patterns
 from reconciler.manifests.partners import (
     ACTIONIQ_PREFIX,
     CONSENT_FIELDS,
@@ -43,8 +43,7 @@ def _writers(m: Manifests) -> dict[str, list[tuple[str, Location]]]:
                 (sync.spec.integration, sync.at("columns", column))
             )
     for mapping in m.audience_mappings:
-        integration = m.integrations.get(mapping.spec.integration)
-        name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+        name = m.attribute_of(mapping)
         if name:
             out.setdefault(name, []).append((mapping.spec.integration, mapping.location))
     return out
@@ -102,8 +101,7 @@ def one_source(m: Manifests) -> Iterator[Diagnostic]:
             yield from _second_writer(seen, attribute, writer, sync.at("columns", column))
     for mapping in m.audience_mappings:
         spec = mapping.spec
-        integration = m.integrations.get(spec.integration)
-        name = mapping_attribute(spec, integration.spec if integration else None)
+        name = m.attribute_of(mapping)
         if name:
             field = "attribute" if spec.attribute else "audience_id" if spec.audience_id else None
             where = mapping.at(field) if field else mapping.location
@@ -278,10 +276,7 @@ def actioniq_booleans(m: Manifests) -> Iterator[Diagnostic]:
     """ActionIQ's AIQ_<Audience ID>_<Split ID> attributes are booleans, however written: a
     string or array under that name never matches an "is true" segment filter. (One an
     AudienceMapping writes is `writes_declared`'s error already.)"""
-    mapped = set()
-    for mapping in m.audience_mappings:
-        integration = m.integrations.get(mapping.spec.integration)
-        mapped.add(mapping_attribute(mapping.spec, integration.spec if integration else None))
+    mapped = set(map(m.attribute_of, m.audience_mappings))
     for schema in m.attribute_schemas:
         integration = m.integrations.get(schema.spec.integration)
         if integration is None or integration.spec.partner != "actioniq":

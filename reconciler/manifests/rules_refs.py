@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler.errors import Diagnostic, Location
 from reconciler.manifests.documents import Resource, suggest
-from reconciler.manifests.model import Manifests, mapping_attribute
+from reconciler.manifests.model import Manifests
 
 
 def unique_names(resources: list[Resource[Any]]) -> Iterator[Diagnostic]:
@@ -117,8 +117,7 @@ def writes_declared(m: Manifests) -> Iterator[Diagnostic]:
                     or "declare it (name and type) in an AttributeSchema of this integration",
                 )
     for mapping in m.audience_mappings:
-        integration = m.integrations.get(mapping.spec.integration)
-        name = mapping_attribute(mapping.spec, integration.spec if integration else None)
+        name = m.attribute_of(mapping)
         found = declared.get(name) if name else None
         if found and found.definition.type != "boolean":
             yield Diagnostic(

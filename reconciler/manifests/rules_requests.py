@@ -54,6 +54,8 @@ def _post(template: Resource[WebhookTemplateSpec], partner: str) -> Iterator[Dia
 
 
 def _rokt(template: Resource[WebhookTemplateSpec]) -> Iterator[Diagnostic]:
+    from reconciler.templates.render import is_json_content_type  # Liquid loads on demand
+
     spec = template.spec
     yield from _post(template, "Rokt Calendar")
     hosts = [h.lower() for h in _URL_HOST.findall(spec.url)]
@@ -65,7 +67,7 @@ def _rokt(template: Resource[WebhookTemplateSpec]) -> Iterator[Diagnostic]:
             hint="copy the URL from the page: only the account code varies",
         )
     content_type = _header(spec, "content-type")
-    if content_type is None or not content_type[1].strip().lower().startswith("application/json"):
+    if content_type is None or not is_json_content_type(content_type[1]):
         yield Diagnostic(
             template.at("headers", content_type[0]) if content_type else _headers_at(template),
             "Rokt Calendar reads a JSON body: the request needs Content-Type: application/json",

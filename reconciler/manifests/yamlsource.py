@@ -144,8 +144,10 @@ def load_yaml_file(path: Path, display: str) -> tuple[list[RawDocument], list[Di
     except OSError as e:
         return [], [Diagnostic(Location(display), f"cannot read file: {e.strerror}")]
     docs, diags = _load_text(text, path, display, 0, 0, whole=True)
+    if not diags:
+        return docs, diags
     chunks = _document_chunks(text)
-    if not diags or len(chunks) <= 1:
+    if len(chunks) <= 1:
         return docs, diags
     docs, diags = [], []
     for offset, chunk in chunks:

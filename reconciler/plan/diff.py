@@ -80,6 +80,11 @@ class _Attr:
     value: str | None  # desired column (d_i)
     policy: Policy | None
 
+    @property
+    def audience(self) -> bool:
+        """An AudienceMapping's membership flag: its flips are what the flip guard counts."""
+        return self.policy is not None and self.policy.audience
+
 
 def _register_udfs(con: duckdb.DuckDBPyConnection) -> None:
     def object_points(values: pa.Array) -> pa.Array:
@@ -386,7 +391,7 @@ class _Stages:
         keep = ", ".join(f"kind_{a.i}, pts_{a.i}" for a in listed)
         self.keep = f", {keep}" if keep else ""
         # an audience's membership changes: the cells whose new value is not the one stored
-        self.audiences = [a for a in listed if a.policy is not None and a.policy.audience]
+        self.audiences = [a for a in listed if a.audience]
         self.flips = "".join(
             f", (kind_{a.i} IS NOT NULL AND NOT doubt_{a.i} "
             f"AND new_{a.i} IS DISTINCT FROM s_{a.i}) AS flip_{a.i}"
@@ -496,9 +501,11 @@ def _result(
             f"count(*) FILTER (kind_{a.i} = {UNSET}), coalesce(sum(pts_{a.i}), 0)"
             for a in attrs
         )
+        audiences = [a for a in attrs if a.audience]
+        flips = "".join(f", count(*) FILTER (flip_{a.i})" for a in audiences)
         row = con.execute(
-            f"SELECT count(*), coalesce(sum(doubts), 0), coalesce(sum(replaced), 0), {aggs} "
-            "FROM changes"
+            f"SELECT count(*), coalesce(sum(doubts), 0), coalesce(sum(replaced), 0), {aggs}"
+            f"{flips} FROM changes"
         ).fetchone()
         assert row is not None
         result.users, result.in_doubt, result.replaced = int(row[0]), int(row[1]), int(row[2])
@@ -508,15 +515,8 @@ def _result(
                 result.counts[a.name] = Counts(int(s), int(c), int(u), int(p))
                 if a.policy is None:
                     result.removed_attributes.add(a.name)
-        audiences = [a for a in attrs if a.policy is not None and a.policy.audience]
-        if audiences:
-            flips = con.execute(
-                "SELECT "
-                + ", ".join(f"count(*) FILTER (flip_{a.i})" for a in audiences)
-                + " FROM changes"
-            ).fetchone()
-            assert flips is not None
-            result.flips = {a.name: int(n) for a, n in zip(audiences, flips, strict=True)}
+        moved = row[3 + 4 * len(attrs) :]
+        result.flips = {a.name: int(n) for a, n in zip(audiences, moved, strict=True)}
     # acknowledged cells only: the marks of batches still in flight are not an audience yet
     result.stored_counts = attribute_counts(con, stored_attributes, only=counted)
     result.samples = _samples(con, attrs, firsts)

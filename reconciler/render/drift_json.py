@@ -30,7 +30,7 @@ def next_steps(r: DriftReport) -> list[str]:
             if u.recent_skipped
             else "reconciler drift --sample N  # with users export can look up"
         ]
-    edited = sum(1 for f in r.content_blocks.findings if f.braze)
+    edited = len(r.content_blocks.edited)
     repaired = r.repaired or r.blocks_repaired
     if (u.drifted_cells or edited) and not repaired:
         found = [f"the {len(u.drifted_cells):,} drifted cells"] if u.drifted_cells else []

@@ -632,7 +632,7 @@ def _type_mapping(
     raw = materialize(desired.con, source.raw, keep)
     typed = _type_source(desired.con, raw, [])
     _slow_rows(desired.con, typed, column, "empty or missing identifier")
-    if getattr(source.spec, "on_invalid", "fail") == "skip":
+    if source.spec.on_invalid == "skip":
         # a member row with no identifier names nobody: left out, warned about by place;
         # a duplicate member is still an error
         desired.skipped.extend(typed.bad)
